@@ -1,0 +1,67 @@
+"""Shared pieces of the JSON files the pipeline writes: checksums, versions, the input contract.
+
+The artifact on disk is the interface between stages (train -> export -> bench), so each file carries a
+schema version and enough lineage to be judged on its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+
+from . import CLASS_NAMES
+
+RUN_SCHEMA_VERSION = 1
+
+# How a uint8 28x28 image becomes model input; every model of every backend follows it.
+PREPROCESSING = {
+    "source": "uint8 grayscale image, 28x28, light garment on dark background (0 = background), as in Fashion-MNIST",
+    "steps": ["cast to float32", "divide by 255.0", "reshape to (N, 28, 28, 1)"],
+    "input_range": [0.0, 1.0],
+}
+
+INPUT_SPEC = {"name": "image", "shape": [None, 28, 28, 1], "dtype": "float32", "layout": "NHWC"}
+OUTPUT_SPEC = {"name": "probabilities", "shape": [None, 10], "dtype": "float32", "meaning": "softmax probabilities"}
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def library_versions(*names: str) -> dict:
+    """Installed versions of the named distributions (missing ones are left out), plus Python."""
+    out = {"python": platform.python_version()}
+    for name in names:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def write_json(path: str | os.PathLike, payload: dict) -> None:
+    """Write JSON atomically (temp file in the same directory, then rename)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(payload, f, indent=2, sort_keys=False)
+            f.write("\n")
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; these files are meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def class_names() -> list[str]:
+    return list(CLASS_NAMES)

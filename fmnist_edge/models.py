@@ -1,0 +1,191 @@
+"""The seeds' models as named presets, each with its seed's training recipe as the default.
+
+Every model takes the same input: float32 (N, 28, 28, 1) in [0, 1] (see `data.to_model_input`), and
+outputs softmax probabilities over the 10 classes. Only backend-neutral Keras 3 layers are used, so a
+model trains under TensorFlow, JAX or PyTorch and its `.keras` file loads in TensorFlow for export.
+Layer lists and parameter counts follow ../shared/REFERENCE_MODELS.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Callable
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a preset is trained. `validation` is a fraction, an absolute count, or "test"."""
+
+    epochs: int
+    batch_size: int
+    optimizer: str  # "adam" or "rmsprop"
+    learning_rate: float
+    validation: float | int | str
+
+    def with_overrides(self, **overrides) -> "Recipe":
+        recipe = replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        recipe.validate()
+        return recipe
+
+    def validate(self) -> None:
+        if self.epochs < 1:
+            raise ConfigError(f"--epochs must be at least 1, got {self.epochs}.")
+        if self.batch_size < 1:
+            raise ConfigError(f"--batch-size must be at least 1, got {self.batch_size}.")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}.")
+        if not self.learning_rate > 0:
+            raise ConfigError(f"--learning-rate must be positive, got {self.learning_rate}.")
+        v = self.validation
+        if isinstance(v, str) and v != "test":
+            raise ConfigError(f"--validation must be a fraction in [0, 1), a count, or 'test'; got {v!r}.")
+        if isinstance(v, float) and not 0.0 <= v < 1.0:
+            raise ConfigError(f"--validation fraction must be in [0, 1), got {v}.")
+        if isinstance(v, int) and v < 0:
+            raise ConfigError(f"--validation count must be >= 0, got {v}.")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+OPTIMIZERS = ("adam", "rmsprop")
+
+
+def parse_validation(text: str) -> float | int | str:
+    """CLI form of `Recipe.validation`: '0.1' -> fraction, '10000' -> count, 'test' -> the test set."""
+    if text == "test":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"--validation must be a fraction like 0.1, a count like 10000, or 'test'; got {text!r}.") from None
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    seed_docs: str
+    reported_accuracy: float
+    params: int | None  # expected parameter count (None where the seed does not fix it)
+    recipe: Recipe
+    build: Callable  # (keras module) -> keras.Model
+    notes: str = ""
+
+
+def _reference(keras):
+    L = keras.layers
+    return keras.Sequential(
+        [
+            keras.Input((28, 28, 1), name="image"),
+            L.Conv2D(32, 3, activation="relu"),
+            L.Conv2D(64, 3, activation="relu"),
+            L.MaxPooling2D(2),
+            L.Dropout(0.5),
+            L.Conv2D(128, 3, activation="relu"),
+            L.MaxPooling2D(2),
+            L.Dropout(0.5),
+            L.Flatten(),
+            L.Dense(128, activation="relu"),
+            L.Dense(10, activation="softmax", name="probabilities"),
+        ],
+        name="reference",
+    )
+
+
+def _paper(keras):
+    L = keras.layers
+    return keras.Sequential(
+        [
+            keras.Input((28, 28, 1), name="image"),
+            L.Conv2D(32, 3, padding="same", activation="relu"),
+            L.MaxPooling2D(2),
+            L.Conv2D(64, 3, padding="same", activation="relu"),
+            L.MaxPooling2D(2),
+            L.Conv2D(128, 3, padding="same", activation="relu"),
+            L.Flatten(),
+            L.Dense(128, activation="relu"),
+            L.Dropout(0.5),
+            L.Dense(10, activation="softmax", name="probabilities"),
+        ],
+        name="paper",
+    )
+
+
+def _l2_vgg(keras):
+    # Seed 001 gives only the trunk (four L2-regularised convs, two pools) and no activations or head.
+    # Assumed, minimally: ReLU after every conv, then Flatten and Dense(10, softmax).
+    L = keras.layers
+    l2 = keras.regularizers.L2(0.01)
+    return keras.Sequential(
+        [
+            keras.Input((28, 28, 1), name="image"),
+            L.Conv2D(32, 3, padding="same", activation="relu", kernel_regularizer=l2),
+            L.Conv2D(32, 5, activation="relu", kernel_regularizer=l2),
+            L.MaxPooling2D(2),
+            L.Conv2D(64, 3, padding="same", activation="relu", kernel_regularizer=l2),
+            L.Conv2D(64, 5, activation="relu", kernel_regularizer=l2),
+            L.MaxPooling2D(2),
+            L.Flatten(),
+            L.Dense(10, activation="softmax", name="probabilities"),
+        ],
+        name="l2_vgg",
+    )
+
+
+def _mlp(keras):
+    L = keras.layers
+    return keras.Sequential(
+        [
+            keras.Input((28, 28, 1), name="image"),
+            L.Flatten(),
+            L.Dense(128, activation="relu"),
+            L.Dense(10, activation="softmax", name="probabilities"),
+        ],
+        name="mlp",
+    )
+
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset(
+            "reference", "000, 003", 0.9305, 503_690, Recipe(30, 512, "adam", 1e-3, 0.1), _reference,
+            "Layers from the notebook the articles link to; Adam defaults, batch 512, 30 epochs, 10% validation.",
+        ),
+        Preset(
+            "paper", "004", 0.9132, 896_906, Recipe(50, 128, "adam", 1e-3, 10_000), _paper,
+            "The seed's listing (3 convs), not its text; 50,000/10,000 train/validation split.",
+        ),
+        Preset(
+            "l2-vgg", "001", 0.9052, 157_162, Recipe(100, 32, "adam", 1e-3, "test"), _l2_vgg,
+            "Seed gives the trunk only; ReLU after each conv and a Flatten + Dense(10) head are assumed. "
+            "The seed monitored on the test set (no early stopping, so it does not leak into training).",
+        ),
+        Preset(
+            "mlp", "002", 0.8683, 101_770, Recipe(5, 128, "rmsprop", 1e-3, 0.0), _mlp,
+            "The seed does not show its optimizer; RMSprop (the Keras book example it follows) is assumed.",
+        ),
+    )
+}
+
+DEFAULT_MODEL = "reference"
+
+
+def get_preset(name: str) -> Preset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError(f"Unknown model {name!r}. Choose one of: {', '.join(PRESETS)}.") from None
+
+
+def build(name: str):
+    """Build the named model (uncompiled) with the active Keras backend."""
+    import keras
+
+    return get_preset(name).build(keras)

@@ -1,0 +1,52 @@
+"""Fidelity table: each trained run against its seed's reported test accuracy.
+
+Reads only run directories written by `fmnist-edge train` (their manifest.json and metrics.json), prints a
+Markdown table and writes the same rows as JSON:
+
+    python scripts/fidelity.py artifacts/reference artifacts/paper ... --json artifacts/fidelity.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def row(run: Path) -> dict:
+    m = json.loads((run / "manifest.json").read_text())
+    t = m["training"]
+    return {
+        "run": str(run),
+        "model": m["model"],
+        "seed_reported_accuracy": m["seed_reported_accuracy"],
+        "test_accuracy": round(m["test_accuracy"], 4),
+        "test_images": m["data"]["test_images"],
+        "params": m["params"],
+        "epochs": m["recipe"]["epochs"],
+        "batch_size": m["recipe"]["batch_size"],
+        "seed": m["seed"],
+        "fit_seconds": t["fit_seconds"],
+        "device": f"{t['backend']} on {t['device']} ({t['device_name']}, {t['cpu_count']} cores)"
+        if t["device"] == "CPU" else f"{t['backend']} on {t['device_name']}",
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("runs", nargs="+", type=Path)
+    ap.add_argument("--json", type=Path, help="also write the rows here")
+    args = ap.parse_args()
+    rows = [row(r) for r in args.runs]
+    print("| model | seed's test acc | our test acc (10k) | params | epochs | batch | seed | fit time | device |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['model']} | {r['seed_reported_accuracy']:.4f} | {r['test_accuracy']:.4f}"
+              f"{'' if r['test_images'] == 10_000 else ' (' + str(r['test_images']) + ' imgs)'} | {r['params']:,} | "
+              f"{r['epochs']} | {r['batch_size']} | {r['seed']} | {r['fit_seconds'] / 60:.1f} min | {r['device']} |")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Install everything fmnist-edge needs on a fresh Debian/Ubuntu machine, idempotently:
+# the real Fashion-MNIST (Debian package dataset-fashion-mnist), a virtualenv in .venv, and the project
+# with its training and test extras. Usage: bash scripts/setup.sh [EXTRAS]   (default: train,test)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-train,test}"
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if [ ! -f /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz ]; then
+  echo "== installing the Fashion-MNIST dataset (apt-get install dataset-fashion-mnist)"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist python3-venv >/dev/null
+fi
+
+python="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  echo "== creating .venv with $($python --version)"
+  "$python" -m venv .venv
+fi
+echo "== installing fmnist-edge[$extras] into .venv (a first install downloads ~2.5 GB and takes a few minutes)"
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e ".[$extras]"
+echo "== ready: .venv/bin/fmnist-edge --help"

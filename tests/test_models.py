@@ -1,0 +1,68 @@
+"""The presets: architectures and parameter counts from REFERENCE_MODELS.md, recipes and their validation."""
+
+from __future__ import annotations
+
+import pytest
+
+from fmnist_edge.errors import ConfigError
+from fmnist_edge.models import PRESETS, Recipe, build, get_preset, parse_validation
+
+keras = pytest.importorskip("keras")
+
+# From ../shared/REFERENCE_MODELS.md (l2-vgg: trunk + the documented minimal head).
+EXPECTED = {
+    "reference": (503_690, ["Conv2D", "Conv2D", "MaxPooling2D", "Dropout", "Conv2D", "MaxPooling2D", "Dropout",
+                            "Flatten", "Dense", "Dense"]),
+    "paper": (896_906, ["Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Conv2D", "Flatten", "Dense",
+                        "Dropout", "Dense"]),
+    "l2-vgg": (157_162, ["Conv2D", "Conv2D", "MaxPooling2D", "Conv2D", "Conv2D", "MaxPooling2D", "Flatten", "Dense"]),
+    "mlp": (101_770, ["Flatten", "Dense", "Dense"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_preset_architecture_and_parameter_count(name):
+    model = build(name)
+    params, layers = EXPECTED[name]
+    assert model.count_params() == params == get_preset(name).params
+    assert [type(layer).__name__ for layer in model.layers] == layers
+    assert tuple(model.input_shape) == (None, 28, 28, 1)
+    assert tuple(model.output_shape) == (None, 10)
+    assert model.layers[-1].activation.__name__ == "softmax"
+
+
+def test_every_preset_is_tested():
+    assert set(PRESETS) == set(EXPECTED)
+
+
+def test_seed_recipes():
+    assert get_preset("reference").recipe == Recipe(30, 512, "adam", 1e-3, 0.1)
+    assert get_preset("paper").recipe == Recipe(50, 128, "adam", 1e-3, 10_000)
+    assert get_preset("l2-vgg").recipe == Recipe(100, 32, "adam", 1e-3, "test")
+    assert get_preset("mlp").recipe.epochs == 5 and get_preset("mlp").recipe.batch_size == 128
+
+
+def test_l2_vgg_regularises_every_conv():
+    convs = [layer for layer in build("l2-vgg").layers if type(layer).__name__ == "Conv2D"]
+    assert len(convs) == 4 and all(c.kernel_regularizer is not None for c in convs)
+
+
+def test_overrides_and_their_errors():
+    r = get_preset("reference").recipe.with_overrides(epochs=2, batch_size=None)
+    assert r.epochs == 2 and r.batch_size == 512
+    for bad, match in [({"epochs": 0}, "--epochs"), ({"batch_size": -1}, "--batch-size"),
+                       ({"optimizer": "sgdx"}, "--optimizer must be one of adam, rmsprop"),
+                       ({"learning_rate": 0.0}, "--learning-rate"), ({"validation": 1.5}, r"\[0, 1\)")]:
+        with pytest.raises(ConfigError, match=match):
+            get_preset("reference").recipe.with_overrides(**bad)
+
+
+def test_parse_validation():
+    assert parse_validation("0.1") == 0.1 and parse_validation("10000") == 10_000 and parse_validation("test") == "test"
+    with pytest.raises(ConfigError, match="fraction like 0.1"):
+        parse_validation("ten")
+
+
+def test_unknown_model_lists_the_choices():
+    with pytest.raises(ConfigError, match="Unknown model 'resnet'. Choose one of: reference, paper, l2-vgg, mlp"):
+        get_preset("resnet")
