@@ -45,7 +45,10 @@ def user_errors(fn):
 
 
 def require_train_extra() -> None:
-    missing = [m for m in ("keras", "tensorflow", "matplotlib") if importlib.util.find_spec(m) is None]
+    # Training needs Keras, the chosen backend's library and matplotlib; TensorFlow only if it is the backend
+    # (a GPU box may train under JAX or PyTorch without it).
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    missing = [m for m in ("keras", backend, "matplotlib") if importlib.util.find_spec(m) is None]
     if missing:
         raise MissingExtraError(
             f"This command needs the training stack ({', '.join(missing)} not installed). "

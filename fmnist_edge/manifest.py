@@ -37,6 +37,17 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def cpu_name() -> str:
+    """The CPU model as the OS reports it (Linux: /proc/cpuinfo), else the architecture."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith(("model name", "hardware")):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def library_versions(*names: str) -> dict:
     """Installed versions of the named distributions (missing ones are left out), plus Python."""
     out = {"python": platform.python_version()}

@@ -28,6 +28,7 @@ from .manifest import (
     PREPROCESSING,
     RUN_SCHEMA_VERSION,
     class_names,
+    cpu_name,
     library_versions,
     sha256_file,
     write_json,
@@ -57,7 +58,7 @@ def describe_device() -> dict:
     import keras
 
     backend = keras.backend.backend()
-    info = {"backend": backend, "device": "CPU", "device_name": platform.processor() or platform.machine()}
+    info = {"backend": backend, "device": "CPU", "device_name": cpu_name()}
     if backend == "tensorflow":
         import tensorflow as tf
 

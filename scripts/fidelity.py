@@ -32,6 +32,10 @@ def row(run: Path) -> dict:
     }
 
 
+def fmt_time(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs", nargs="+", type=Path)
@@ -43,7 +47,7 @@ def main() -> None:
     for r in rows:
         print(f"| {r['model']} | {r['seed_reported_accuracy']:.4f} | {r['test_accuracy']:.4f}"
               f"{'' if r['test_images'] == 10_000 else ' (' + str(r['test_images']) + ' imgs)'} | {r['params']:,} | "
-              f"{r['epochs']} | {r['batch_size']} | {r['seed']} | {r['fit_seconds'] / 60:.1f} min | {r['device']} |")
+              f"{r['epochs']} | {r['batch_size']} | {r['seed']} | {fmt_time(r['fit_seconds'])} | {r['device']} |")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
 
