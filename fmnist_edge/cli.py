@@ -94,6 +94,70 @@ def train(
     run_training(cfg, console=console)
 
 
+def latest_run(root: Path = Path("artifacts")) -> Path:
+    """The newest training run under artifacts/ (by its manifest's creation time)."""
+    import json
+
+    runs = []
+    for manifest in root.glob("*/manifest.json"):
+        try:
+            m = json.loads(manifest.read_text())
+        except (OSError, ValueError):
+            continue
+        if m.get("kind") == "keras-run":
+            runs.append((m.get("created_at", ""), manifest.parent))
+    if not runs:
+        raise FmnistEdgeError(f"No training run found under {root}/. Train one with `fmnist-edge train` or pass RUN_DIR.")
+    return max(runs)[1]
+
+
+@app.command()
+@user_errors
+def export(
+    run_dir: Optional[Path] = typer.Argument(None, help="Training run directory (default: the newest under artifacts/)."),
+    float_: bool = typer.Option(False, "--float", help="TFLite float32."),
+    int8: bool = typer.Option(False, "--int8", help="TFLite int8, post-training full-integer."),
+    qat: bool = typer.Option(False, "--qat", help="TFLite int8 from quantization-aware training."),
+    onnx: bool = typer.Option(False, "--onnx", help="ONNX float32 and ONNX int8 (QDQ)."),
+    variant: Optional[list[str]] = typer.Option(None, "--variant", help="A variant by name (repeatable)."),
+    calibration_images: int = typer.Option(500, help="Calibration images for int8, class-balanced from the training split."),
+    calibration_seed: int = typer.Option(0, help="Seed for choosing the calibration images."),
+    qat_epochs: int = typer.Option(1, help="QAT fine-tuning epochs."),
+    qat_learning_rate: float = typer.Option(3e-5, help="QAT fine-tuning learning rate (Adam)."),
+    qat_batch_size: int = typer.Option(256, help="QAT fine-tuning batch size."),
+    opset: int = typer.Option(17, help="ONNX opset (tf2onnx 1.17 supports up to 18)."),
+    out: Optional[Path] = typer.Option(None, help="Where to write the variant directories (default: the run directory)."),
+    overwrite: bool = typer.Option(False, help="Replace existing variant directories (atomically)."),
+    data_dir: Optional[Path] = typer.Option(None, help="Directory with the four Fashion-MNIST IDX files."),
+):
+    """Export a trained run to TFLite float32/int8/int8-QAT and ONNX float32/int8, each checked against Keras."""
+    from exporters import VARIANTS
+
+    chosen = [v for v, (_, _, group) in VARIANTS.items()
+              if {"float": float_, "int8": int8, "qat": qat, "onnx": onnx}[group]]
+    for name in variant or []:
+        if name not in VARIANTS:
+            raise FmnistEdgeError(f"Unknown variant {name!r}. Choose from: {', '.join(VARIANTS)}.")
+        chosen.append(name)
+    chosen = list(dict.fromkeys(chosen)) or list(VARIANTS)
+    if opset < 13 or opset > 18:
+        raise FmnistEdgeError(f"--opset must be between 13 and 18 (tf2onnx 1.17), got {opset}.")
+    if qat_epochs < 1 or qat_batch_size < 1 or not qat_learning_rate > 0:
+        raise FmnistEdgeError("--qat-epochs and --qat-batch-size must be >= 1 and --qat-learning-rate > 0.")
+    require_train_extra()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from exporters.pipeline import ExportConfig, export_run
+    from exporters.qat import QATConfig
+
+    run = run_dir or latest_run()
+    cfg = ExportConfig(
+        variants=tuple(chosen), calibration_images=calibration_images, calibration_seed=calibration_seed,
+        qat=QATConfig(qat_epochs, qat_learning_rate, qat_batch_size), opset=opset, overwrite=overwrite,
+        out=str(out) if out else None, data_dir=str(data_dir) if data_dir else None,
+    )
+    export_run(run, cfg, console)
+
+
 @app.command()
 @user_errors
 def models():

@@ -6,13 +6,14 @@ schema version and enough lineage to be judged on its own.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import json
 import os
 import platform
 import tempfile
 from pathlib import Path
+
+from runtime.manifest import sha256_file  # noqa: F401  (one implementation, shared with the device)
 
 from . import CLASS_NAMES
 
@@ -27,14 +28,6 @@ PREPROCESSING = {
 
 INPUT_SPEC = {"name": "image", "shape": [None, 28, 28, 1], "dtype": "float32", "layout": "NHWC"}
 OUTPUT_SPEC = {"name": "probabilities", "shape": [None, 10], "dtype": "float32", "meaning": "softmax probabilities"}
-
-
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def cpu_name() -> str:

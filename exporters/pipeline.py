@@ -1,0 +1,268 @@
+"""Export a trained run to every selected variant, each checked against Keras and written atomically.
+
+Layout (next to the run's model.keras):
+    <run>/<variant>/{model.tflite|model.onnx, manifest.json}
+    <run>/reference/{manifest.json, test_probs.npy, golden.npz}   Keras outputs for judging on a device
+
+Each variant is built in a hidden temporary directory, run through the TensorFlow-free runtime on the
+test images, compared with the Keras model it came from, and renamed into place only if the check
+passes. An interrupted or failed export leaves no directory that looks like an artifact.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+import runtime
+from fmnist_edge.keras_io import load_trained_model
+from fmnist_edge.manifest import PREPROCESSING, class_names, library_versions, sha256_file, write_json
+from fmnist_edge.models import Recipe
+from fmnist_edge.train import TrainConfig, prepare_data
+from runtime import manifest as rmf
+
+from . import VARIANTS, onnx_export, tflite
+from .calibration import calibration_set
+from .check import check, compare
+from .errors import ExportError
+from .qat import QATConfig, fine_tune_float_control, fine_tune_qat
+
+VERSIONS = ("tensorflow", "keras", "tf-keras", "tensorflow-model-optimization", "tf2onnx", "onnx", "onnxruntime",
+            "ai-edge-litert", "numpy")
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    variants: tuple[str, ...] = tuple(VARIANTS)
+    calibration_images: int = 500
+    calibration_seed: int = 0
+    qat: QATConfig = field(default_factory=QATConfig)
+    opset: int = 17
+    golden_images: int = 300
+    overwrite: bool = False
+    out: str | None = None  # default: the run directory
+    data_dir: str | None = None
+    download: bool = True
+
+
+@contextmanager
+def staged(target: Path, overwrite: bool):
+    """Yield a hidden temp dir beside `target`; on success swap it into place, on any failure delete it."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    tmp.chmod(0o755)
+    try:
+        yield tmp
+        if target.exists():
+            if not overwrite:
+                raise ExportError(f"{target} already exists; pass --overwrite to replace it.")
+            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def read_run(run_dir: Path) -> dict:
+    path = run_dir / "manifest.json"
+    if not path.is_file():
+        raise ExportError(f"{run_dir}: no manifest.json; expected a run directory written by `fmnist-edge train`.")
+    try:
+        m = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ExportError(f"{path}: not valid JSON ({exc}).") from None
+    if m.get("kind") != "keras-run" or m.get("schema_version") != 1:
+        raise ExportError(f"{path}: not a schema-1 training run manifest (kind={m.get('kind')!r}).")
+    model = run_dir / m["model_file"]["path"]
+    if not model.is_file():
+        raise ExportError(f"{model}: the run's Keras model is missing.")
+    if sha256_file(model) != m["model_file"]["sha256"]:
+        raise ExportError(f"{model}: sha256 does not match the run manifest; the model was modified or corrupted.")
+    return m
+
+
+def predict(clf, x: np.ndarray, batch: int = 1000) -> np.ndarray:
+    return np.concatenate([clf.predict_proba(x[i : i + batch]) for i in range(0, len(x), batch)])
+
+
+def tensor_spec(clf, which: str) -> dict:
+    return {**clf.backend.tensor(which), "layout": "NHWC" if which == "input" else "NC",
+            "quantization": clf.backend.quantization(which)}
+
+
+class Exporter:
+    """Holds what every variant needs: the Keras model, data, Keras outputs, calibration images."""
+
+    def __init__(self, run_dir: Path, cfg: ExportConfig, console):
+        self.run_dir, self.cfg, self.console = run_dir, cfg, console
+        self.run = read_run(run_dir)
+        self.out = Path(cfg.out) if cfg.out else run_dir
+        self.out.mkdir(parents=True, exist_ok=True)
+        unknown = [v for v in cfg.variants if v not in VARIANTS]
+        if unknown:
+            raise ExportError(f"unknown variant(s) {unknown}; choose from {', '.join(VARIANTS)}.")
+        existing = [v for v in cfg.variants if (self.out / v).exists()]
+        if existing and not cfg.overwrite:
+            raise ExportError(f"{', '.join(str(self.out / v) for v in existing)} already exist(s); pass --overwrite to replace.")
+        self.model = load_trained_model(run_dir / self.run["model_file"]["path"])
+        recipe = Recipe(**self.run["recipe"])
+        self.data = prepare_data(TrainConfig(model=self.run["model"], seed=self.run["seed"], recipe=recipe,
+                                             limit=self.run["data"]["limit"], data_dir=cfg.data_dir,
+                                             download=cfg.download), recipe)
+        self.x_test, self.y_test = self.data["x_test"], self.data["y_test"]
+        self.keras_probs = self.model.predict(self.x_test, batch_size=1024, verbose=0)
+        self.calibration, self.calibration_record = calibration_set(
+            self.data["x_fit"], self.data["y_fit"], cfg.calibration_images, cfg.calibration_seed)
+        self.keras_accuracy = float((self.keras_probs.argmax(1) == self.y_test).mean())
+        self.lineage = {
+            "run": self.run_dir.name,
+            "model": self.run["model"],
+            "keras_model_sha256": self.run["model_file"]["sha256"],
+            "keras_test_accuracy": self.keras_accuracy,
+            "test_images": int(len(self.y_test)),
+            "recipe": self.run["recipe"],
+            "seed": self.run["seed"],
+            "params": self.run["params"],
+        }
+
+    # -- variants: each writes its model file into `tmp` and returns (file, reference probs, extra manifest)
+    def _tflite_float32(self, tmp: Path):
+        (tmp / "model.tflite").write_bytes(tflite.to_float32(self.model))
+        return "model.tflite", self.keras_probs, {}
+
+    def _tflite_int8(self, tmp: Path):
+        (tmp / "model.tflite").write_bytes(tflite.to_int8(self.model, self.calibration))
+        return "model.tflite", self.keras_probs, {"calibration": self.calibration_record}
+
+    def _tflite_int8_qat(self, tmp: Path):
+        q = self.cfg.qat
+        self.console.print(f"  QAT: fine-tuning under fake quantization ({q.epochs} epoch(s), lr {q.learning_rate:g}, "
+                           f"batch {q.batch_size}) and a float control with the same schedule")
+        res = fine_tune_qat(self.model, self.run["model"], self.data["x_fit"], self.data["y_fit"], self.x_test,
+                           self.calibration, q)
+        control = fine_tune_float_control(self.model, self.data["x_fit"], self.data["y_fit"], self.x_test, q)
+        (tmp / "model.tflite").write_bytes(res["tflite"])
+        self._qat_probs = res["fake_quant_probs"]
+        extra = {"calibration": self.calibration_record, "qat": {
+            "epochs": q.epochs, "learning_rate": q.learning_rate, "batch_size": q.batch_size, "seed": q.seed,
+            "fit_seconds": round(res["fit_seconds"], 1),
+            "fine_tune_images": int(len(self.data["y_fit"])),
+            "fake_quant_keras_accuracy": float((res["fake_quant_probs"].argmax(1) == self.y_test).mean()),
+            "float_control_accuracy": float((control.argmax(1) == self.y_test).mean()),
+            "float_control_agreement_with_original": float((control.argmax(1) == self.keras_probs.argmax(1)).mean()),
+            "checked_against": "the fine-tuned fake-quantized Keras (tf_keras) model it was converted from",
+        }}
+        return "model.tflite", res["fake_quant_probs"], extra
+
+    def _onnx_float32(self, tmp: Path):
+        onnx_export.to_float32(self.model, tmp / "model.onnx", self.cfg.opset)
+        return "model.onnx", self.keras_probs, {"opset": self.cfg.opset}
+
+    def _onnx_int8(self, tmp: Path):
+        float_path = tmp / "float.onnx"
+        onnx_export.to_float32(self.model, float_path, self.cfg.opset)
+        onnx_export.to_int8(float_path, tmp / "model.onnx", self.calibration, tmp)
+        float_path.unlink()
+        qdq = onnx_export.qdq_io_params(tmp / "model.onnx")
+        return "model.onnx", self.keras_probs, {"opset": self.cfg.opset, "calibration": self.calibration_record,
+                                                "qdq_graph_io_quantization": qdq}
+
+    def export_variant(self, variant: str) -> Path:
+        target = self.out / variant
+        t0 = time.perf_counter()
+        with staged(target, self.cfg.overwrite) as tmp:
+            fmt = VARIANTS[variant][0]
+            try:
+                file_name, reference, extra = getattr(self, "_" + variant.replace("-", "_"))(tmp)
+            except (ValueError, RuntimeError, TypeError, KeyError) as exc:
+                # Converters report unsupported graphs/options this way; name the variant instead of a traceback.
+                raise ExportError(f"{variant}: conversion failed ({type(exc).__name__}: {exc}). No artifact was written.") from exc
+            clf = runtime.load(tmp / file_name)  # the device's own code path, read back from the file
+            probs = predict(clf, self.x_test)
+            result = check(variant, probs, reference, self.y_test)
+            vs_keras = compare(probs, self.keras_probs, self.y_test)
+            model_file = tmp / file_name
+            manifest = {
+                "schema_version": rmf.ARTIFACT_SCHEMA_VERSION,
+                "kind": "artifact",
+                "variant": variant,
+                "format": fmt,
+                "description": VARIANTS[variant][1],
+                "file": {"path": file_name, "bytes": model_file.stat().st_size, "sha256": sha256_file(model_file)},
+                "input": tensor_spec(clf, "input"),
+                "output": tensor_spec(clf, "output"),
+                "preprocessing": PREPROCESSING,
+                "class_names": class_names(),
+                "lineage": self.lineage,
+                **extra,
+                "check": result,
+                "fidelity": {
+                    "test_images": vs_keras["images"],
+                    "accuracy": vs_keras["accuracy"],
+                    "keras_accuracy": self.keras_accuracy,
+                    "accuracy_drop_points": round(100 * (self.keras_accuracy - vs_keras["accuracy"]), 4),
+                    "agreement_with_keras": vs_keras["agreement"],
+                    "max_abs_diff_vs_keras": vs_keras["max_abs_diff"],
+                    "flipped_vs_keras": vs_keras["flipped"],
+                },
+                "export_seconds": round(time.perf_counter() - t0, 1),
+                "versions": library_versions(*VERSIONS),
+                "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            }
+            write_json(tmp / "manifest.json", rmf.validate(manifest, f"{variant} manifest"))
+        f = manifest["fidelity"]
+        self.console.print(
+            f"[green]✓[/] {variant:16s} {manifest['file']['bytes'] / 1024:8.1f} KiB  accuracy {f['accuracy']:.4f} "
+            f"(Keras {self.keras_accuracy:.4f})  agreement {f['agreement_with_keras']:.2%}  "
+            f"check {result['agreement']:.2%} vs {'fake-quant Keras' if variant.endswith('qat') else 'Keras'}  "
+            f"{manifest['export_seconds']:.0f}s"
+        )
+        return target
+
+    def write_reference(self) -> Path:
+        """Keras outputs a device needs to judge artifacts without TensorFlow (same for every variant)."""
+        target = self.out / "reference"
+        golden_idx = np.sort(np.random.default_rng(0).choice(len(self.y_test), min(self.cfg.golden_images, len(self.y_test)),
+                                                             replace=False))
+        # Golden images are stored as uint8 pixels: exactly what a device receives (x = uint8 / 255).
+        pixels = np.round(self.x_test[golden_idx, ..., 0] * 255).astype(np.uint8)
+        with staged(target, overwrite=True) as tmp:
+            np.save(tmp / "test_probs.npy", self.keras_probs.astype(np.float16))
+            np.savez_compressed(tmp / "golden.npz", images=pixels, labels=self.y_test[golden_idx],
+                                keras_probs=self.keras_probs[golden_idx].astype(np.float32), test_indices=golden_idx)
+            files = {name: {"sha256": sha256_file(tmp / name), "bytes": (tmp / name).stat().st_size}
+                     for name in ("test_probs.npy", "golden.npz")}
+            write_json(tmp / "manifest.json", {
+                "schema_version": 1, "kind": "reference-outputs", "lineage": self.lineage, "files": files,
+                "test_probs": {"shape": list(self.keras_probs.shape), "dtype": "float16",
+                               "order": "the test images in IDX order" if self.run["data"]["limit"] is None
+                               else "the run's --limit subset of the test set"},
+                "golden": {"count": int(len(golden_idx)), "selection": "seeded (0) random test images",
+                           "keras_accuracy": float((self.keras_probs[golden_idx].argmax(1) == self.y_test[golden_idx]).mean())},
+                "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            })
+        return target
+
+
+def export_run(run_dir: str | Path, cfg: ExportConfig, console) -> dict[str, Path]:
+    run_dir = Path(run_dir)
+    t0 = time.perf_counter()
+    exp = Exporter(run_dir, cfg, console)
+    console.print(f"Exporting {run_dir} ({exp.run['model']}, Keras test accuracy {exp.keras_accuracy:.4f} on "
+                  f"{len(exp.y_test):,} images) to: {', '.join(cfg.variants)}")
+    exp.write_reference()
+    done = {v: exp.export_variant(v) for v in cfg.variants}
+    console.print(f"Done in {time.perf_counter() - t0:.0f}s; artifacts in {exp.out}")
+    return done

@@ -1,0 +1,54 @@
+"""Keras -> TFLite: float32, and full-integer int8 by post-training quantization.
+
+`TFLiteConverter.from_keras_model` works for Keras 3 models on TF 2.21 (it goes through a SavedModel).
+int8 uses a representative dataset, int8-only builtins and int8 input/output tensors; weights are
+quantized per channel (the converter's default for conv and dense kernels).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def quiet():
+    """The converter prints its SavedModel signature to stdout; keep the user's terminal readable."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        yield
+
+
+def convert(converter) -> bytes:
+    with quiet():
+        return converter.convert()
+
+
+def to_float32(model) -> bytes:
+    import tensorflow as tf
+
+    return convert(tf.lite.TFLiteConverter.from_keras_model(model))
+
+
+def int8_converter(converter, calibration: np.ndarray):
+    """Configure a converter for full-integer int8 with int8 input and output."""
+    import tensorflow as tf
+
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+
+    def representative():
+        for i in range(len(calibration)):
+            yield [calibration[i : i + 1]]
+
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    return converter
+
+
+def to_int8(model, calibration: np.ndarray) -> bytes:
+    import tensorflow as tf
+
+    return convert(int8_converter(tf.lite.TFLiteConverter.from_keras_model(model), calibration))

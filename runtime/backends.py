@@ -1,0 +1,117 @@
+"""Thin wrappers over the two interpreters an edge device has: LiteRT (TFLite) and ONNX Runtime.
+
+Each backend takes model-ready arrays (already quantized for int8 inputs) and returns the raw output
+array; the Classifier does preprocessing and (de)quantization. Interpreters are imported lazily so a
+device with only one of them installed can still run the other format.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from .errors import RuntimeArtifactError
+
+TFLITE_MAGIC = b"TFL3"  # flatbuffer file identifier at bytes 4..8
+
+
+def sniff_format(path: Path) -> str:
+    """Tell a .tflite from an .onnx by content, not by name (a renamed file must not be misread)."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if len(head) >= 8 and head[4:8] == TFLITE_MAGIC:
+        return "tflite"
+    if head[:1] == b"\x08":  # ONNX ModelProto starts with field 1 (ir_version), varint
+        return "onnx"
+    raise RuntimeArtifactError(f"{path}: neither a TFLite flatbuffer nor an ONNX model (first bytes {head!r}).")
+
+
+def _tflite_interpreter_class():
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        try:  # older devices ship the previous standalone package
+            from tflite_runtime.interpreter import Interpreter
+        except ImportError:
+            raise RuntimeArtifactError(
+                "Running .tflite needs the LiteRT interpreter: pip install ai-edge-litert (or tflite-runtime)."
+            ) from None
+    return Interpreter
+
+
+class TFLiteBackend:
+    """LiteRT interpreter. Not thread-safe by itself, so calls are serialised with a lock."""
+
+    format = "tflite"
+
+    def __init__(self, path: Path, num_threads: int = 1):
+        Interpreter = _tflite_interpreter_class()
+        try:
+            self._it = Interpreter(model_path=str(path), num_threads=num_threads)
+            self._it.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise RuntimeArtifactError(f"{path}: LiteRT could not load the model ({exc}).") from None
+        self._in = self._it.get_input_details()[0]
+        self._out = self._it.get_output_details()[0]
+        self._batch = int(self._in["shape"][0])
+        self._lock = threading.Lock()
+
+    def quantization(self, which: str) -> dict | None:
+        detail = self._in if which == "input" else self._out
+        scale, zero_point = detail["quantization"]
+        return {"scale": float(scale), "zero_point": int(zero_point)} if scale else None
+
+    def tensor(self, which: str) -> dict:
+        d = self._in if which == "input" else self._out
+        sig = d.get("shape_signature", d["shape"])
+        return {"name": d["name"], "shape": [None if s < 0 else int(s) for s in sig], "dtype": np.dtype(d["dtype"]).name}
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        with self._lock:
+            if x.shape[0] != self._batch:
+                self._it.resize_tensor_input(self._in["index"], list(x.shape))
+                self._it.allocate_tensors()
+                self._batch = x.shape[0]
+            self._it.set_tensor(self._in["index"], x)
+            self._it.invoke()
+            return self._it.get_tensor(self._out["index"]).copy()
+
+
+class OnnxBackend:
+    """ONNX Runtime session on the CPU. `InferenceSession.run` is thread-safe."""
+
+    format = "onnx"
+
+    def __init__(self, path: Path, num_threads: int = 1):
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise RuntimeArtifactError("Running .onnx needs ONNX Runtime: pip install onnxruntime.") from None
+        opts = ort.SessionOptions()
+        # ORT otherwise picks its own thread count; make it explicit and comparable with LiteRT.
+        opts.intra_op_num_threads = num_threads
+        opts.inter_op_num_threads = 1
+        try:
+            self._sess = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # ORT raises its own Fail/InvalidGraph/... classes
+            raise RuntimeArtifactError(f"{path}: ONNX Runtime could not load the model ({type(exc).__name__}: {exc}).") from None
+        self._in = self._sess.get_inputs()[0]
+        self._out = self._sess.get_outputs()[0]
+
+    def quantization(self, which: str) -> dict | None:
+        return None  # QDQ models keep float32 inputs and outputs; quantization lives inside the graph
+
+    def tensor(self, which: str) -> dict:
+        t = self._in if which == "input" else self._out
+        dtype = {"tensor(float)": "float32", "tensor(int8)": "int8", "tensor(uint8)": "uint8"}.get(t.type, t.type)
+        return {"name": t.name, "shape": [s if isinstance(s, int) else None for s in t.shape], "dtype": dtype}
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        return self._sess.run([self._out.name], {self._in.name: x})[0]
+
+
+def open_backend(path: Path, num_threads: int = 1):
+    fmt = sniff_format(path)
+    return (TFLiteBackend if fmt == "tflite" else OnnxBackend)(path, num_threads)

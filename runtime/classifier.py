@@ -1,0 +1,144 @@
+"""`load(path) -> Classifier`: run an exported artifact with numpy + LiteRT and/or ONNX Runtime only.
+
+The Classifier applies the manifest's preprocessing contract (uint8 28x28, light garment on dark
+background -> float32 / 255) and the int8 quantization of the model's input and output itself, so
+callers hand it images and get probabilities back, whatever the variant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import manifest as mf
+from .backends import open_backend
+from .errors import RuntimeArtifactError
+
+MANIFEST_NAME = "manifest.json"
+
+
+def quantize(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """float -> int8 with the tensor's (scale, zero_point): clip(round(x / scale + zp), -128, 127)."""
+    return np.clip(np.round(x / np.float32(scale) + zero_point), -128, 127).astype(np.int8)
+
+
+def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    return (q.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)
+
+
+def to_float_images(images) -> np.ndarray:
+    """Validate images and apply the preprocessing contract -> float32 (N, 28, 28, 1) in [0, 1].
+
+    Accepts uint8 in 0..255 or floats already in [0, 1]; (N, 28, 28), (N, 28, 28, 1) or a single (28, 28).
+    """
+    x = np.asarray(images)
+    if x.ndim == 2:
+        x = x[None]
+    if x.ndim == 4 and x.shape[-1] == 1:
+        x = x[..., 0]
+    if x.ndim != 3 or x.shape[1:] != (28, 28):
+        raise ValueError(f"expected images of shape (N, 28, 28) or (N, 28, 28, 1), got {np.asarray(images).shape}.")
+    if x.shape[0] == 0:
+        raise ValueError("expected at least one image, got an empty batch.")
+    if x.dtype == np.uint8:
+        return (x.astype(np.float32) / np.float32(255.0))[..., None]
+    if np.issubdtype(x.dtype, np.floating):
+        if not np.isfinite(x).all():
+            raise ValueError("images contain NaN or infinite values.")
+        if x.min() < 0.0 or x.max() > 1.0:
+            raise ValueError(
+                f"float images must be in [0, 1] (uint8 / 255), got range [{x.min():.3g}, {x.max():.3g}]; "
+                "pass uint8 pixels or divide by 255."
+            )
+        return x.astype(np.float32)[..., None]
+    raise ValueError(f"expected uint8 pixels or float32 values in [0, 1], got dtype {x.dtype}.")
+
+
+@dataclass
+class Classifier:
+    """A loaded artifact. `predict_proba` returns float32 (N, 10) probabilities."""
+
+    path: Path
+    manifest: dict
+    backend: object
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.manifest["class_names"])
+
+    @property
+    def variant(self) -> str:
+        return self.manifest["variant"]
+
+    def predict_proba(self, images) -> np.ndarray:
+        x = to_float_images(images)
+        qin = self.manifest["input"].get("quantization")
+        if qin:
+            x = quantize(x, qin["scale"], qin["zero_point"])
+        y = self.backend.run(x)
+        qout = self.manifest["output"].get("quantization")
+        return dequantize(y, qout["scale"], qout["zero_point"]) if qout else y.astype(np.float32, copy=False)
+
+    def predict(self, images) -> np.ndarray:
+        """Top-1 class indices. int8 outputs are coarse (1/256 steps): ties go to the lowest class index."""
+        return self.predict_proba(images).argmax(axis=1)
+
+    def top_k(self, images, k: int = 3) -> list[list[tuple[str, float]]]:
+        probs = self.predict_proba(images)
+        order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+        return [[(self.class_names[j], float(p[j])) for j in row] for p, row in zip(probs, order)]
+
+
+def _manifest_from_file(model: Path, backend) -> dict:
+    """A bare model file without manifest: describe it from the file itself (default preprocessing)."""
+    return mf.validate({
+        "schema_version": mf.ARTIFACT_SCHEMA_VERSION,
+        "variant": model.stem,
+        "format": backend.format,
+        "file": {"path": model.name, "sha256": mf.sha256_file(model), "bytes": model.stat().st_size},
+        "input": {**backend.tensor("input"), "quantization": backend.quantization("input")},
+        "output": {**backend.tensor("output"), "quantization": backend.quantization("output")},
+        "preprocessing": {"steps": ["cast to float32", "divide by 255.0", "reshape to (N, 28, 28, 1)"]},
+        "class_names": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
+    }, str(model))
+
+
+def load(path, num_threads: int = 1, verify_checksum: bool = True) -> Classifier:
+    """Load an artifact from its directory, its manifest.json, or a bare .tflite/.onnx file.
+
+    With a manifest, the model file's sha256 is checked before loading (skip with verify_checksum=False)
+    and a tampered or truncated file is refused.
+    """
+    path = Path(path)
+    if path.is_dir():
+        manifest_path = path / MANIFEST_NAME
+    elif path.name == MANIFEST_NAME or path.suffix == ".json":
+        manifest_path = path
+    elif path.is_file():
+        beside = path.parent / MANIFEST_NAME
+        manifest_path = beside if beside.is_file() else None
+    else:
+        raise RuntimeArtifactError(f"{path}: no such artifact (expected a directory, a manifest.json or a model file).")
+    if manifest_path is None:
+        backend = open_backend(path, num_threads)
+        return Classifier(path, _manifest_from_file(path, backend), backend)
+    if not manifest_path.is_file():
+        raise RuntimeArtifactError(f"{path}: no {MANIFEST_NAME} found; is this an exported artifact directory?")
+    manifest = mf.read(manifest_path)
+    model = mf.model_path(manifest, manifest_path.parent)
+    if not model.is_file():
+        raise RuntimeArtifactError(f"{model}: the model file named by {manifest_path} is missing.")
+    if verify_checksum:
+        digest = mf.sha256_file(model)
+        if digest != manifest["file"]["sha256"]:
+            raise RuntimeArtifactError(
+                f"{model}: sha256 {digest[:16]}... does not match the manifest ({manifest['file']['sha256'][:16]}...); "
+                "the file was modified or truncated. Re-copy the artifact (or pass verify_checksum=False to override)."
+            )
+    backend = open_backend(model, num_threads)
+    if backend.format != manifest["format"]:
+        raise RuntimeArtifactError(f"{model}: the file is {backend.format} but the manifest says {manifest['format']}.")
+    return Classifier(model, manifest, backend)

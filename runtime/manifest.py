@@ -1,0 +1,100 @@
+"""The artifact manifest: the contract between `fmnist-edge export` and everything that runs an artifact.
+
+Validated here with the standard library only, so a device can check an artifact without TensorFlow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from .errors import ManifestError
+
+ARTIFACT_SCHEMA_VERSION = 1
+SUPPORTED_SCHEMA_VERSIONS = (1,)
+FORMATS = ("tflite", "onnx")
+
+# field -> expected type(s); nested specs are checked by _check_tensor
+REQUIRED = {
+    "schema_version": int,
+    "variant": str,
+    "format": str,
+    "file": dict,
+    "input": dict,
+    "output": dict,
+    "preprocessing": dict,
+    "class_names": list,
+}
+
+
+def _check_tensor(where: str, spec: dict) -> None:
+    for key, typ in (("name", str), ("shape", list), ("dtype", str)):
+        if not isinstance(spec.get(key), typ):
+            raise ManifestError(f"manifest field {where}.{key} must be a {typ.__name__}, got {spec.get(key)!r}.")
+    q = spec.get("quantization")
+    if q is not None:
+        if not (isinstance(q, dict) and isinstance(q.get("scale"), (int, float)) and isinstance(q.get("zero_point"), int)):
+            raise ManifestError(f"manifest field {where}.quantization must be {{'scale': float, 'zero_point': int}}, got {q!r}.")
+        if not q["scale"] > 0:
+            raise ManifestError(f"manifest field {where}.quantization.scale must be positive, got {q['scale']}.")
+
+
+def validate(manifest: object, source: str = "manifest") -> dict:
+    """Check a parsed manifest; return it unchanged or raise ManifestError saying what is wrong."""
+    if not isinstance(manifest, dict):
+        raise ManifestError(f"{source}: expected a JSON object, got {type(manifest).__name__}.")
+    for key, typ in REQUIRED.items():
+        if key not in manifest:
+            raise ManifestError(f"{source}: required field {key!r} is missing.")
+        if not isinstance(manifest[key], typ) or (typ is int and isinstance(manifest[key], bool)):
+            raise ManifestError(f"{source}: field {key!r} must be {typ.__name__}, got {type(manifest[key]).__name__}.")
+    version = manifest["schema_version"]
+    if version not in SUPPORTED_SCHEMA_VERSIONS:
+        raise ManifestError(
+            f"{source}: schema_version {version} is not supported by this runtime (supports {SUPPORTED_SCHEMA_VERSIONS}); "
+            "upgrade fmnist-edge or re-export the artifact."
+        )
+    if manifest["format"] not in FORMATS:
+        raise ManifestError(f"{source}: format must be one of {FORMATS}, got {manifest['format']!r}.")
+    f = manifest["file"]
+    if not isinstance(f.get("path"), str) or not isinstance(f.get("sha256"), str) or not isinstance(f.get("bytes"), int):
+        raise ManifestError(f"{source}: field 'file' needs path (str), sha256 (str) and bytes (int).")
+    _check_tensor("input", manifest["input"])
+    _check_tensor("output", manifest["output"])
+    if len(manifest["class_names"]) != manifest["output"]["shape"][-1] or not all(isinstance(c, str) for c in manifest["class_names"]):
+        raise ManifestError(f"{source}: class_names must be {manifest['output']['shape'][-1]} strings.")
+    return manifest
+
+
+def read(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ManifestError(f"{path}: cannot be read ({exc.strerror or exc}).") from None
+    try:
+        parsed = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{path}: not valid JSON ({exc}).") from None
+    return validate(parsed, str(path))
+
+
+def model_path(manifest: dict, artifact_dir: Path) -> Path:
+    """Resolve manifest['file']['path'] inside the artifact directory; refuse anything that escapes it."""
+    rel = manifest["file"]["path"]
+    if os.path.isabs(rel) or ".." in Path(rel).parts:
+        raise ManifestError(f"manifest file path {rel!r} must be a plain name inside the artifact directory.")
+    candidate = artifact_dir / rel
+    if candidate.is_symlink() or not candidate.resolve().is_relative_to(artifact_dir.resolve()):
+        raise ManifestError(f"manifest file path {rel!r} resolves outside the artifact directory; refused.")
+    return candidate
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()

@@ -1,0 +1,182 @@
+"""Export a tiny CNN (trained for seconds on real data) to every variant and check the results numerically."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from rich.console import Console  # noqa: E402
+from typer.testing import CliRunner  # noqa: E402
+
+import runtime  # noqa: E402
+from exporters import VARIANTS, check, pipeline  # noqa: E402
+from exporters.errors import ExportError, ParityError  # noqa: E402
+from exporters.onnx_export import qdq_io_params  # noqa: E402
+from fmnist_edge import cli  # noqa: E402
+from fmnist_edge.errors import FmnistEdgeError  # noqa: E402
+from runtime import manifest as rmf  # noqa: E402
+
+QUIET = Console(quiet=True)
+
+
+def artifact_dirs(root):
+    return sorted(p.name for p in root.iterdir() if p.is_dir())
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_run):
+    pipeline.export_run(tiny_run, pipeline.ExportConfig(calibration_images=200), QUIET)
+    return tiny_run
+
+
+def test_every_variant_is_written_with_a_valid_manifest(exported):
+    assert artifact_dirs(exported) == sorted([*VARIANTS, "reference"])
+    for variant, (fmt, _, _) in VARIANTS.items():
+        m = rmf.read(exported / variant / "manifest.json")
+        model = exported / variant / m["file"]["path"]
+        assert m["variant"] == variant and m["format"] == fmt and model.suffix == f".{fmt}"
+        assert m["file"]["sha256"] == rmf.sha256_file(model) and m["file"]["bytes"] == model.stat().st_size
+        assert m["lineage"]["keras_model_sha256"] == json.loads((exported / "manifest.json").read_text())["model_file"]["sha256"]
+        assert m["check"]["passed"] and m["check"]["images"] >= 1000
+        assert m["versions"]["tensorflow"] and m["versions"]["onnxruntime"] and m["class_names"][9] == "Ankle boot"
+    assert not list(exported.glob(".*partial*"))
+
+
+def test_float_variants_match_keras(exported):
+    for variant in ("tflite-float32", "onnx-float32"):
+        f = rmf.read(exported / variant / "manifest.json")["fidelity"]
+        assert f["agreement_with_keras"] == 1.0 and f["max_abs_diff_vs_keras"] <= 1e-4
+
+
+def test_int8_variants_meet_their_checks(exported):
+    for variant in ("tflite-int8", "onnx-int8"):
+        m = rmf.read(exported / variant / "manifest.json")
+        assert m["check"]["agreement"] >= 0.985 and m["calibration"]["count"] == 200
+        assert m["calibration"]["per_class"] == [20] * 10
+    qat = rmf.read(exported / "tflite-int8-qat" / "manifest.json")
+    assert qat["check"]["agreement"] >= 0.995  # against the fake-quantized Keras model it came from
+    assert 0.0 < qat["qat"]["float_control_accuracy"] <= 1.0 and "fake_quant_keras_accuracy" in qat["qat"]
+
+
+def test_tflite_quantization_in_manifest_is_read_from_the_file(exported):
+    from ai_edge_litert.interpreter import Interpreter
+
+    for variant in ("tflite-int8", "tflite-int8-qat"):
+        m = rmf.read(exported / variant / "manifest.json")
+        it = Interpreter(model_path=str(exported / variant / "model.tflite"))
+        for which, detail in (("input", it.get_input_details()[0]), ("output", it.get_output_details()[0])):
+            scale, zero_point = detail["quantization"]
+            assert detail["dtype"] == np.int8 and m[which]["dtype"] == "int8"
+            assert m[which]["quantization"] == {"scale": pytest.approx(float(scale), rel=1e-7), "zero_point": int(zero_point)}
+    m = rmf.read(exported / "tflite-float32" / "manifest.json")
+    assert m["input"]["quantization"] is None and m["input"]["dtype"] == "float32"
+
+
+def test_onnx_int8_is_qdq_and_its_recorded_params_match_the_graph(exported):
+    import onnx
+
+    path = exported / "onnx-int8" / "model.onnx"
+    ops = {n.op_type for n in onnx.load(str(path)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    m = rmf.read(exported / "onnx-int8" / "manifest.json")
+    assert m["qdq_graph_io_quantization"] == qdq_io_params(path)
+    assert set(m["qdq_graph_io_quantization"]) == {"input", "output"}
+
+
+def test_onnx_has_dynamic_batch_and_named_io(exported):
+    m = rmf.read(exported / "onnx-float32" / "manifest.json")
+    assert m["input"]["name"] == "image" and m["input"]["shape"] == [None, 28, 28, 1]
+    clf = runtime.load(exported / "onnx-float32")
+    for n in (1, 7):
+        assert clf.predict_proba(np.zeros((n, 28, 28), np.uint8)).shape == (n, 10)
+
+
+def test_reference_outputs_match_keras_and_their_checksums(exported):
+    from fmnist_edge.keras_io import load_trained_model
+
+    ref = json.loads((exported / "reference" / "manifest.json").read_text())
+    for name, rec in ref["files"].items():
+        assert rmf.sha256_file(exported / "reference" / name) == rec["sha256"]
+    golden = np.load(exported / "reference" / "golden.npz")
+    assert golden["images"].dtype == np.uint8 and len(golden["labels"]) == ref["golden"]["count"] == 300
+    keras_probs = load_trained_model(exported / "model.keras").predict(golden["images"][..., None] / 255.0, verbose=0)
+    np.testing.assert_allclose(golden["keras_probs"], keras_probs, atol=1e-6)
+    test_probs = np.load(exported / "reference" / "test_probs.npy")
+    assert test_probs.dtype == np.float16 and test_probs.shape == (3000, 10)
+    np.testing.assert_allclose(test_probs[golden["test_indices"]], keras_probs, atol=1e-3)
+
+
+@pytest.fixture
+def run_copy(tiny_run, tmp_path):
+    """A fresh copy of the trained run (model + manifests only), to export into or break."""
+    dst = tmp_path / "artifacts" / "run"
+    dst.mkdir(parents=True)
+    for name in ("model.keras", "manifest.json", "metrics.json"):
+        shutil.copy(tiny_run / name, dst / name)
+    return dst
+
+
+def test_failed_parity_check_leaves_no_artifact(run_copy, monkeypatch):
+    monkeypatch.setitem(check.TOLERANCES, "tflite-float32", {"min_agreement": 1.0, "max_abs_diff": 0.0})
+    with pytest.raises(ParityError, match=r"tflite-float32: parity check against Keras failed \(.*max_abs_diff"):
+        pipeline.export_run(run_copy, pipeline.ExportConfig(variants=("tflite-float32",)), QUIET)
+    assert not (run_copy / "tflite-float32").exists() and not list(run_copy.glob(".*partial*"))
+
+
+def test_interrupted_export_leaves_no_artifact(run_copy, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "check", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.export_run(run_copy, pipeline.ExportConfig(variants=("tflite-int8",)), QUIET)
+    assert "tflite-int8" not in artifact_dirs(run_copy) and not list(run_copy.glob(".*partial*"))
+
+
+def test_missing_or_corrupt_keras_model_is_a_clear_error(run_copy):
+    cfg = pipeline.ExportConfig(variants=("tflite-float32",))
+    model = run_copy / "model.keras"
+    model.write_bytes(model.read_bytes()[:1000])
+    with pytest.raises(ExportError, match="sha256 does not match the run manifest"):
+        pipeline.export_run(run_copy, cfg, QUIET)
+    model.unlink()
+    with pytest.raises(ExportError, match="the run's Keras model is missing"):
+        pipeline.export_run(run_copy, cfg, QUIET)
+    with pytest.raises(ExportError, match="no manifest.json"):
+        pipeline.export_run(run_copy.parent, cfg, QUIET)
+
+
+def test_existing_artifact_needs_overwrite(run_copy):
+    cfg = pipeline.ExportConfig(variants=("tflite-float32",))
+    pipeline.export_run(run_copy, cfg, QUIET)
+    first = rmf.read(run_copy / "tflite-float32" / "manifest.json")["created_at"]
+    with pytest.raises(ExportError, match="already exist.*--overwrite"):
+        pipeline.export_run(run_copy, cfg, QUIET)
+    assert rmf.read(run_copy / "tflite-float32" / "manifest.json")["created_at"] == first
+    pipeline.export_run(run_copy, pipeline.ExportConfig(variants=("tflite-float32",), overwrite=True), QUIET)
+    assert artifact_dirs(run_copy) == ["reference", "tflite-float32"]
+
+
+def test_cli_export_int8_exactly_as_written(run_copy, monkeypatch):
+    monkeypatch.chdir(run_copy.parent.parent)  # `fmnist-edge export --int8` finds the newest run under artifacts/
+    result = CliRunner().invoke(cli.app, ["export", "--int8", "--calibration-images", "100"])
+    assert result.exit_code == 0, result.output
+    assert artifact_dirs(run_copy) == ["reference", "tflite-int8"]
+    assert rmf.read(run_copy / "tflite-int8" / "manifest.json")["calibration"]["count"] == 100
+
+
+def test_cli_export_errors(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    result = runner.invoke(cli.app, ["export"])
+    assert result.exit_code == 1 and "No training run found under artifacts/" in result.output
+    result = runner.invoke(cli.app, ["export", str(tmp_path), "--variant", "tflite-int4"])
+    assert result.exit_code == 1 and "Unknown variant 'tflite-int4'" in result.output
+    assert "Traceback" not in result.output
+    with pytest.raises(FmnistEdgeError):
+        cli.latest_run(tmp_path)
