@@ -26,7 +26,7 @@ import numpy as np
 import runtime
 from fmnist_edge.keras_io import load_trained_model
 from fmnist_edge.manifest import PREPROCESSING, class_names, library_versions, sha256_file, write_json
-from fmnist_edge.models import Recipe
+from fmnist_edge.models import Recipe, flops_per_image
 from fmnist_edge.train import TrainConfig, prepare_data
 from runtime import manifest as rmf
 
@@ -126,6 +126,8 @@ class Exporter:
         self.calibration, self.calibration_record = calibration_set(
             self.data["x_fit"], self.data["y_fit"], cfg.calibration_images, cfg.calibration_seed)
         self.keras_accuracy = float((self.keras_probs.argmax(1) == self.y_test).mean())
+        n_golden = min(cfg.golden_images, len(self.y_test))
+        self.golden_idx = np.sort(np.random.default_rng(0).choice(len(self.y_test), n_golden, replace=False))
         self.lineage = {
             "run": self.run_dir.name,
             "model": self.run["model"],
@@ -135,6 +137,7 @@ class Exporter:
             "recipe": self.run["recipe"],
             "seed": self.run["seed"],
             "params": self.run["params"],
+            "flops_per_image": flops_per_image(self.model),
         }
 
     # -- variants: each writes its model file into `tmp` and returns (file, reference probs, extra manifest)
@@ -194,6 +197,9 @@ class Exporter:
             result = check(variant, probs, reference, self.y_test)
             vs_keras = compare(probs, self.keras_probs, self.y_test)
             model_file = tmp / file_name
+            # This artifact's own outputs on the golden images, as produced here: `verify` on a device compares
+            # against them (catches wrong kernels or runtimes) as well as against Keras.
+            np.save(tmp / "golden_outputs.npy", probs[self.golden_idx].astype(np.float32))
             manifest = {
                 "schema_version": rmf.ARTIFACT_SCHEMA_VERSION,
                 "kind": "artifact",
@@ -207,6 +213,8 @@ class Exporter:
                 "class_names": class_names(),
                 "lineage": self.lineage,
                 **extra,
+                "golden_outputs": {"path": "golden_outputs.npy", "sha256": sha256_file(tmp / "golden_outputs.npy"),
+                                   "images": int(len(self.golden_idx)), "reference": "../reference/golden.npz"},
                 "check": result,
                 "fidelity": {
                     "test_images": vs_keras["images"],
@@ -234,8 +242,7 @@ class Exporter:
     def write_reference(self) -> Path:
         """Keras outputs a device needs to judge artifacts without TensorFlow (same for every variant)."""
         target = self.out / "reference"
-        golden_idx = np.sort(np.random.default_rng(0).choice(len(self.y_test), min(self.cfg.golden_images, len(self.y_test)),
-                                                             replace=False))
+        golden_idx = self.golden_idx
         # Golden images are stored as uint8 pixels: exactly what a device receives (x = uint8 / 255).
         pixels = np.round(self.x_test[golden_idx, ..., 0] * 255).astype(np.uint8)
         with staged(target, overwrite=True) as tmp:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -25,8 +26,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console()
-err_console = Console(stderr=True)
+# Wide tables stay readable in logs and pipes (rich assumes 80 columns when not on a terminal).
+console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 def user_errors(fn):
@@ -36,12 +38,22 @@ def user_errors(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except FmnistEdgeError as exc:
+        except Exception as exc:
+            if not isinstance(exc, FmnistEdgeError) and not _is_runtime_error(exc):
+                raise
             # The message is plain text: rich markup would swallow things like "fmnist-edge[train]".
             err_console.print(Text("error: ", style="bold red") + Text(str(exc)), highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
 
     return wrapper
+
+
+def _is_runtime_error(exc: Exception) -> bool:
+    # The runtime cannot depend on this package, so its errors have their own base class; imported
+    # only here, when something already failed, to keep start-up light.
+    from runtime.errors import RuntimeArtifactError
+
+    return isinstance(exc, RuntimeArtifactError)
 
 
 def require_train_extra() -> None:
@@ -156,6 +168,122 @@ def export(
         out=str(out) if out else None, data_dir=str(data_dir) if data_dir else None,
     )
     export_run(run, cfg, console)
+
+
+SHIPPED_RUN = Path("artifacts/reference")
+
+
+def default_release() -> Path:
+    """The shipped reference release if present, else the newest training run."""
+    return SHIPPED_RUN if (SHIPPED_RUN / "manifest.json").is_file() else latest_run()
+
+
+@app.command()
+@user_errors
+def bench(
+    run_dir: Optional[Path] = typer.Argument(None, help="Run with exported artifacts (default: artifacts/reference)."),
+    threads: int = typer.Option(1, help="Threads for every interpreter (and TensorFlow)."),
+    batch_size: Optional[list[int]] = typer.Option(None, "--batch-size", help="Throughput batch sizes (repeatable; default 32 and 256)."),
+    runs: int = typer.Option(500, help="Timed batch-1 runs per model."),
+    warmup: int = typer.Option(50, help="Warm-up runs before timing."),
+    variant: Optional[list[str]] = typer.Option(None, "--variant", help="Only these artifacts (repeatable)."),
+    keras: str = typer.Option("auto", help="Keras row: auto (live if TensorFlow is installed), live, recorded."),
+    max_drop: Optional[float] = typer.Option(None, help="Fail if an artifact loses more accuracy than this (points)."),
+    min_agreement: Optional[float] = typer.Option(None, help="Fail if top-1 agreement with Keras is below this (0-1)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="JSON result (default: RUN_DIR/bench.json)."),
+    markdown_out: Optional[Path] = typer.Option(None, "--markdown", help="Markdown table (default: RUN_DIR/bench.md)."),
+    plot_out: Optional[Path] = typer.Option(None, "--plot", help="PNG plot (default: RUN_DIR/bench.png)."),
+    data_dir: Optional[Path] = typer.Option(None, help="Directory with the four Fashion-MNIST IDX files."),
+):
+    """Accuracy, agreement and latency of every artifact of a run next to the Keras original."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from . import report
+    from .bench import BenchConfig, run_bench
+    from .manifest import write_json
+
+    if keras not in ("auto", "live", "recorded"):
+        raise FmnistEdgeError(f"--keras must be auto, live or recorded; got {keras!r}.")
+    if threads < 1 or runs < 10 or warmup < 0:
+        raise FmnistEdgeError("--threads must be >= 1, --runs >= 10 and --warmup >= 0.")
+    if keras == "live":
+        require_train_extra()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    run = run_dir or default_release()
+    cfg = BenchConfig(threads=threads, batch_sizes=tuple(batch_size or (32, 256)), warmup=warmup, runs=runs,
+                      variants=tuple(variant) if variant else None, keras=keras,
+                      data_dir=str(data_dir) if data_dir else None)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
+                  transient=True) as progress:
+        task = progress.add_task("bench", total=None)
+        result = run_bench(run, cfg, progress=lambda msg: progress.update(task, description=f"benchmarking {msg}"))
+    console.print(report.rich_table(result))
+    json_out, markdown_out, plot_out = (json_out or run / "bench.json", markdown_out or run / "bench.md",
+                                        plot_out or run / "bench.png")
+    write_json(json_out, result)
+    markdown_out.write_text(report.markdown(result))
+    plotted = report.plot(result, plot_out)
+    console.print(f"Wrote {json_out}, {markdown_out}" + (f", {plot_out}" if plotted else " (no plot: matplotlib not installed)"))
+    bad = report.gate(result, max_drop, min_agreement)
+    if bad:
+        raise FmnistEdgeError("gating failed:\n  " + "\n  ".join(bad))
+
+
+@app.command()
+@user_errors
+def verify(
+    artifact: Optional[Path] = typer.Argument(None, help="Artifact directory, or a run to verify all its artifacts (default: artifacts/reference)."),
+    threads: int = typer.Option(1, help="Interpreter threads."),
+):
+    """On this device, run the golden images and compare with the outputs recorded at export."""
+    from runtime.verify import verify as verify_one
+
+    from .bench import ARTIFACT_DIRS
+
+    target = artifact or default_release()
+    is_run = any((target / n).is_dir() for n in ARTIFACT_DIRS)  # a run holds variant directories
+    targets = [target / n for n in ARTIFACT_DIRS if (target / n).is_dir()] if is_run else [target]
+    if not targets:
+        raise FmnistEdgeError(f"{target}: no artifacts to verify (expected variant directories such as tflite-int8/).")
+    table = Table(title="verify: this device vs. the outputs recorded at export")
+    for col in ("artifact", "images", "agree w/ export", "max |Δp| (allowed)", "agree w/ Keras", "accuracy", "result"):
+        table.add_column(col)
+    failures = []
+    for t in targets:
+        r = verify_one(t, num_threads=threads)
+        table.add_row(r.variant, str(r.images), f"{r.agreement_with_export:.2%}",
+                      f"{r.max_abs_diff_vs_export:.2g} ({r.tolerance_abs:.2g})", f"{r.agreement_with_keras:.2%}",
+                      f"{r.accuracy:.4f} (Keras {r.keras_accuracy:.4f})", "[green]PASS[/]" if r.passed else "[red]FAIL[/]")
+        failures += [f"{r.variant}: {p}" for p in r.problems]
+    console.print(table)
+    if failures:
+        raise FmnistEdgeError(
+            "this device's results differ from those recorded at export:\n  " + "\n  ".join(failures) +
+            "\nLikely causes: a different LiteRT/ONNX Runtime version, kernels that compute differently on this CPU "
+            "(e.g. an emulator advertising SVE/SME), or a corrupted copy. Check the versions against the manifest."
+        )
+
+
+@app.command()
+@user_errors
+def predict(
+    images: list[Path] = typer.Argument(..., help="PNG/JPEG photos or scans of garments."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Artifact directory or model file (default: artifacts/reference/tflite-int8)."),
+    top_k: int = typer.Option(3, "--top-k", help="How many labels to show per image."),
+    threads: int = typer.Option(1, help="Interpreter threads."),
+):
+    """Classify real photos: grayscale, fit to 28x28 keeping aspect, match Fashion-MNIST polarity, show top-k."""
+    import numpy as np
+
+    import runtime
+    from runtime.images import load_image
+
+    if not 1 <= top_k <= 10:
+        raise FmnistEdgeError(f"--top-k must be between 1 and 10, got {top_k}.")
+    clf = runtime.load(model or SHIPPED_RUN / "tflite-int8", num_threads=threads)
+    batch = np.stack([load_image(p) for p in images])  # all images are checked before any is classified
+    for path, ranked in zip(images, clf.top_k(batch, top_k)):
+        console.print(f"[bold]{path}[/]: " + ", ".join(f"{name} {p:.1%}" for name, p in ranked), highlight=False)
 
 
 @app.command()

@@ -184,6 +184,20 @@ def get_preset(name: str) -> Preset:
         raise ConfigError(f"Unknown model {name!r}. Choose one of: {', '.join(PRESETS)}.") from None
 
 
+def flops_per_image(model) -> int:
+    """Forward FLOPs of one image (a multiply-add counts 2) for the conv and dense layers that dominate."""
+    total = 0
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind == "Conv2D":
+            _, h, w, c_out = layer.output.shape
+            kh, kw = layer.kernel_size
+            total += 2 * h * w * kh * kw * layer.input.shape[-1] * c_out
+        elif kind == "Dense":
+            total += 2 * layer.input.shape[-1] * layer.units
+    return int(total)
+
+
 def build(name: str):
     """Build the named model (uncompiled) with the active Keras backend."""
     import keras

@@ -72,12 +72,14 @@ class Classifier:
     def variant(self) -> str:
         return self.manifest["variant"]
 
-    def predict_proba(self, images) -> np.ndarray:
+    def model_input(self, images) -> np.ndarray:
+        """Validated, preprocessed and (for int8 inputs) quantized: exactly what the interpreter receives."""
         x = to_float_images(images)
         qin = self.manifest["input"].get("quantization")
-        if qin:
-            x = quantize(x, qin["scale"], qin["zero_point"])
-        y = self.backend.run(x)
+        return quantize(x, qin["scale"], qin["zero_point"]) if qin else x
+
+    def predict_proba(self, images) -> np.ndarray:
+        y = self.backend.run(self.model_input(images))
         qout = self.manifest["output"].get("quantization")
         return dequantize(y, qout["scale"], qout["zero_point"]) if qout else y.astype(np.float32, copy=False)
 

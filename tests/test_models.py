@@ -66,3 +66,11 @@ def test_parse_validation():
 def test_unknown_model_lists_the_choices():
     with pytest.raises(ConfigError, match="Unknown model 'resnet'. Choose one of: reference, paper, l2-vgg, mlp"):
         get_preset("resnet")
+
+
+def test_flops_match_reference_models_md():
+    from fmnist_edge.models import flops_per_image
+
+    mflops = {name: flops_per_image(build(name)) / 1e6 for name in EXPECTED}
+    assert round(mflops["reference"], 1) == 37.2 and round(mflops["paper"], 1) == 16.5
+    assert round(mflops["mlp"], 1) == 0.2 and 47 < mflops["l2-vgg"] < 49

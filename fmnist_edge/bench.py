@@ -1,0 +1,254 @@
+"""`fmnist-edge bench`: accuracy and latency of every artifact of a run against the Keras original.
+
+Works with the base install (numpy + LiteRT/ONNX Runtime): the Keras row is measured live when
+TensorFlow is installed, and otherwise taken from the reference outputs recorded at export, so a
+Raspberry Pi still gets accuracy deltas and agreement. Results are data first (`BenchResult`, written
+as JSON); rendering (table, Markdown, plot) and gating live in `report.py`.
+
+Method: every model runs with the same thread count. Latency is measured at batch 1 after a warm-up,
+with `time.perf_counter_ns` around each call; model load and first inference are timed separately.
+Throughput is images/s over whole batches. Accuracy uses the uint8 test images through the runtime's
+own preprocessing, exactly as a device would.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import data as fdata
+from .errors import FmnistEdgeError
+from .manifest import cpu_name, library_versions
+
+ARTIFACT_DIRS = ("tflite-float32", "tflite-int8", "tflite-int8-qat", "onnx-float32", "onnx-int8")
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    threads: int = 1
+    batch_sizes: tuple[int, ...] = (32, 256)
+    warmup: int = 50
+    runs: int = 500
+    variants: tuple[str, ...] | None = None  # None: every artifact found
+    keras: str = "auto"  # auto (live if TensorFlow is installed), live, recorded, skip
+    data_dir: str | None = None
+
+
+def percentiles(samples_ns: np.ndarray) -> dict:
+    us = samples_ns / 1e3
+    return {"p50_us": float(np.percentile(us, 50)), "p90_us": float(np.percentile(us, 90)),
+            "p99_us": float(np.percentile(us, 99)), "mean_us": float(us.mean()), "runs": int(len(us))}
+
+
+def time_calls(fn, warmup: int, runs: int) -> np.ndarray:
+    for _ in range(warmup):
+        fn()
+    out = np.empty(runs, dtype=np.int64)
+    for i in range(runs):
+        t0 = time.perf_counter_ns()
+        fn()
+        out[i] = time.perf_counter_ns() - t0
+    return out
+
+
+def throughput(fn_batch, images: np.ndarray, batch_sizes, min_seconds: float = 0.5) -> dict:
+    """Images/s at each batch size, over repeated whole batches for at least `min_seconds`."""
+    out = {}
+    for b in batch_sizes:
+        x = images[:b]
+        fn_batch(x)  # warm-up (and tensor resize)
+        n, t0 = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - t0) < min_seconds or n < 3:
+            fn_batch(x)
+            n += 1
+        out[str(b)] = round(n * b / elapsed, 1)
+    return out
+
+
+def accuracy_block(probs: np.ndarray, labels: np.ndarray, keras_probs: np.ndarray | None) -> dict:
+    pred = probs.argmax(1)
+    block = {"accuracy": float((pred == labels).mean()),
+             "per_class_recall": [float((pred[labels == c] == c).mean()) for c in range(10)]}
+    if keras_probs is not None:
+        kpred = keras_probs.argmax(1)
+        flipped = np.flatnonzero(pred != kpred)
+        block.update(
+            accuracy_delta_points=round(100 * (block["accuracy"] - float((kpred == labels).mean())), 4),
+            agreement=float(1 - len(flipped) / len(labels)),
+            max_abs_diff=float(np.abs(probs.astype(np.float64) - keras_probs).max()),
+            flipped=int(len(flipped)),
+            flipped_indices=flipped[:200].tolist(),
+            per_class_recall_delta_points=[
+                round(100 * (float((pred[labels == c] == c).mean()) - float((kpred[labels == c] == c).mean())), 2)
+                for c in range(10)],
+        )
+    return block
+
+
+@dataclass
+class Row:
+    name: str
+    kind: str  # keras-live, keras-recorded, artifact
+    status: str = "ok"  # ok or error
+    reason: str = ""
+    format: str = ""
+    file_bytes: int | None = None
+    metrics: dict = field(default_factory=dict)
+    latency: dict = field(default_factory=dict)
+    throughput: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+
+def bench_artifact(path: Path, cfg: BenchConfig, images: np.ndarray, labels: np.ndarray, keras_probs) -> Row:
+    import runtime
+
+    row = Row(name=path.name, kind="artifact")
+    try:
+        t0 = time.perf_counter_ns()
+        clf = runtime.load(path, num_threads=cfg.threads)
+        load_ns = time.perf_counter_ns() - t0
+        one = images[:1]
+        t0 = time.perf_counter_ns()
+        clf.predict_proba(one)
+        first_ns = time.perf_counter_ns() - t0
+        probs = np.concatenate([clf.predict_proba(images[i : i + 500]) for i in range(0, len(images), 500)])
+        row.format, row.file_bytes = clf.manifest["format"], clf.manifest["file"]["bytes"]
+        row.metrics = accuracy_block(probs, labels, keras_probs)
+        full = percentiles(time_calls(lambda: clf.predict_proba(one), cfg.warmup, cfg.runs))
+        raw = percentiles(time_calls(clf.backend.raw_invoker(clf.model_input(one)), cfg.warmup, cfg.runs))
+        row.latency = {**full, "load_ms": load_ns / 1e6, "first_inference_ms": first_ns / 1e6,
+                       "raw_interpreter_p50_us": raw["p50_us"], "runtime_overhead_p50": full["p50_us"] / raw["p50_us"]}
+        row.throughput = throughput(clf.predict_proba, images, cfg.batch_sizes)
+        row.extra = {"input_dtype": clf.manifest["input"]["dtype"],
+                     "flops_per_image": clf.manifest.get("lineage", {}).get("flops_per_image")}
+    except (runtime.RuntimeArtifactError, ValueError, RuntimeError, OSError) as exc:
+        row.status, row.reason = "error", f"{type(exc).__name__}: {exc}"
+    return row
+
+
+def bench_keras_live(run_dir: Path, cfg: BenchConfig, images: np.ndarray, labels: np.ndarray) -> tuple[Row, np.ndarray]:
+    """The Keras model in TensorFlow. Its fastest honest batch-1 path is a compiled XLA tf.function;
+    eager `model(x)` and `model.predict(x)` are timed too because they are what users usually measure."""
+    import tensorflow as tf
+
+    from .keras_io import load_trained_model
+
+    try:  # same thread budget as the artifacts; only possible before TensorFlow starts its runtime
+        tf.config.threading.set_intra_op_parallelism_threads(cfg.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        pass
+    row = Row(name="keras", kind="keras-live", format="keras")
+    row.file_bytes = (run_dir / "model.keras").stat().st_size
+    t0 = time.perf_counter_ns()
+    model = load_trained_model(run_dir / "model.keras")
+    load_ns = time.perf_counter_ns() - t0
+    x = fdata.to_model_input(images)
+    probs = model.predict(x, batch_size=1024, verbose=0)
+    one = tf.constant(x[:1])
+    compiled = tf.function(lambda t: model(t, training=False), jit_compile=True)
+    t0 = time.perf_counter_ns()
+    compiled(one).numpy()
+    first_ns = time.perf_counter_ns() - t0
+    row.metrics = accuracy_block(probs, labels, None)
+    row.latency = {**percentiles(time_calls(lambda: compiled(one).numpy(), cfg.warmup, cfg.runs)),
+                   "path": "tf.function(jit_compile=True), output copied to numpy",
+                   "load_ms": load_ns / 1e6, "first_inference_ms": first_ns / 1e6,
+                   "eager_p50_us": percentiles(time_calls(lambda: model(one, training=False).numpy(), 10, 100))["p50_us"],
+                   "predict_p50_us": percentiles(time_calls(lambda: model.predict(x[:1], verbose=0), 5, 30))["p50_us"]}
+    row.throughput = throughput(lambda b: compiled(tf.constant(b)).numpy(), x, cfg.batch_sizes)
+    return row, probs
+
+
+def measure_peak_gflops(threads: int) -> float:
+    """Best float32 matmul rate of this CPU with `threads` BLAS threads (in a subprocess, because BLAS
+    reads its thread count at import). The compute floor of a model is its FLOPs over this rate."""
+    code = ("import time, numpy as np\n"
+            "a = np.random.rand(1024, 1024).astype(np.float32); b = a.copy(); a @ b\n"
+            "best = min((lambda t: (a @ b, time.perf_counter() - t)[1])(time.perf_counter()) for _ in range(10))\n"
+            "print(2 * 1024**3 / best / 1e9)")
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    # Some hosts pin OpenBLAS to an older kernel (OPENBLAS_CORETYPE) for safety; that would understate the
+    # peak, so this one measurement lets OpenBLAS pick the CPU's own kernel.
+    env.update(OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    return float(out.stdout.strip()) if out.returncode == 0 else float("nan")
+
+
+def load_test_set(run_manifest: dict, data_dir: str | None):
+    ds = fdata.load(data_dir, download=False)
+    limit = run_manifest["data"].get("limit")
+    idx = fdata.subset(ds.y_test, limit, run_manifest["seed"]) if limit else np.arange(len(ds.y_test))
+    return ds.x_test[idx], ds.y_test[idx]
+
+
+def tensorflow_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("tensorflow") is not None
+
+
+def run_bench(run_dir: Path, cfg: BenchConfig, progress=None) -> dict:
+    run_dir = Path(run_dir)
+    manifest_path = run_dir / "manifest.json"
+    if not manifest_path.is_file():
+        raise FmnistEdgeError(f"{run_dir}: no manifest.json; expected a run directory with exported artifacts.")
+    run = json.loads(manifest_path.read_text())
+    names = cfg.variants or tuple(n for n in ARTIFACT_DIRS if (run_dir / n).is_dir())
+    missing = [n for n in names if not (run_dir / n).is_dir()]
+    if missing or not names:
+        raise FmnistEdgeError(f"{run_dir}: no artifact(s) {missing or list(ARTIFACT_DIRS)}; run `fmnist-edge export {run_dir}` first.")
+    images, labels = load_test_set(run, cfg.data_dir)
+    step = progress or (lambda msg: None)
+    rows, keras_probs = [], None
+    mode = cfg.keras if cfg.keras != "auto" else ("live" if tensorflow_available() and (run_dir / "model.keras").is_file() else "recorded")
+    if mode == "live":
+        step("keras (TensorFlow, live)")
+        row, keras_probs = bench_keras_live(run_dir, cfg, images, labels)
+        rows.append(row)
+    elif mode == "recorded":
+        recorded = run_dir / "reference" / "test_probs.npy"
+        if not recorded.is_file():
+            raise FmnistEdgeError(f"{recorded}: missing; without TensorFlow, bench needs the reference outputs written by export.")
+        keras_probs = np.load(recorded).astype(np.float32)
+        if len(keras_probs) != len(labels):
+            raise FmnistEdgeError(f"{recorded}: {len(keras_probs)} outputs for {len(labels)} test images; re-export the run.")
+        rows.append(Row(name="keras", kind="keras-recorded", format="keras", status="ok",
+                        reason="recorded at export (TensorFlow not used here); no latency",
+                        metrics=accuracy_block(keras_probs, labels, None)))
+    for name in names:
+        step(name)
+        rows.append(bench_artifact(run_dir / name, cfg, images, labels, keras_probs))
+    step("compute floor (matmul peak)")
+    peak = measure_peak_gflops(cfg.threads)
+    flops = next((r.extra.get("flops_per_image") for r in rows if r.extra.get("flops_per_image")), None)
+    for r in rows:
+        if flops and r.latency.get("p50_us") and peak == peak:
+            floor_us = flops / (peak * 1e3)
+            r.extra.update(compute_floor_us=floor_us, p50_over_floor=r.latency["p50_us"] / floor_us)
+    return {
+        "schema_version": 1,
+        "run": str(run_dir),
+        "model": run.get("model"),
+        "test_images": int(len(labels)),
+        "rows": [asdict(r) for r in rows],
+        "method": {
+            "threads": cfg.threads, "latency_batch": 1, "warmup": cfg.warmup, "runs": cfg.runs,
+            "throughput_batches": list(cfg.batch_sizes), "keras": mode,
+            "timer": "time.perf_counter_ns around each call", "percentiles": [50, 90, 99],
+            "peak_gflops_float32_matmul": peak, "flops_per_image": flops,
+        },
+        "host": {"machine": platform.machine(), "cpu": cpu_name(), "cpu_count": os.cpu_count(),
+                 "system": f"{platform.system()} {platform.release()}", "python": platform.python_version()},
+        "versions": library_versions("numpy", "ai-edge-litert", "tflite-runtime", "onnxruntime", "tensorflow", "keras"),
+        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }

@@ -1,0 +1,113 @@
+"""Render a bench result (the dict from `bench.run_bench`): terminal table, Markdown, plot, and gating."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.table import Table
+
+
+def _fmt(value, spec: str, missing: str = "-") -> str:
+    return missing if value is None else format(value, spec)
+
+
+def _cells(row: dict) -> list[str]:
+    m, lat, thr, ex = row["metrics"], row["latency"], row["throughput"], row["extra"]
+    if row["status"] != "ok":
+        return [row["name"], "ERROR: " + row["reason"]] + [""] * 9
+    size = row.get("file_bytes")
+    agreement = m.get("agreement")
+    return [
+        row["name"],
+        _fmt(None if size is None else size / 1024, ",.1f"),
+        _fmt(m.get("accuracy"), ".4f"),
+        _fmt(m.get("accuracy_delta_points"), "+.2f"),
+        _fmt(None if agreement is None else 100 * agreement, ".2f"),
+        _fmt(m.get("max_abs_diff"), ".2g"),
+        _fmt(lat.get("p50_us"), ",.0f"),
+        _fmt(lat.get("p99_us"), ",.0f"),
+        _fmt(lat.get("runtime_overhead_p50"), ".2f"),
+        _fmt(max(thr.values()) if thr else None, ",.0f"),
+        _fmt(ex.get("p50_over_floor"), ".1f"),
+    ]
+
+
+HEADERS = ["model", "size KiB", "accuracy", "Δacc pts", "agree %", "max |Δp|", "p50 µs", "p99 µs",
+           "overhead", "img/s", "× floor"]
+
+
+def rich_table(result: dict) -> Table:
+    m = result["method"]
+    t = Table(title=f"{result['model']} on {result['test_images']:,} test images; batch-1 latency, {m['threads']} thread(s), "
+                    f"{m['runs']} runs after {m['warmup']} warm-up; Keras: {m['keras']}")
+    for h in HEADERS:
+        t.add_column(h, justify="left" if h == "model" else "right")
+    for row in result["rows"]:
+        t.add_row(*_cells(row), style="red" if row["status"] != "ok" else None)
+    return t
+
+
+def markdown(result: dict) -> str:
+    m, h = result["method"], result["host"]
+    lines = [
+        f"Model `{result['model']}`, {result['test_images']:,} test images. Host: {h['cpu']} ({h['cpu_count']} cores, "
+        f"{h['machine']}), Python {h['python']}. Batch-1 latency with {m['threads']} thread(s), {m['runs']} timed runs "
+        f"after {m['warmup']} warm-up; throughput is the best of batches {m['throughput_batches']}. Keras row: {m['keras']}.",
+        "",
+        "| " + " | ".join(HEADERS) + " |",
+        "|" + "---|" * len(HEADERS),
+    ]
+    lines += ["| " + " | ".join(c.replace("|", "/") for c in _cells(r)) + " |" for r in result["rows"]]
+    keras = next((r for r in result["rows"] if r["kind"] == "keras-live"), None)
+    if keras:
+        lat = keras["latency"]
+        lines += ["", f"Keras latency paths (batch 1, p50): compiled XLA tf.function {lat['p50_us']:,.0f} µs, "
+                      f"eager `model(x)` {lat['eager_p50_us']:,.0f} µs, `model.predict(x)` {lat['predict_p50_us']:,.0f} µs."]
+    if m.get("flops_per_image"):
+        lines += ["", f"Compute floor: {m['flops_per_image'] / 1e6:.1f} MFLOP/image over a measured float32 matmul peak "
+                      f"of {m['peak_gflops_float32_matmul']:.1f} GFLOP/s ({m['threads']} thread(s)); '× floor' = p50 / floor."]
+    return "\n".join(lines) + "\n"
+
+
+def plot(result: dict, path: Path) -> bool:
+    """Accuracy against latency (marker area ~ file size). Returns False when matplotlib is absent."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for r in result["rows"]:
+        if r["status"] == "ok" and r["latency"].get("p50_us") and r["metrics"].get("accuracy") is not None:
+            size = (r.get("file_bytes") or 1e5) / 1024
+            ax.scatter(r["latency"]["p50_us"], 100 * r["metrics"]["accuracy"], s=max(20, size / 10), alpha=0.6)
+            ax.annotate(f"{r['name']} ({size:,.0f} KiB)", (r["latency"]["p50_us"], 100 * r["metrics"]["accuracy"]),
+                        fontsize=8, xytext=(5, 3), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_xlabel("batch-1 latency p50 (µs, log scale)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(f"{result['model']}: accuracy vs latency (marker area ~ file size)")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def gate(result: dict, max_drop: float | None, min_agreement: float | None) -> list[str]:
+    """Rows that break the thresholds (accuracy drop in points, agreement as a fraction), or failed."""
+    bad = []
+    for r in result["rows"]:
+        if r["kind"] != "artifact":
+            continue
+        if r["status"] != "ok":
+            bad.append(f"{r['name']}: failed to run ({r['reason']})")
+            continue
+        m = r["metrics"]
+        if max_drop is not None and -m["accuracy_delta_points"] > max_drop:
+            bad.append(f"{r['name']}: accuracy drop {-m['accuracy_delta_points']:.2f} points > --max-drop {max_drop}")
+        if min_agreement is not None and m["agreement"] < min_agreement:
+            bad.append(f"{r['name']}: agreement {m['agreement']:.4f} < --min-agreement {min_agreement}")
+    return bad

@@ -1,0 +1,33 @@
+"""Write tests/fixtures/micro-release: a complete, tiny exported run for tests that run without TensorFlow.
+
+A 3,400-parameter CNN trained for seconds on 1,000 real images and exported to every variant; the
+Keras model itself is left out, so bench must use the recorded reference outputs (the Pi path).
+
+    python scripts/make_release_fixture.py tests/fixtures/micro-release
+"""
+
+import shutil
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from exporters.pipeline import ExportConfig, export_run
+from fmnist_edge.models import PRESETS, Preset, Recipe
+from fmnist_edge.train import TrainConfig, train
+
+
+def micro(keras):
+    L = keras.layers
+    return keras.Sequential([keras.Input((28, 28, 1), name="image"), L.Conv2D(2, 3, activation="relu"),
+                             L.MaxPooling2D(2), L.Flatten(), L.Dense(10, activation="softmax", name="probabilities")])
+
+
+out = Path(sys.argv[1])
+shutil.rmtree(out, ignore_errors=True)
+PRESETS["micro"] = Preset("micro", "tests", 0.0, 3_410, Recipe(6, 32, "adam", 3e-3, 0.1), micro, "test fixture")
+train(TrainConfig(model="micro", seed=0, limit=1000, out=str(out)))
+export_run(out, ExportConfig(calibration_images=100, golden_images=50), Console())
+(out / "model.keras").unlink()
+(out / "curves.png").unlink()
+print(sum(f.stat().st_size for f in out.rglob("*") if f.is_file()), "bytes")

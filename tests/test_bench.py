@@ -1,0 +1,186 @@
+"""bench, verify and predict on the committed micro release (no TensorFlow needed), through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from fmnist_edge import cli, report
+from runtime import manifest as rmf
+
+RELEASE = Path(__file__).parent / "fixtures" / "micro-release"
+VARIANTS = ["tflite-float32", "tflite-int8", "tflite-int8-qat", "onnx-float32", "onnx-int8"]
+BLOCK = "import sys\nfor m in ('tensorflow', 'keras', 'tf_keras', 'tf2onnx'): sys.modules[m] = None\n"
+runner = CliRunner()
+
+
+def run_cli_without_tensorflow(*args: str) -> subprocess.CompletedProcess:
+    code = BLOCK + f"sys.argv = ['fmnist-edge', *{list(args)!r}]\nfrom fmnist_edge.cli import app\napp()"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def bench_result(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    proc = run_cli_without_tensorflow("bench", str(RELEASE), "--runs", "20", "--warmup", "2", "--batch-size", "16",
+                                      "--json", str(out / "b.json"), "--markdown", str(out / "b.md"),
+                                      "--plot", str(out / "b.png"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads((out / "b.json").read_text()), (out / "b.md").read_text(), proc.stdout
+
+
+def test_bench_without_tensorflow_covers_every_artifact(bench_result):
+    result, md, stdout = bench_result
+    rows = {r["name"]: r for r in result["rows"]}
+    assert list(rows) == ["keras", *VARIANTS]
+    assert rows["keras"]["kind"] == "keras-recorded" and result["method"]["keras"] == "recorded"
+    assert all(rows[v]["status"] == "ok" for v in VARIANTS)
+    assert result["test_images"] == 1000 and result["method"]["threads"] == 1
+    for v in VARIANTS:
+        lat = rows[v]["latency"]
+        assert lat["runs"] == 20 and 0 < lat["p50_us"] <= lat["p90_us"] <= lat["p99_us"]
+        assert lat["load_ms"] > 0 and lat["first_inference_ms"] > 0 and lat["runtime_overhead_p50"] > 0
+        assert set(rows[v]["throughput"]) == {"16"}
+    assert "| tflite-int8 |" in md and "tflite-int8-qat" in stdout
+
+
+def test_bench_accuracy_equals_what_export_recorded(bench_result):
+    # Same images, same runtime code: bench must reproduce the export's own fidelity numbers exactly
+    # (the Keras side is the float16 recording, so agreement may differ only on float16-rounding ties).
+    result, _, _ = bench_result
+    rows = {r["name"]: r for r in result["rows"]}
+    for v in VARIANTS:
+        fid = rmf.read(RELEASE / v / "manifest.json")["fidelity"]
+        assert rows[v]["metrics"]["accuracy"] == pytest.approx(fid["accuracy"], abs=1e-12)
+        assert rows[v]["metrics"]["agreement"] == pytest.approx(fid["agreement_with_keras"], abs=0.002)
+    assert rows["keras"]["metrics"]["accuracy"] == pytest.approx(fid["keras_accuracy"], abs=0.002)
+
+
+def test_gating_names_the_offending_rows(bench_result):
+    result, _, _ = bench_result
+    bad = report.gate(result, max_drop=None, min_agreement=1.0)
+    int8 = {v for v in VARIANTS if "int8" in v}
+    offenders = {line.split(":")[0] for line in bad}
+    expected = {r["name"] for r in result["rows"] if r["kind"] == "artifact" and r["metrics"]["agreement"] < 1.0}
+    assert offenders == expected and expected <= int8 and expected
+    assert report.gate(result, max_drop=100.0, min_agreement=0.0) == []
+
+
+def test_bench_gating_exit_code_through_the_cli(tmp_path):
+    proc = run_cli_without_tensorflow("bench", str(RELEASE), "--variant", "tflite-int8", "--runs", "10",
+                                      "--warmup", "0", "--batch-size", "8", "--min-agreement", "1.01",
+                                      "--json", str(tmp_path / "b.json"), "--markdown", str(tmp_path / "b.md"),
+                                      "--plot", str(tmp_path / "b.png"))
+    assert proc.returncode == 1
+    assert "gating failed" in proc.stderr and "tflite-int8: agreement" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_verify_passes_on_the_release_without_tensorflow():
+    proc = run_cli_without_tensorflow("verify", str(RELEASE))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("PASS") == len(VARIANTS)
+
+
+def test_verify_fails_loudly_when_the_device_computes_differently(tmp_path):
+    # Simulate a device whose int8 kernels differ: the recorded export-time outputs no longer match.
+    release = tmp_path / "release"
+    shutil.copytree(RELEASE, release)
+    art = release / "tflite-int8"
+    expected = np.load(art / "golden_outputs.npy")
+    np.save(art / "golden_outputs.npy", np.roll(expected, 1, axis=1))
+    m = json.loads((art / "manifest.json").read_text())
+    m["golden_outputs"]["sha256"] = rmf.sha256_file(art / "golden_outputs.npy")
+    (art / "manifest.json").write_text(json.dumps(m))
+    result = runner.invoke(cli.app, ["verify", str(release)])
+    assert result.exit_code == 1
+    assert "tflite-int8: top-1 agreement with the export-time outputs" in result.output
+    assert "Likely causes" in result.output and result.output.count("PASS") == len(VARIANTS) - 1
+
+
+def test_verify_refuses_a_tampered_model(tmp_path):
+    art = tmp_path / "release"
+    shutil.copytree(RELEASE, art)
+    model = art / "onnx-int8" / "model.onnx"
+    model.write_bytes(model.read_bytes()[:-10])
+    result = runner.invoke(cli.app, ["verify", str(art / "onnx-int8")])
+    assert result.exit_code == 1 and "does not match the manifest" in result.output and "Traceback" not in result.output
+
+
+# --- predict on real pictures ---
+
+PIL = pytest.importorskip("PIL.Image")
+
+
+def golden_images(n=10):
+    g = np.load(RELEASE / "reference" / "golden.npz")
+    return g["images"][:n], g["labels"][:n]
+
+
+def test_predict_on_png_scans_matches_the_runtime(tmp_path):
+    import runtime
+
+    images, _ = golden_images()
+    paths = []
+    for i, img in enumerate(images):
+        # As a user would photograph it: dark garment on white paper, larger than 28x28.
+        big = PIL.fromarray(255 - img).resize((112, 112), PIL.Resampling.NEAREST)
+        paths.append(tmp_path / f"img{i}.png")
+        big.save(paths[-1])
+    result = runner.invoke(cli.app, ["predict", *map(str, paths), "--model", str(RELEASE / "tflite-float32"), "--top-k", "2"])
+    assert result.exit_code == 0, result.output
+    clf = runtime.load(RELEASE / "tflite-float32")
+    from runtime.images import load_image
+
+    preprocessed = np.stack([load_image(p) for p in paths])
+    # Polarity restored and resized back to 28x28: close to the original pixels.
+    assert np.abs(preprocessed.astype(int) - images.astype(int)).mean() < 12
+    for path, pred in zip(paths, clf.predict(preprocessed)):
+        line = next(line for line in result.output.splitlines() if str(path.name) in line)
+        assert clf.class_names[pred] in line
+
+
+def test_image_preprocessing_keeps_aspect_and_handles_modes(tmp_path):
+    from runtime.images import load_image
+
+    wide = np.zeros((50, 100), np.uint8)
+    wide[:, :] = 200  # a light rectangle filling a 2:1 dark... frame: border is light -> inverted
+    PIL.fromarray(wide).save(tmp_path / "wide.png")
+    out = load_image(tmp_path / "wide.png")
+    assert out.shape == (28, 28) and out.dtype == np.uint8
+    assert (out[:7] == 0).all() and (out[-7:] == 0).all()  # padded top/bottom: aspect kept (28x14 content)
+    rgba = PIL.new("RGBA", (40, 40), (0, 0, 0, 0))
+    rgba.paste((0, 0, 0, 255), (10, 10, 30, 30))  # black square on a transparent background
+    rgba.save(tmp_path / "rgba.png")
+    out = load_image(tmp_path / "rgba.png")
+    assert out[14, 14] > 200 and out[0, 0] == 0  # composited on white, then inverted: light garment, dark ground
+    PIL.fromarray((np.arange(64 * 64).reshape(64, 64) * 16).astype(np.uint16)).save(tmp_path / "deep.png")
+    assert load_image(tmp_path / "deep.png").max() > 0
+    rgba.convert("P").save(tmp_path / "palette.png")
+    assert load_image(tmp_path / "palette.png").shape == (28, 28)
+    frames = [PIL.new("L", (30, 30), v) for v in (0, 255)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    assert load_image(tmp_path / "anim.gif").max() == 0  # the first (black) frame
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("notes.png", b"this is text, not a picture", "not a readable image"),
+    ("empty.jpg", b"", "not a readable image"),
+])
+def test_predict_rejects_non_images(tmp_path, name, content, message):
+    (tmp_path / name).write_bytes(content)
+    result = runner.invoke(cli.app, ["predict", str(tmp_path / name), "--model", str(RELEASE / "tflite-int8")])
+    assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output
+
+
+def test_predict_refuses_decompression_bombs(tmp_path):
+    PIL.new("1", (8000, 6000)).save(tmp_path / "bomb.png")  # 48 Mpx, tiny file
+    result = runner.invoke(cli.app, ["predict", str(tmp_path / "bomb.png"), "--model", str(RELEASE / "tflite-int8")])
+    assert result.exit_code == 1 and ("decompression bomb" in result.output or "pixel limit" in result.output)
