@@ -41,6 +41,7 @@ class BenchConfig:
     variants: tuple[str, ...] | None = None  # None: every artifact found
     keras: str = "auto"  # auto (live if TensorFlow is installed), live, recorded, skip
     data_dir: str | None = None
+    test_images: int | None = None  # a seeded class-balanced subset (e.g. for slow emulated devices)
 
 
 def percentiles(samples_ns: np.ndarray) -> dict:
@@ -184,11 +185,17 @@ def measure_peak_gflops(threads: int) -> float:
     return float(out.stdout.strip()) if out.returncode == 0 else float("nan")
 
 
-def load_test_set(run_manifest: dict, data_dir: str | None):
+def load_test_set(run_manifest: dict, data_dir: str | None, test_images: int | None):
+    """The run's test images (its --limit subset if it had one), optionally a further subset.
+
+    Returns images, labels, and positions into the run's test set (to pick matching recorded outputs)."""
     ds = fdata.load(data_dir, download=False)
     limit = run_manifest["data"].get("limit")
     idx = fdata.subset(ds.y_test, limit, run_manifest["seed"]) if limit else np.arange(len(ds.y_test))
-    return ds.x_test[idx], ds.y_test[idx]
+    pos = np.arange(len(idx))
+    if test_images is not None and test_images < len(idx):
+        pos = fdata.subset(ds.y_test[idx], test_images, 0)
+    return ds.x_test[idx[pos]], ds.y_test[idx[pos]], pos
 
 
 def tensorflow_available() -> bool:
@@ -207,7 +214,7 @@ def run_bench(run_dir: Path, cfg: BenchConfig, progress=None) -> dict:
     missing = [n for n in names if not (run_dir / n).is_dir()]
     if missing or not names:
         raise FmnistEdgeError(f"{run_dir}: no artifact(s) {missing or list(ARTIFACT_DIRS)}; run `fmnist-edge export {run_dir}` first.")
-    images, labels = load_test_set(run, cfg.data_dir)
+    images, labels, positions = load_test_set(run, cfg.data_dir, cfg.test_images)
     step = progress or (lambda msg: None)
     rows, keras_probs = [], None
     mode = cfg.keras if cfg.keras != "auto" else ("live" if tensorflow_available() and (run_dir / "model.keras").is_file() else "recorded")
@@ -220,8 +227,9 @@ def run_bench(run_dir: Path, cfg: BenchConfig, progress=None) -> dict:
         if not recorded.is_file():
             raise FmnistEdgeError(f"{recorded}: missing; without TensorFlow, bench needs the reference outputs written by export.")
         keras_probs = np.load(recorded).astype(np.float32)
-        if len(keras_probs) != len(labels):
-            raise FmnistEdgeError(f"{recorded}: {len(keras_probs)} outputs for {len(labels)} test images; re-export the run.")
+        if len(keras_probs) <= positions.max():
+            raise FmnistEdgeError(f"{recorded}: {len(keras_probs)} outputs, fewer than the run's test images; re-export the run.")
+        keras_probs = keras_probs[positions]
         rows.append(Row(name="keras", kind="keras-recorded", format="keras", status="ok",
                         reason="recorded at export (TensorFlow not used here); no latency",
                         metrics=accuracy_block(keras_probs, labels, None)))

@@ -194,6 +194,7 @@ def bench(
     markdown_out: Optional[Path] = typer.Option(None, "--markdown", help="Markdown table (default: RUN_DIR/bench.md)."),
     plot_out: Optional[Path] = typer.Option(None, "--plot", help="PNG plot (default: RUN_DIR/bench.png)."),
     data_dir: Optional[Path] = typer.Option(None, help="Directory with the four Fashion-MNIST IDX files."),
+    test_images: Optional[int] = typer.Option(None, help="Use a seeded class-balanced subset of N test images (default: all)."),
 ):
     """Accuracy, agreement and latency of every artifact of a run next to the Keras original."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -204,6 +205,8 @@ def bench(
 
     if keras not in ("auto", "live", "recorded"):
         raise FmnistEdgeError(f"--keras must be auto, live or recorded; got {keras!r}.")
+    if test_images is not None and test_images < 10:
+        raise FmnistEdgeError(f"--test-images must be at least 10 (one per class), got {test_images}.")
     if threads < 1 or runs < 10 or warmup < 0:
         raise FmnistEdgeError("--threads must be >= 1, --runs >= 10 and --warmup >= 0.")
     if keras == "live":
@@ -212,7 +215,7 @@ def bench(
     run = run_dir or default_release()
     cfg = BenchConfig(threads=threads, batch_sizes=tuple(batch_size or (32, 256)), warmup=warmup, runs=runs,
                       variants=tuple(variant) if variant else None, keras=keras,
-                      data_dir=str(data_dir) if data_dir else None)
+                      data_dir=str(data_dir) if data_dir else None, test_images=test_images)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
                   transient=True) as progress:
         task = progress.add_task("bench", total=None)

@@ -9,7 +9,7 @@ or inside an embedded app. Usage:
     clf.predict_proba(uint8_images)  # -> float32 (N, 10)
 """
 
-from .classifier import Classifier, dequantize, load, quantize, to_float_images
+from .classifier import Classifier, check_images, dequantize, load, quantize, to_float_images
 from .errors import ManifestError, RuntimeArtifactError
 
-__all__ = ["Classifier", "load", "quantize", "dequantize", "to_float_images", "ManifestError", "RuntimeArtifactError"]
+__all__ = ["Classifier", "load", "check_images", "quantize", "dequantize", "to_float_images", "ManifestError", "RuntimeArtifactError"]

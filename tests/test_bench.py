@@ -184,3 +184,14 @@ def test_predict_refuses_decompression_bombs(tmp_path):
     PIL.new("1", (8000, 6000)).save(tmp_path / "bomb.png")  # 48 Mpx, tiny file
     result = runner.invoke(cli.app, ["predict", str(tmp_path / "bomb.png"), "--model", str(RELEASE / "tflite-int8")])
     assert result.exit_code == 1 and ("decompression bomb" in result.output or "pixel limit" in result.output)
+
+
+def test_bench_on_a_test_subset_uses_matching_recorded_outputs(tmp_path):
+    from fmnist_edge.bench import BenchConfig, run_bench
+
+    result = run_bench(RELEASE, BenchConfig(runs=10, warmup=0, batch_sizes=(4,), variants=("tflite-float32",),
+                                            keras="recorded", test_images=200))
+    rows = {r["name"]: r for r in result["rows"]}
+    assert result["test_images"] == 200
+    # float32 artifact vs the float16 recording of the same images: only float16 rounding apart.
+    assert rows["tflite-float32"]["metrics"]["max_abs_diff"] < 1e-3

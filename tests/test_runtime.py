@@ -185,3 +185,20 @@ def test_threads_share_one_classifier_safely(artifacts):
             t.join()
         for got, want in zip(results, expected):
             np.testing.assert_array_equal(got, want)
+
+
+def test_uint8_fast_path_equals_the_float_contract(artifacts):
+    # The lookup table for uint8 pixels must give exactly what /255 + quantize gives.
+    x = np.random.default_rng(1).integers(0, 256, (16, 28, 28), dtype=np.uint8)
+    for variant in ("tflite-int8", "onnx-float32"):
+        clf = runtime.load(artifacts / variant)
+        np.testing.assert_array_equal(clf.model_input(x), clf.model_input(x.astype(np.float32) / np.float32(255.0)))
+        np.testing.assert_array_equal(clf.predict_proba(x), clf.predict_proba(x.astype(np.float32) / 255))
+
+
+def test_output_lookup_equals_dequantize(artifacts):
+    clf = runtime.load(artifacts / "tflite-int8")
+    x = np.load(artifacts / "reference" / "golden.npz")["images"][:50]
+    raw = clf.backend.run(clf.model_input(x))
+    q = clf.manifest["output"]["quantization"]
+    np.testing.assert_array_equal(clf.predict_proba(x), runtime.dequantize(raw, q["scale"], q["zero_point"]))
