@@ -27,6 +27,13 @@ def load_trained_model(path: str | Path):
         try:
             return keras.saving.load_model(path, safe_mode=True, compile=False)
         except Exception as exc:
+            text = f"{first} {exc}"
+            if "Lambda" in text or "safe_mode" in text or "custom" in text.lower() or "Could not locate" in text:
+                raise ModelFileError(
+                    f"{path}: refused. It contains a Lambda layer or a custom object, which could run arbitrary code "
+                    "when loaded; this project loads models only in Keras's safe mode. Rebuild the model from the "
+                    "built-in layers (the presets use only those)."
+                ) from None
             raise ModelFileError(
                 f"{path}: could not be loaded as a Keras model ({type(exc).__name__}: {exc}). "
                 f"First attempt with its optimizer failed with {type(first).__name__}."

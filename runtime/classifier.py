@@ -163,4 +163,12 @@ def load(path, num_threads: int = 1, verify_checksum: bool = True) -> Classifier
     backend = open_backend(model, num_threads)
     if backend.format != manifest["format"]:
         raise RuntimeArtifactError(f"{model}: the file is {backend.format} but the manifest says {manifest['format']}.")
+    for which in ("input", "output"):
+        actual, declared = backend.tensor(which), manifest[which]
+        # The batch dimension may be fixed in the file and dynamic in the manifest; the rest must agree.
+        if actual["shape"][1:] != declared["shape"][1:] or actual["dtype"] != declared["dtype"]:
+            raise RuntimeArtifactError(
+                f"{model}: the model's {which} is {actual['dtype']} {actual['shape']} but its manifest declares "
+                f"{declared['dtype']} {declared['shape']}; the file and manifest do not belong together."
+            )
     return Classifier(model, manifest, backend)

@@ -63,8 +63,14 @@ def validate(manifest: object, source: str = "manifest") -> dict:
         raise ManifestError(f"{source}: field 'file' needs path (str), sha256 (str) and bytes (int).")
     _check_tensor("input", manifest["input"])
     _check_tensor("output", manifest["output"])
-    if len(manifest["class_names"]) != manifest["output"]["shape"][-1] or not all(isinstance(c, str) for c in manifest["class_names"]):
-        raise ManifestError(f"{source}: class_names must be {manifest['output']['shape'][-1]} strings.")
+    for which, rank in (("input", 4), ("output", 2)):
+        shape = manifest[which]["shape"]
+        if len(shape) != rank or not all(d is None or (isinstance(d, int) and not isinstance(d, bool) and d > 0) for d in shape):
+            raise ManifestError(f"{source}: {which}.shape must be {rank} positive ints or null, got {shape!r}.")
+    n_classes = manifest["output"]["shape"][-1]
+    names = manifest["class_names"]
+    if len(names) != n_classes or not all(isinstance(c, str) for c in names):
+        raise ManifestError(f"{source}: class_names must be {n_classes} strings.")
     return manifest
 
 
@@ -84,7 +90,7 @@ def read(path: str | os.PathLike) -> dict:
 def model_path(manifest: dict, artifact_dir: Path) -> Path:
     """Resolve manifest['file']['path'] inside the artifact directory; refuse anything that escapes it."""
     rel = manifest["file"]["path"]
-    if os.path.isabs(rel) or ".." in Path(rel).parts:
+    if not rel or "\x00" in rel or os.path.isabs(rel) or ".." in Path(rel).parts:
         raise ManifestError(f"manifest file path {rel!r} must be a plain name inside the artifact directory.")
     candidate = artifact_dir / rel
     if candidate.is_symlink() or not candidate.resolve().is_relative_to(artifact_dir.resolve()):
