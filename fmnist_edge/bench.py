@@ -42,6 +42,7 @@ class BenchConfig:
     keras: str = "auto"  # auto (live if TensorFlow is installed), live, recorded, skip
     data_dir: str | None = None
     test_images: int | None = None  # a seeded class-balanced subset (e.g. for slow emulated devices)
+    compute_floor: bool = True  # measure the CPU's matmul peak (meaningless, and slow, under emulation)
 
 
 def percentiles(samples_ns: np.ndarray) -> dict:
@@ -170,7 +171,7 @@ def bench_keras_live(run_dir: Path, cfg: BenchConfig, images: np.ndarray, labels
     return row, probs
 
 
-def measure_peak_gflops(threads: int) -> float:
+def measure_peak_gflops(threads: int) -> float | None:
     """Best float32 matmul rate of this CPU with `threads` BLAS threads (in a subprocess, because BLAS
     reads its thread count at import). The compute floor of a model is its FLOPs over this rate."""
     code = ("import time, numpy as np\n"
@@ -182,7 +183,7 @@ def measure_peak_gflops(threads: int) -> float:
     # peak, so this one measurement lets OpenBLAS pick the CPU's own kernel.
     env.update(OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
-    return float(out.stdout.strip()) if out.returncode == 0 else float("nan")
+    return float(out.stdout.strip()) if out.returncode == 0 else None
 
 
 def load_test_set(run_manifest: dict, data_dir: str | None, test_images: int | None):
@@ -237,10 +238,10 @@ def run_bench(run_dir: Path, cfg: BenchConfig, progress=None) -> dict:
         step(name)
         rows.append(bench_artifact(run_dir / name, cfg, images, labels, keras_probs))
     step("compute floor (matmul peak)")
-    peak = measure_peak_gflops(cfg.threads)
+    peak = measure_peak_gflops(cfg.threads) if cfg.compute_floor else None
     flops = next((r.extra.get("flops_per_image") for r in rows if r.extra.get("flops_per_image")), None)
     for r in rows:
-        if flops and r.latency.get("p50_us") and peak == peak:
+        if flops and peak and r.latency.get("p50_us"):
             floor_us = flops / (peak * 1e3)
             r.extra.update(compute_floor_us=floor_us, p50_over_floor=r.latency["p50_us"] / floor_us)
     return {

@@ -141,6 +141,7 @@ def export(
     out: Optional[Path] = typer.Option(None, help="Where to write the variant directories (default: the run directory)."),
     overwrite: bool = typer.Option(False, help="Replace existing variant directories (atomically)."),
     data_dir: Optional[Path] = typer.Option(None, help="Directory with the four Fashion-MNIST IDX files."),
+    c_source: bool = typer.Option(False, "--c-source", help="Also write each int8 TFLite model as C/C++ source (VARIANT/c/)."),
 ):
     """Export a trained run to TFLite float32/int8/int8-QAT and ONNX float32/int8, each checked against Keras."""
     from exporters import VARIANTS
@@ -167,7 +168,14 @@ def export(
         qat=QATConfig(qat_epochs, qat_learning_rate, qat_batch_size), opset=opset, overwrite=overwrite,
         out=str(out) if out else None, data_dir=str(data_dir) if data_dir else None,
     )
-    export_run(run, cfg, console)
+    done = export_run(run, cfg, console)
+    if c_source:
+        from .micro import write_c_source
+
+        for variant in ("tflite-int8", "tflite-int8-qat"):
+            if variant in done:
+                header, _ = write_c_source(done[variant], done[variant] / "c", "fmnist_model")
+                console.print(f"C source for {variant}: {header.parent}/")
 
 
 SHIPPED_RUN = Path("artifacts/reference")
@@ -195,6 +203,7 @@ def bench(
     plot_out: Optional[Path] = typer.Option(None, "--plot", help="PNG plot (default: RUN_DIR/bench.png)."),
     data_dir: Optional[Path] = typer.Option(None, help="Directory with the four Fashion-MNIST IDX files."),
     test_images: Optional[int] = typer.Option(None, help="Use a seeded class-balanced subset of N test images (default: all)."),
+    compute_floor: bool = typer.Option(True, help="Measure the CPU's float32 matmul peak to show each model's compute floor."),
 ):
     """Accuracy, agreement and latency of every artifact of a run next to the Keras original."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -215,7 +224,8 @@ def bench(
     run = run_dir or default_release()
     cfg = BenchConfig(threads=threads, batch_sizes=tuple(batch_size or (32, 256)), warmup=warmup, runs=runs,
                       variants=tuple(variant) if variant else None, keras=keras,
-                      data_dir=str(data_dir) if data_dir else None, test_images=test_images)
+                      data_dir=str(data_dir) if data_dir else None, test_images=test_images,
+                      compute_floor=compute_floor)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
                   transient=True) as progress:
         task = progress.add_task("bench", total=None)
@@ -287,6 +297,48 @@ def predict(
     batch = np.stack([load_image(p) for p in images])  # all images are checked before any is classified
     for path, ranked in zip(images, clf.top_k(batch, top_k)):
         console.print(f"[bold]{path}[/]: " + ", ".join(f"{name} {p:.1%}" for name, p in ranked), highlight=False)
+
+
+@app.command()
+@user_errors
+def micro(
+    artifact: Optional[Path] = typer.Argument(None, help="Full-integer int8 TFLite artifact (default: artifacts/reference/tflite-int8)."),
+    test_images: int = typer.Option(1000, help="Seeded class-balanced test images to run (reference kernels are slow)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the report as JSON."),
+    data_dir: Optional[Path] = typer.Option(None, help="Directory with the four Fashion-MNIST IDX files."),
+):
+    """Run an int8 artifact on the TensorFlow Lite Micro interpreter: accuracy there, tensor-arena RAM, flash size."""
+    from . import data as fdata
+    from .manifest import write_json
+    from .micro import micro_report
+
+    if test_images < 10:
+        raise FmnistEdgeError(f"--test-images must be at least 10, got {test_images}.")
+    ds = fdata.load(data_dir, download=False)
+    idx = fdata.subset(ds.y_test, test_images, 0)
+    report = micro_report(artifact or SHIPPED_RUN / "tflite-int8", ds.x_test[idx], ds.y_test[idx])
+    table = Table(title=f"TensorFlow Lite Micro: {report['artifact']}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key, value in report.items():
+        table.add_row(key, f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value))
+    console.print(table)
+    if json_out:
+        write_json(json_out, report)
+
+
+@app.command("c-source")
+@user_errors
+def c_source(
+    artifact: Optional[Path] = typer.Argument(None, help="Full-integer int8 TFLite artifact (default: artifacts/reference/tflite-int8)."),
+    out: Path = typer.Option(Path("."), help="Directory for NAME.h and NAME.cc."),
+    name: str = typer.Option("fmnist_model", help="C identifier and file name stem."),
+):
+    """Emit an int8 model as a C/C++ source/header pair for firmware (TFLite Micro)."""
+    from .micro import write_c_source
+
+    header, source = write_c_source(artifact or SHIPPED_RUN / "tflite-int8", out, name)
+    console.print(f"Wrote {header} and {source}")
 
 
 @app.command()

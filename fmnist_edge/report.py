@@ -63,7 +63,7 @@ def markdown(result: dict) -> str:
         lat = keras["latency"]
         lines += ["", f"Keras latency paths (batch 1, p50): compiled XLA tf.function {lat['p50_us']:,.0f} µs, "
                       f"eager `model(x)` {lat['eager_p50_us']:,.0f} µs, `model.predict(x)` {lat['predict_p50_us']:,.0f} µs."]
-    if m.get("flops_per_image"):
+    if m.get("flops_per_image") and m.get("peak_gflops_float32_matmul"):
         lines += ["", f"Compute floor: {m['flops_per_image'] / 1e6:.1f} MFLOP/image over a measured float32 matmul peak "
                       f"of {m['peak_gflops_float32_matmul']:.1f} GFLOP/s ({m['threads']} thread(s)); '× floor' = p50 / floor."]
     return "\n".join(lines) + "\n"

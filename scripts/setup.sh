@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Install everything fmnist-edge needs on a fresh Debian/Ubuntu machine, idempotently:
 # the real Fashion-MNIST (Debian package dataset-fashion-mnist), a virtualenv in .venv, and the project
-# with its training and test extras. Usage: bash scripts/setup.sh [EXTRAS]   (default: train,test)
+# with its training and test extras. Usage: bash scripts/setup.sh [EXTRAS]   (default: train,test,micro)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-extras="${1:-train,test}"
+extras="${1:-train,test,micro}"
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
