@@ -200,6 +200,8 @@ class Exporter:
             # This artifact's own outputs on the golden images, as produced here: `verify` on a device compares
             # against them (catches wrong kernels or runtimes) as well as against Keras.
             np.save(tmp / "golden_outputs.npy", probs[self.golden_idx].astype(np.float32))
+            # One class name per line, in output order: what a mobile app bundles beside the model.
+            (tmp / "labels.txt").write_text("\n".join(class_names()) + "\n")
             manifest = {
                 "schema_version": rmf.ARTIFACT_SCHEMA_VERSION,
                 "kind": "artifact",

@@ -44,6 +44,7 @@ def test_every_variant_is_written_with_a_valid_manifest(exported):
         assert m["lineage"]["keras_model_sha256"] == json.loads((exported / "manifest.json").read_text())["model_file"]["sha256"]
         assert m["check"]["passed"] and m["check"]["images"] >= 1000
         assert m["versions"]["tensorflow"] and m["versions"]["onnxruntime"] and m["class_names"][9] == "Ankle boot"
+        assert (exported / variant / "labels.txt").read_text().splitlines() == m["class_names"]
     assert not list(exported.glob(".*partial*"))
 
 
@@ -180,3 +181,12 @@ def test_cli_export_errors(tmp_path, monkeypatch):
     assert "Traceback" not in result.output
     with pytest.raises(FmnistEdgeError):
         cli.latest_run(tmp_path)
+
+
+def test_every_registered_variant_has_an_exporter_a_check_and_a_runtime_backend():
+    from fmnist_edge.bench import ARTIFACT_DIRS
+
+    for variant, (fmt, _, group) in VARIANTS.items():
+        assert callable(getattr(pipeline.Exporter, "_" + variant.replace("-", "_"), None)), variant
+        assert variant in check.TOLERANCES and fmt in rmf.FORMATS and group in ("float", "int8", "qat", "onnx")
+    assert set(ARTIFACT_DIRS) == set(VARIANTS)
