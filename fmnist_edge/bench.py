@@ -190,7 +190,7 @@ def load_test_set(run_manifest: dict, data_dir: str | None, test_images: int | N
     """The run's test images (its --limit subset if it had one), optionally a further subset.
 
     Returns images, labels, and positions into the run's test set (to pick matching recorded outputs)."""
-    ds = fdata.load(data_dir, download=False)
+    ds = fdata.load(data_dir, download=False, train=False)
     limit = run_manifest["data"].get("limit")
     idx = fdata.subset(ds.y_test, limit, run_manifest["seed"]) if limit else np.arange(len(ds.y_test))
     pos = np.arange(len(idx))

@@ -314,7 +314,7 @@ def micro(
 
     if test_images < 10:
         raise FmnistEdgeError(f"--test-images must be at least 10, got {test_images}.")
-    ds = fdata.load(data_dir, download=False)
+    ds = fdata.load(data_dir, download=False, train=False)
     idx = fdata.subset(ds.y_test, test_images, 0)
     report = micro_report(artifact or SHIPPED_RUN / "tflite-int8", ds.x_test[idx], ds.y_test[idx])
     table = Table(title=f"TensorFlow Lite Micro: {report['artifact']}")

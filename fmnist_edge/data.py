@@ -179,15 +179,18 @@ def locate(data_dir: str | os.PathLike | None = None, download: bool = True) -> 
     return _download_with_keras()
 
 
-def load(data_dir: str | os.PathLike | None = None, download: bool = True) -> Dataset:
-    """Locate and load the full verified dataset."""
+def load(data_dir: str | os.PathLike | None = None, download: bool = True, train: bool = True) -> Dataset:
+    """Locate and load the verified dataset. `train=False` skips the 47 MB training images (x_train and
+    y_train are then empty), which matters on a small device that only needs the test set."""
     directory = locate(data_dir, download)
     arrays, sums = {}, {}
     for stem in FILES:
-        arrays[stem], sums[stem] = read_file(directory, stem)
+        if train or stem.startswith("t10k"):
+            arrays[stem], sums[stem] = read_file(directory, stem)
+    empty = np.zeros((0, 28, 28), np.uint8)
     return Dataset(
-        x_train=arrays["train-images-idx3-ubyte"],
-        y_train=arrays["train-labels-idx1-ubyte"],
+        x_train=arrays.get("train-images-idx3-ubyte", empty),
+        y_train=arrays.get("train-labels-idx1-ubyte", empty[:, 0, 0]),
         x_test=arrays["t10k-images-idx3-ubyte"],
         y_test=arrays["t10k-labels-idx1-ubyte"],
         source=str(directory),

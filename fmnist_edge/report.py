@@ -54,10 +54,10 @@ def markdown(result: dict) -> str:
         f"{h['machine']}), Python {h['python']}. Batch-1 latency with {m['threads']} thread(s), {m['runs']} timed runs "
         f"after {m['warmup']} warm-up; throughput is the best of batches {m['throughput_batches']}. Keras row: {m['keras']}.",
         "",
-        "| " + " | ".join(HEADERS) + " |",
+        "| " + " | ".join(h.replace("|", "\\|") for h in HEADERS) + " |",
         "|" + "---|" * len(HEADERS),
     ]
-    lines += ["| " + " | ".join(c.replace("|", "/") for c in _cells(r)) + " |" for r in result["rows"]]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in _cells(r)) + " |" for r in result["rows"]]
     keras = next((r for r in result["rows"] if r["kind"] == "keras-live"), None)
     if keras:
         lat = keras["latency"]

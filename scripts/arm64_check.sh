@@ -77,7 +77,7 @@ for cpu in cortex-a72 cortex-a76; do
   if ! "${emu[@]}" -m fmnist_edge verify "$run_dir"; then
     echo "FAIL: verify on $cpu" >&2; status=1
   fi
-  if ! "${emu[@]}" -m fmnist_edge bench "$run_dir" --keras recorded --test-images 200 --runs 20 --warmup 2 \
+  if ! "${emu[@]}" -m fmnist_edge bench "$run_dir" --keras recorded --test-images 100 --runs 20 --warmup 2 \
       --batch-size 16 --no-compute-floor --max-drop 2 \
       --json "$out/bench.json" --markdown "$out/bench.md" --plot "$out/bench.png"; then
     echo "FAIL: bench on $cpu" >&2; status=1

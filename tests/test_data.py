@@ -190,3 +190,9 @@ def test_preprocessing_contract():
     y = fdata.to_model_input(x)
     assert y.shape == (1, 28, 28, 1) and y.dtype == np.float32
     assert y.min() == 0.0 and y.max() == 1.0
+
+
+def test_test_split_only():
+    ds = fdata.load(REAL, download=False, train=False)
+    assert ds.x_train.shape == (0, 28, 28) and ds.x_test.shape == (10_000, 28, 28)
+    assert set(ds.checksums) == {"t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"}
