@@ -3,8 +3,8 @@
 tfmot 0.8.1 only accepts tf_keras (Keras 2) models, so the same preset architecture is built with
 `tf_keras`, the trained Keras 3 weights are copied in, fake quantization is inserted, and the model is
 fine-tuned and converted in this process (reloading a QAT model from disk is fragile). Importing tfmot
-sets TF_USE_LEGACY_KERAS=1, which would silently change what `tf.keras` means; this project never uses
-`tf.keras`, and tfmot is imported only here.
+sets TF_USE_LEGACY_KERAS=1, which silently turns TensorFlow's own Keras alias into Keras 2; this project
+never goes through that alias (it imports `keras` or `tf_keras` by name), and tfmot is imported only here.
 
 As a control, the float Keras 3 model is fine-tuned with exactly the same schedule, so the accuracy
 change can be split into "more training" and "quantization awareness".
