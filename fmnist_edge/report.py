@@ -81,12 +81,16 @@ def plot(result: dict, path: Path) -> bool:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     plotted = [r for r in result["rows"]
                if r["status"] == "ok" and r["latency"].get("p50_us") and r["metrics"].get("accuracy") is not None]
-    for i, r in enumerate(plotted):
+    placed = []
+    for r in plotted:
+        x, y = r["latency"]["p50_us"], 100 * r["metrics"]["accuracy"]
         size = (r.get("file_bytes") or 1e5) / 1024
-        ax.scatter(r["latency"]["p50_us"], 100 * r["metrics"]["accuracy"], s=max(20, size / 10), alpha=0.6)
-        # Stagger labels vertically: float variants often sit on the same accuracy.
-        ax.annotate(f"{r['name']} ({size:,.0f} KiB)", (r["latency"]["p50_us"], 100 * r["metrics"]["accuracy"]),
-                    fontsize=8, xytext=(6, 4 + 11 * (i % 3)), textcoords="offset points")
+        ax.scatter(x, y, s=max(20, size / 10), alpha=0.6)
+        # Float variants often share an accuracy and nearly a latency: stack their labels instead of overlapping.
+        crowd = sum(1 for px, py in placed if abs(py - y) < 0.02 and 0.6 < px / x < 1.6)
+        placed.append((x, y))
+        ax.annotate(f"{r['name']} ({size:,.0f} KiB)", (x, y), fontsize=8, xytext=(6, 4 + 11 * crowd),
+                    textcoords="offset points")
     ax.set_xscale("log")
     ax.set_xlabel("batch-1 latency p50 (µs, log scale)")
     ax.set_ylabel("test accuracy (%)")
