@@ -56,10 +56,10 @@ def _is_runtime_error(exc: Exception) -> bool:
     return isinstance(exc, RuntimeArtifactError)
 
 
-def require_train_extra() -> None:
+def require_train_extra(backend: str | None = None) -> None:
     # Training needs Keras, the chosen backend's library and matplotlib; TensorFlow only if it is the backend
     # (a GPU box may train under JAX or PyTorch without it).
-    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    backend = backend or os.environ.get("KERAS_BACKEND", "tensorflow")
     missing = [m for m in ("keras", backend, "matplotlib") if importlib.util.find_spec(m) is None]
     if missing:
         raise MissingExtraError(
@@ -157,8 +157,10 @@ def export(
         raise FmnistEdgeError(f"--opset must be between 13 and 18 (tf2onnx 1.17), got {opset}.")
     if qat_epochs < 1 or qat_batch_size < 1 or not qat_learning_rate > 0:
         raise FmnistEdgeError("--qat-epochs and --qat-batch-size must be >= 1 and --qat-learning-rate > 0.")
-    require_train_extra()
+    require_train_extra("tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # The converters need the model in TensorFlow, whatever backend trained it (JAX/PyTorch .keras files load).
+    os.environ["KERAS_BACKEND"] = "tensorflow"
     from exporters.pipeline import ExportConfig, export_run
     from exporters.qat import QATConfig
 
@@ -219,8 +221,9 @@ def bench(
     if threads < 1 or runs < 10 or warmup < 0:
         raise FmnistEdgeError("--threads must be >= 1, --runs >= 10 and --warmup >= 0.")
     if keras == "live":
-        require_train_extra()
+        require_train_extra("tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ["KERAS_BACKEND"] = "tensorflow"  # the live Keras row times a compiled tf.function
     run = run_dir or default_release()
     cfg = BenchConfig(threads=threads, batch_sizes=tuple(batch_size or (32, 256)), warmup=warmup, runs=runs,
                       variants=tuple(variant) if variant else None, keras=keras,

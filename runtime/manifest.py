@@ -89,8 +89,12 @@ def read(path: str | os.PathLike) -> dict:
 
 def model_path(manifest: dict, artifact_dir: Path) -> Path:
     """Resolve manifest['file']['path'] inside the artifact directory; refuse anything that escapes it."""
-    rel = manifest["file"]["path"]
-    if not rel or "\x00" in rel or os.path.isabs(rel) or ".." in Path(rel).parts:
+    return inside(manifest["file"]["path"], artifact_dir)
+
+
+def inside(rel: str, artifact_dir: Path) -> Path:
+    """Resolve a path named by a manifest within the artifact directory, refusing escapes and symlinks."""
+    if not isinstance(rel, str) or not rel or "\x00" in rel or os.path.isabs(rel) or ".." in Path(rel).parts:
         raise ManifestError(f"manifest file path {rel!r} must be a plain name inside the artifact directory.")
     candidate = artifact_dir / rel
     if candidate.is_symlink() or not candidate.resolve().is_relative_to(artifact_dir.resolve()):

@@ -69,7 +69,7 @@ def verify(artifact, num_threads: int = 1) -> VerifyResult:
     if not rec:
         raise RuntimeArtifactError(f"{clf.path}: its manifest records no golden outputs; re-export it with this version.")
     art_dir = clf.path.parent
-    expected = _load_checked(mf.model_path({"file": {"path": rec["path"]}}, art_dir), rec["sha256"])
+    expected = _load_checked(mf.inside(rec["path"], art_dir), rec["sha256"])
     g = golden_set(art_dir.parent / "reference")
     got = clf.predict_proba(g["images"])
     quant = m["output"].get("quantization")

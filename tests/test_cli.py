@@ -80,3 +80,12 @@ def test_train_quick_mode_end_to_end(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["model"] == "mlp" and manifest["data"]["limit"] == 200
     assert "Test accuracy" in result.output
+
+
+def test_export_forces_the_tensorflow_backend(monkeypatch, tmp_path):
+    # A shell left with KERAS_BACKEND=jax (after GPU training) must still export through TensorFlow.
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(cli.app, ["export", str(tmp_path / "missing-run")])
+    assert result.exit_code == 1 and "no manifest.json" in result.output
+    assert cli.os.environ["KERAS_BACKEND"] == "tensorflow"
