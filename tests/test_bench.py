@@ -195,3 +195,20 @@ def test_bench_on_a_test_subset_uses_matching_recorded_outputs(tmp_path):
     assert result["test_images"] == 200
     # float32 artifact vs the float16 recording of the same images: only float16 rounding apart.
     assert rows["tflite-float32"]["metrics"]["max_abs_diff"] < 1e-3
+
+
+def test_bench_json_schema(bench_result):
+    result, _, _ = bench_result
+    assert result["schema_version"] == 1 and result["model"] == "micro"
+    assert set(result["method"]) >= {"threads", "latency_batch", "warmup", "runs", "throughput_batches", "keras",
+                                     "timer", "percentiles", "peak_gflops_float32_matmul", "flops_per_image"}
+    assert set(result["host"]) >= {"machine", "cpu", "cpu_count", "system", "python"}
+    assert result["versions"]["numpy"] and result["versions"]["ai-edge-litert"] and result["versions"]["onnxruntime"]
+    for row in result["rows"]:
+        assert set(row) == {"name", "kind", "status", "reason", "format", "file_bytes", "metrics", "latency",
+                            "throughput", "extra"}
+        assert row["kind"] in ("keras-live", "keras-recorded", "artifact") and row["status"] in ("ok", "error")
+    artifact = next(r for r in result["rows"] if r["name"] == "tflite-int8")
+    assert len(artifact["metrics"]["per_class_recall_delta_points"]) == 10
+    assert artifact["extra"]["flops_per_image"] > 0 and artifact["extra"]["compute_floor_us"] > 0
+    json.dumps(result, allow_nan=False)  # strict JSON: no NaN sneaks in
