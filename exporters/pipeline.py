@@ -93,13 +93,9 @@ def read_run(run_dir: Path) -> dict:
     return m
 
 
-def predict(clf, x: np.ndarray, batch: int = 1000) -> np.ndarray:
-    return np.concatenate([clf.predict_proba(x[i : i + batch]) for i in range(0, len(x), batch)])
-
-
 def tensor_spec(clf, which: str) -> dict:
-    return {**clf.backend.tensor(which), "layout": "NHWC" if which == "input" else "NC",
-            "quantization": clf.backend.quantization(which)}
+    # A bare model file's Classifier describes its tensors (and quantization) as read from the file itself.
+    return {**clf.manifest[which], "layout": "NHWC" if which == "input" else "NC"}
 
 
 class Exporter:
@@ -192,7 +188,7 @@ class Exporter:
                 # Converters report unsupported graphs/options this way; name the variant instead of a traceback.
                 raise ExportError(f"{variant}: conversion failed ({type(exc).__name__}: {exc}). No artifact was written.") from exc
             clf = runtime.load(tmp / file_name)  # the device's own code path, read back from the file
-            probs = predict(clf, self.x_test)
+            probs = clf.predict_proba(self.x_test, batch_size=1000)
             result = check(variant, probs, reference, self.y_test)
             vs_keras = result if reference is self.keras_probs else compare(probs, self.keras_probs, self.y_test)
             model_file = tmp / file_name

@@ -17,6 +17,10 @@ from .backends import open_backend
 from .errors import RuntimeArtifactError
 
 MANIFEST_NAME = "manifest.json"
+# For bare model files without a manifest. The runtime may not import fmnist_edge, so this mirrors
+# fmnist_edge.CLASS_NAMES; a test keeps the two equal.
+DEFAULT_CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                       "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 
 
 def quantize(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
@@ -99,7 +103,11 @@ class Classifier:
         x = x[..., None]
         return quantize(x, self._qin["scale"], self._qin["zero_point"]) if self._qin else x
 
-    def predict_proba(self, images) -> np.ndarray:
+    def predict_proba(self, images, batch_size: int | None = None) -> np.ndarray:
+        """Probabilities for any number of images; `batch_size` bounds the interpreter's batch (memory)."""
+        if batch_size is not None and len(images) > batch_size:
+            return np.concatenate([self.predict_proba(images[i : i + batch_size])
+                                   for i in range(0, len(images), batch_size)])
         y = self.backend.run(self.model_input(images))
         return self._dequant_lut[y.view(np.uint8)] if self._qout else y.astype(np.float32, copy=False)
 
@@ -123,8 +131,7 @@ def _manifest_from_file(model: Path, backend) -> dict:
         "input": {**backend.tensor("input"), "quantization": backend.quantization("input")},
         "output": {**backend.tensor("output"), "quantization": backend.quantization("output")},
         "preprocessing": {"steps": ["cast to float32", "divide by 255.0", "reshape to (N, 28, 28, 1)"]},
-        "class_names": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
+        "class_names": list(DEFAULT_CLASS_NAMES),
     }, str(model))
 
 

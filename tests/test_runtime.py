@@ -202,3 +202,16 @@ def test_output_lookup_equals_dequantize(artifacts):
     raw = clf.backend.run(clf.model_input(x))
     q = clf.manifest["output"]["quantization"]
     np.testing.assert_array_equal(clf.predict_proba(x), runtime.dequantize(raw, q["scale"], q["zero_point"]))
+
+
+def test_batched_prediction_equals_one_call(artifacts):
+    x = np.load(artifacts / "reference" / "golden.npz")["images"][:37]
+    clf = runtime.load(artifacts / "onnx-float32")
+    np.testing.assert_array_equal(clf.predict_proba(x, batch_size=8), clf.predict_proba(x))
+
+
+def test_runtime_class_names_mirror_the_training_tier():
+    from fmnist_edge import CLASS_NAMES
+    from runtime.classifier import DEFAULT_CLASS_NAMES
+
+    assert DEFAULT_CLASS_NAMES == CLASS_NAMES
