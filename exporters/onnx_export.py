@@ -30,7 +30,25 @@ def to_float32(model, path: Path, opset: int) -> None:
         tf2onnx.convert.from_function(serve, input_signature=spec, opset=opset, output_path=str(path))
 
 
-def to_int8(float_path: Path, path: Path, calibration: np.ndarray, tmp: Path) -> None:
+# ONNX Runtime int8 schemes (QDQ, per-channel weights). On x86 without AVX-512 VNNI, ORT runs int8 x int8
+# products through a saturating 16-bit intermediate (signed activations are shifted to uint8 first), so the
+# same S8S8 file computes differently on AVX2, SSE4.2 and VNNI CPUs. 7-bit weights (`reduce_range`) or
+# uint8 x uint8 operands cannot saturate: every CPU computes the exact integer result. The default was
+# chosen by measurement (scripts/onnx_int8_schemes.py; README "ONNX int8 on every CPU").
+SCHEMES = {
+    "s8s8": {"activation": "QInt8", "weight": "QInt8", "reduce_range": False,
+             "portable": False, "why": "int8 x int8; saturates a 16-bit intermediate on x86 without VNNI"},
+    "s8s8-reduce-range": {"activation": "QInt8", "weight": "QInt8", "reduce_range": True,
+                          "portable": True, "why": "7-bit weights: products cannot saturate the 16-bit intermediate"},
+    "u8s8-reduce-range": {"activation": "QUInt8", "weight": "QInt8", "reduce_range": True,
+                          "portable": True, "why": "ORT's recommended x86 scheme: uint8 activations, 7-bit weights"},
+    "u8u8": {"activation": "QUInt8", "weight": "QUInt8", "reduce_range": False,
+             "portable": True, "why": "uint8 x uint8 operands are widened exactly to 16 bits before accumulation"},
+}
+DEFAULT_SCHEME = "u8u8"
+
+
+def to_int8(float_path: Path, path: Path, calibration: np.ndarray, tmp: Path, scheme: str = DEFAULT_SCHEME) -> None:
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -42,12 +60,14 @@ def to_int8(float_path: Path, path: Path, calibration: np.ndarray, tmp: Path) ->
             x = next(self._it, None)
             return None if x is None else {INPUT_NAME: x}
 
+    spec = SCHEMES[scheme]
     prepped = tmp / "preprocessed.onnx"
     # Symbolic shape inference needs sympy; these CNNs have static shapes apart from the batch.
     quant_pre_process(str(float_path), str(prepped), skip_symbolic_shape=True)
     quantize_static(
         str(prepped), str(path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+        activation_type=QuantType[spec["activation"]], weight_type=QuantType[spec["weight"]],
+        reduce_range=spec["reduce_range"],
     )
     prepped.unlink()
 

@@ -25,15 +25,17 @@ import numpy as np
 
 import runtime
 from fmnist_edge.keras_io import load_trained_model
-from fmnist_edge.manifest import PREPROCESSING, class_names, library_versions, sha256_file, write_json
+from fmnist_edge import cpumatrix
+from fmnist_edge.manifest import PREPROCESSING, class_names, host_cpu, library_versions, sha256_file, write_json
 from fmnist_edge.models import Recipe, flops_per_image
 from fmnist_edge.train import TrainConfig, prepare_data
 from runtime import manifest as rmf
+from runtime.verify import output_tolerance
 
 from . import VARIANTS, onnx_export, tflite
 from .calibration import calibration_set
 from .check import check, compare
-from .errors import ExportError
+from .errors import ExportError, PortabilityError
 from .qat import QATConfig, fine_tune_float_control, fine_tune_qat
 
 VERSIONS = ("tensorflow", "keras", "tf-keras", "tensorflow-model-optimization", "tf2onnx", "onnx", "onnxruntime",
@@ -47,6 +49,10 @@ class ExportConfig:
     calibration_seed: int = 0
     qat: QATConfig = field(default_factory=QATConfig)
     opset: int = 17
+    onnx_int8_scheme: str = onnx_export.DEFAULT_SCHEME
+    # int8 kernels differ per instruction set: every int8 variant must reproduce its outputs under these
+    # emulated CPUs before it is written (empty: not checked, and the manifest says so).
+    portability_cpus: tuple[str, ...] = tuple(cpumatrix.X86_CPUS)
     golden_images: int = 300
     overwrite: bool = False
     out: str | None = None  # default: the run directory
@@ -109,6 +115,11 @@ class Exporter:
         unknown = [v for v in cfg.variants if v not in VARIANTS]
         if unknown:
             raise ExportError(f"unknown variant(s) {unknown}; choose from {', '.join(VARIANTS)}.")
+        if cfg.onnx_int8_scheme not in onnx_export.SCHEMES:
+            raise ExportError(f"unknown ONNX int8 scheme {cfg.onnx_int8_scheme!r}; choose from {', '.join(onnx_export.SCHEMES)}.")
+        if not onnx_export.SCHEMES[cfg.onnx_int8_scheme]["portable"] and cfg.portability_cpus and "onnx-int8" in cfg.variants:
+            raise ExportError(f"ONNX int8 scheme {cfg.onnx_int8_scheme!r} computes differently on x86 CPUs without VNNI "
+                              "and cannot pass the portability check; choose a portable scheme or pass --no-portability-check.")
         existing = [v for v in cfg.variants if (self.out / v).exists()]
         if existing and not cfg.overwrite:
             raise ExportError(f"{', '.join(str(self.out / v) for v in existing)} already exist(s); pass --overwrite to replace.")
@@ -124,6 +135,8 @@ class Exporter:
         self.keras_accuracy = float((self.keras_probs.argmax(1) == self.y_test).mean())
         n_golden = min(cfg.golden_images, len(self.y_test))
         self.golden_idx = np.sort(np.random.default_rng(0).choice(len(self.y_test), n_golden, replace=False))
+        # Golden images are stored as uint8 pixels: exactly what a device receives (x = uint8 / 255).
+        self.golden_pixels = np.round(self.x_test[self.golden_idx, ..., 0] * 255).astype(np.uint8)
         self.lineage = {
             "run": self.run_dir.name,
             "model": self.run["model"],
@@ -171,11 +184,31 @@ class Exporter:
     def _onnx_int8(self, tmp: Path):
         float_path = tmp / "float.onnx"
         onnx_export.to_float32(self.model, float_path, self.cfg.opset)
-        onnx_export.to_int8(float_path, tmp / "model.onnx", self.calibration, tmp)
+        scheme = self.cfg.onnx_int8_scheme
+        onnx_export.to_int8(float_path, tmp / "model.onnx", self.calibration, tmp, scheme)
         float_path.unlink()
         qdq = onnx_export.qdq_io_params(tmp / "model.onnx")
-        return "model.onnx", self.keras_probs, {"opset": self.cfg.opset, "calibration": self.calibration_record,
-                                                "qdq_graph_io_quantization": qdq}
+        spec = onnx_export.SCHEMES[scheme]
+        return "model.onnx", self.keras_probs, {
+            "opset": self.cfg.opset, "calibration": self.calibration_record, "qdq_graph_io_quantization": qdq,
+            "quantization_scheme": {"name": scheme, "activations": spec["activation"], "weights": spec["weight"],
+                                    "reduce_range": spec["reduce_range"], "per_channel": True, "format": "QDQ",
+                                    "why": spec["why"], "chosen_by": "scripts/onnx_int8_schemes.py; README 'ONNX int8 on every CPU'"}}
+
+    def _portability(self, variant: str, model_file: Path, golden: np.ndarray, manifest: dict) -> dict:
+        """Prove an int8 file computes the same under other CPUs' instruction sets, or refuse it."""
+        cpus = self.cfg.portability_cpus
+        if "int8" not in variant:
+            return {"checked_on": [], "note": "float kernels: outputs may differ by rounding only (verify --cpu-matrix)"}
+        if not cpus:
+            return {"checked_on": [], "note": "NOT checked at export (--no-portability-check); run `fmnist-edge verify --cpu-matrix`"}
+        self.console.print(f"  {variant}: checking the same outputs under emulated {', '.join(cpus)}")
+        rows = cpumatrix.check_portable(model_file, self.golden_pixels, golden, output_tolerance(manifest)[1], cpus)
+        bad = {cpu: r for cpu, r in rows.items() if not r["passed"]}
+        if bad:
+            raise PortabilityError(variant, host_cpu()["class"], bad)
+        return {"checked_on": ["native", *cpus], "images": int(len(golden)), "rows": rows,
+                "rule": "100% top-1 agreement and max |dp| within one output step of the outputs computed here"}
 
     def export_variant(self, variant: str) -> Path:
         target = self.out / variant
@@ -222,10 +255,12 @@ class Exporter:
                     "max_abs_diff_vs_keras": vs_keras["max_abs_diff"],
                     "flipped_vs_keras": vs_keras["flipped"],
                 },
-                "export_seconds": round(time.perf_counter() - t0, 1),
                 "versions": library_versions(*VERSIONS),
+                "host": host_cpu(),
                 "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             }
+            manifest["portability"] = self._portability(variant, model_file, probs[self.golden_idx], manifest)
+            manifest["export_seconds"] = round(time.perf_counter() - t0, 1)
             write_json(tmp / "manifest.json", rmf.validate(manifest, f"{variant} manifest"))
         f = manifest["fidelity"]
         self.console.print(
@@ -239,9 +274,7 @@ class Exporter:
     def write_reference(self) -> Path:
         """Keras outputs a device needs to judge artifacts without TensorFlow (same for every variant)."""
         target = self.out / "reference"
-        golden_idx = self.golden_idx
-        # Golden images are stored as uint8 pixels: exactly what a device receives (x = uint8 / 255).
-        pixels = np.round(self.x_test[golden_idx, ..., 0] * 255).astype(np.uint8)
+        golden_idx, pixels = self.golden_idx, self.golden_pixels
         with staged(target, overwrite=True) as tmp:
             np.save(tmp / "test_probs.npy", self.keras_probs.astype(np.float16))
             np.savez_compressed(tmp / "golden.npz", images=pixels, labels=self.y_test[golden_idx],

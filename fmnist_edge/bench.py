@@ -27,7 +27,7 @@ import numpy as np
 
 from . import data as fdata
 from .errors import FmnistEdgeError
-from .manifest import cpu_name, library_versions
+from .manifest import host_cpu, library_versions
 
 ARTIFACT_DIRS = ("tflite-float32", "tflite-int8", "tflite-int8-qat", "onnx-float32", "onnx-int8")
 
@@ -241,7 +241,8 @@ def run_bench(run_dir: Path, cfg: BenchConfig, progress=None) -> dict:
     peak = measure_peak_gflops(cfg.threads) if cfg.compute_floor else None
     flops = next((r.extra.get("flops_per_image") for r in rows if r.extra.get("flops_per_image")), None)
     for r in rows:
-        if flops and peak and r.latency.get("p50_us"):
+        # The floor is a float32 matmul rate: it says nothing about int8 kernels, so int8 rows get none.
+        if flops and peak and r.latency.get("p50_us") and "int8" not in r.name:
             floor_us = flops / (peak * 1e3)
             r.extra.update(compute_floor_us=floor_us, p50_over_floor=r.latency["p50_us"] / floor_us)
     return {
@@ -256,7 +257,7 @@ def run_bench(run_dir: Path, cfg: BenchConfig, progress=None) -> dict:
             "timer": "time.perf_counter_ns around each call", "percentiles": [50, 90, 99],
             "peak_gflops_float32_matmul": peak, "flops_per_image": flops,
         },
-        "host": {"machine": platform.machine(), "cpu": cpu_name(), "cpu_count": os.cpu_count(),
+        "host": {**(cpu := host_cpu()), "cpu": cpu["model"],
                  "system": f"{platform.system()} {platform.release()}", "python": platform.python_version()},
         "versions": library_versions("numpy", "ai-edge-litert", "tflite-runtime", "onnxruntime", "tensorflow", "keras"),
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

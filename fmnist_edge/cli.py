@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from .cpumatrix import ALL_CPUS
 from .errors import FmnistEdgeError, MissingExtraError
 
 app = typer.Typer(
@@ -142,6 +143,11 @@ def export(
     overwrite: bool = typer.Option(False, help="Replace existing variant directories (atomically)."),
     data_dir: Optional[Path] = typer.Option(None, help="Directory with the four Fashion-MNIST IDX files."),
     c_source: bool = typer.Option(False, "--c-source", help="Also write each int8 TFLite model as C/C++ source (VARIANT/c/)."),
+    onnx_int8_scheme: str = typer.Option("u8u8", help="ONNX Runtime int8 scheme: u8u8 (default, portable), s8s8-reduce-range, "
+                                         "u8s8-reduce-range, or s8s8 (differs per CPU; needs --no-portability-check)."),
+    portability_check: bool = typer.Option(True, "--portability-check/--no-portability-check",
+                                           help="Prove each int8 variant gives the same outputs under emulated x86 SSE4.2 and "
+                                                "AVX2 CPUs (qemu-user-static) before writing it."),
 ):
     """Export a trained run to TFLite float32/int8/int8-QAT and ONNX float32/int8, each checked against Keras."""
     from exporters import VARIANTS
@@ -169,6 +175,7 @@ def export(
         variants=tuple(chosen), calibration_images=calibration_images, calibration_seed=calibration_seed,
         qat=QATConfig(qat_epochs, qat_learning_rate, qat_batch_size), opset=opset, overwrite=overwrite,
         out=str(out) if out else None, data_dir=str(data_dir) if data_dir else None,
+        onnx_int8_scheme=onnx_int8_scheme, portability_cpus=ExportConfig.portability_cpus if portability_check else (),
     )
     done = export_run(run, cfg, console)
     if c_source:
@@ -250,6 +257,10 @@ def bench(
 def verify(
     artifact: Optional[Path] = typer.Argument(None, help="Artifact directory, or a run to verify all its artifacts (default: artifacts/reference)."),
     threads: int = typer.Option(1, help="Interpreter threads."),
+    cpu_matrix: bool = typer.Option(False, "--cpu-matrix", help="Also run the golden set under emulated CPUs (qemu): "
+                                    "x86 SSE4.2 and AVX2, arm64 Cortex-A72/A76; one column per CPU."),
+    cpus: str = typer.Option(",".join(ALL_CPUS), help="CPUs for --cpu-matrix, comma-separated."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="With --cpu-matrix: also write the matrix as JSON."),
 ):
     """On this device, run the golden images and compare with the outputs recorded at export."""
     from runtime.verify import verify as verify_one
@@ -261,7 +272,14 @@ def verify(
     targets = [target / n for n in ARTIFACT_DIRS if (target / n).is_dir()] if is_run else [target]
     if not targets:
         raise FmnistEdgeError(f"{target}: no artifacts to verify (expected variant directories such as tflite-int8/).")
-    table = Table(title="verify: this device vs. the outputs recorded at export")
+    if cpu_matrix:
+        return verify_cpu_matrix(targets, tuple(c.strip() for c in cpus.split(",") if c.strip()), json_out)
+    if json_out:
+        raise FmnistEdgeError("--json is written by --cpu-matrix; add --cpu-matrix or drop --json.")
+    from .manifest import host_cpu
+
+    host = host_cpu()
+    table = Table(title=f"verify: this device ({host['model']}, {host['class']}) vs. the outputs recorded at export")
     for col in ("artifact", "images", "agree w/ export", "max |Δp| (allowed)", "agree w/ Keras", "accuracy", "result"):
         table.add_column(col)
     failures = []
@@ -278,6 +296,41 @@ def verify(
             "\nLikely causes: a different LiteRT/ONNX Runtime version, kernels that compute differently on this CPU "
             "(e.g. an emulator advertising SVE/SME), or a corrupted copy. Check the versions against the manifest."
         )
+
+
+def verify_cpu_matrix(targets: list[Path], cpus: tuple[str, ...], json_out: Optional[Path]) -> None:
+    """The golden set of every artifact on this CPU and on emulated ones; a table of artifact x CPU."""
+    from .cpumatrix import ALL_CPUS, ARM_CPUS, X86_CPUS, run_matrix
+    from .manifest import host_cpu, write_json
+
+    unknown = [c for c in cpus if c not in ALL_CPUS]
+    if unknown or not cpus:
+        raise FmnistEdgeError(f"--cpus: unknown {unknown or 'empty list'}; choose from {', '.join(ALL_CPUS)}.")
+    if json_out and not json_out.parent.is_dir():
+        raise FmnistEdgeError(f"--json: directory {json_out.parent} does not exist.")
+    host = host_cpu()
+    label = {"native": f"native: {host['model']}, {host['class']}", **X86_CPUS, **ARM_CPUS}
+    with console.status("") as status:
+        matrix = run_matrix(targets, cpus, progress=lambda cpu: status.update(f"running the golden set as {label[cpu]}"))
+    table = Table(title="CPU matrix: each CPU's outputs on the golden images vs. those recorded at export")
+    table.add_column("artifact")
+    for cpu in cpus:
+        table.add_column(f"{cpu}\n({label[cpu]})" if cpu != "native" else label[cpu], justify="center")
+    variants = list(matrix[cpus[0]])
+    for v in variants:
+        table.add_row(v, *(("[green]✓[/]" if (c := matrix[cpu][v]).passed else "[red]✗[/]") +
+                           f" {c.agreement:.0%} |Δp| {c.max_abs_diff:.1g}" for cpu in cpus))
+    console.print(table)
+    console.print("Rule: 100% top-1 agreement; |Δp| within one int8 output step (int8) or 1e-4 (float). "
+                  "qemu cannot emulate AVX-512, so the native column is the only one that covers it.", highlight=False)
+    if json_out:
+        write_json(json_out, {"host": host, "cpus": {c: label[c] for c in cpus},
+                              "results": {cpu: {v: {**vars(cell), "passed": cell.passed} for v, cell in row.items()}
+                                          for cpu, row in matrix.items()}})
+    failures = [f"{v} on {cpu}: {'; '.join(cell.problems)}" for cpu, row in matrix.items() for v, cell in row.items()
+                if not cell.passed]
+    if failures:
+        raise FmnistEdgeError("the CPU matrix failed:\n  " + "\n  ".join(failures))
 
 
 @app.command()

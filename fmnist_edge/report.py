@@ -38,7 +38,7 @@ HEADERS = ["model", "size KiB", "accuracy", "Δacc pts", "agree %", "max |Δp|",
 
 def rich_table(result: dict) -> Table:
     m = result["method"]
-    t = Table(title=f"{result['model']} on {result['test_images']:,} test images; batch-1 latency, {m['threads']} thread(s), "
+    t = Table(title=f"{result['model']} on {result['test_images']:,} test images; {result['host']['cpu']} ({cpu_line(result['host'])}); batch-1 latency, {m['threads']} thread(s), "
                     f"{m['runs']} runs after {m['warmup']} warm-up; Keras: {m['keras']}")
     for h in HEADERS:
         t.add_column(h, justify="left" if h == "model" else "right")
@@ -47,11 +47,18 @@ def rich_table(result: dict) -> Table:
     return t
 
 
+def cpu_line(host: dict) -> str:
+    """The CPU class and ISA features a latency or int8 number depends on (older bench.json lacks them)."""
+    if "class" not in host:
+        return "instruction-set features not recorded"
+    return f"{host['class']}: {' '.join(host['features']) or 'no SIMD features reported'}"
+
+
 def markdown(result: dict) -> str:
     m, h = result["method"], result["host"]
     lines = [
         f"Model `{result['model']}`, {result['test_images']:,} test images. Host: {h['cpu']} ({h['cpu_count']} cores, "
-        f"{h['machine']}), Python {h['python']}. Batch-1 latency with {m['threads']} thread(s), {m['runs']} timed runs "
+        f"{h['machine']}; {cpu_line(h)}), Python {h['python']}. Batch-1 latency with {m['threads']} thread(s), {m['runs']} timed runs "
         f"after {m['warmup']} warm-up; throughput is the best of batches {m['throughput_batches']}. Keras row: {m['keras']}.",
         "",
         "| " + " | ".join(h.replace("|", "\\|") for h in HEADERS) + " |",
@@ -65,7 +72,8 @@ def markdown(result: dict) -> str:
                       f"eager `model(x)` {lat['eager_p50_us']:,.0f} µs, `model.predict(x)` {lat['predict_p50_us']:,.0f} µs."]
     if m.get("flops_per_image") and m.get("peak_gflops_float32_matmul"):
         lines += ["", f"Compute floor: {m['flops_per_image'] / 1e6:.1f} MFLOP/image over a measured float32 matmul peak "
-                      f"of {m['peak_gflops_float32_matmul']:.1f} GFLOP/s ({m['threads']} thread(s)); '× floor' = p50 / floor."]
+                      f"of {m['peak_gflops_float32_matmul']:.1f} GFLOP/s ({m['threads']} thread(s)); '× floor' = p50 / floor, shown for "
+                      "float rows only (a float32 matmul peak is no floor for int8 kernels)."]
     return "\n".join(lines) + "\n"
 
 

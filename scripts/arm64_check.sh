@@ -6,10 +6,13 @@
 # differ from the outputs recorded at export. Emulated timings say nothing about a real Pi's speed.
 #
 #   bash scripts/arm64_check.sh [RUN_DIR]        (default: artifacts/reference)
+#   bash scripts/arm64_check.sh --prepare        build the sysroot only (for `fmnist-edge verify --cpu-matrix`)
 #
 # Cached in $ARM64_CACHE (default ~/.cache/fmnist-edge-arm64); a warm run takes a few minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+prepare_only=0
+if [ "${1:-}" = "--prepare" ]; then prepare_only=1; shift; fi
 run_dir="${1:-artifacts/reference}"
 cache="${ARM64_CACHE:-$HOME/.cache/fmnist-edge-arm64}"
 sysroot="$cache/sysroot"
@@ -56,6 +59,8 @@ if [ ! -f "$wheels/.complete" ]; then
   touch "$wheels/.complete"
 fi
 
+if [ $prepare_only -eq 1 ]; then echo "arm64 sysroot ready in $cache"; exit 0; fi
+
 # 3. The project itself (runtime tier only: fmnist_edge's bench/verify and runtime; no exporters, no TF).
 proj="$cache/project" && rm -rf "$proj" && mkdir -p "$proj"
 cp -r fmnist_edge runtime "$proj/"
@@ -64,11 +69,7 @@ status=0
 for cpu in cortex-a72 cortex-a76; do
   echo "== $cpu ($( [ $cpu = cortex-a72 ] && echo 'Raspberry Pi 4' || echo 'Raspberry Pi 5'))"
   # qemu 7.2 does not fake /proc/cpuinfo for aarch64 and both runtimes crash probing the CPU without it.
-  part=$( [ $cpu = cortex-a72 ] && echo 0xd08 || echo 0xd0b )
-  printf 'processor\t: 0\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid%s\nCPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x%s\nCPU part\t: %s\nCPU revision\t: %s\n' \
-    "$( [ $cpu = cortex-a76 ] && echo ' atomics fphp asimdhp asimdrdm lrcpc dcpop asimddp' )" \
-    "$( [ $cpu = cortex-a72 ] && echo 0 || echo 4 )" "$part" "$( [ $cpu = cortex-a72 ] && echo 3 || echo 1 )" \
-    > "$sysroot/proc/cpuinfo"
+  "$host_python" -c "from fmnist_edge.cpumatrix import arm_cpuinfo; print(arm_cpuinfo('$cpu'), end='')" > "$sysroot/proc/cpuinfo"
   # Always name a real core: qemu's default 'max' CPU advertises SVE/SME and XNNPACK then computes wrong int8.
   emu=(env PYTHONPATH="$proj:$wheels" PYTHONDONTWRITEBYTECODE=1 qemu-aarch64-static -cpu "$cpu" -L "$sysroot"
        "$sysroot/usr/bin/python3.11")

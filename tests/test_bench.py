@@ -103,6 +103,7 @@ def test_verify_fails_loudly_when_the_device_computes_differently(tmp_path):
     assert result.exit_code == 1
     assert "tflite-int8: top-1 agreement with the export-time outputs" in result.output
     assert "Likely causes" in result.output and result.output.count("PASS") == len(VARIANTS) - 1
+    assert "x86-64" in result.output or "arm64" in result.output  # bench/verify name the CPU class
 
 
 def test_verify_refuses_a_tampered_model(tmp_path):
@@ -202,7 +203,10 @@ def test_bench_json_schema(bench_result):
     assert result["schema_version"] == 1 and result["model"] == "micro"
     assert set(result["method"]) >= {"threads", "latency_batch", "warmup", "runs", "throughput_batches", "keras",
                                      "timer", "percentiles", "peak_gflops_float32_matmul", "flops_per_image"}
-    assert set(result["host"]) >= {"machine", "cpu", "cpu_count", "system", "python"}
+    assert set(result["host"]) >= {"machine", "cpu", "cpu_count", "system", "python", "class", "features"}
+    from fmnist_edge.manifest import cpu_features
+
+    assert result["host"]["features"] == cpu_features()
     assert result["versions"]["numpy"] and result["versions"]["ai-edge-litert"] and result["versions"]["onnxruntime"]
     for row in result["rows"]:
         assert set(row) == {"name", "kind", "status", "reason", "format", "file_bytes", "metrics", "latency",
@@ -210,5 +214,60 @@ def test_bench_json_schema(bench_result):
         assert row["kind"] in ("keras-live", "keras-recorded", "artifact") and row["status"] in ("ok", "error")
     artifact = next(r for r in result["rows"] if r["name"] == "tflite-int8")
     assert len(artifact["metrics"]["per_class_recall_delta_points"]) == 10
-    assert artifact["extra"]["flops_per_image"] > 0 and artifact["extra"]["compute_floor_us"] > 0
+    # A float32 matmul peak is a floor for float rows only; int8 rows get none.
+    assert artifact["extra"]["flops_per_image"] > 0 and "compute_floor_us" not in artifact["extra"]
+    assert next(r for r in result["rows"] if r["name"] == "tflite-float32")["extra"]["compute_floor_us"] > 0
     json.dumps(result, allow_nan=False)  # strict JSON: no NaN sneaks in
+
+
+def test_cpu_matrix_on_native_and_emulated_x86(tmp_path):
+    proc = run_cli_without_tensorflow("verify", str(RELEASE), "--cpu-matrix", "--cpus", "native,Haswell-v4",
+                                      "--json", str(tmp_path / "matrix.json"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    matrix = json.loads((tmp_path / "matrix.json").read_text())
+    assert list(matrix["cpus"]) == ["native", "Haswell-v4"] and matrix["host"]["class"]
+    for cpu in ("native", "Haswell-v4"):
+        assert set(matrix["results"][cpu]) == set(VARIANTS)
+        for v, cell in matrix["results"][cpu].items():
+            assert cell["passed"] and cell["agreement"] == 1.0 and cell["max_abs_diff"] <= cell["tolerance"], (cpu, v)
+    assert "native: " in proc.stdout and "✓" in proc.stdout
+
+
+def test_cpu_matrix_fails_naming_the_artifact_and_cpu(tmp_path):
+    release = tmp_path / "release"
+    shutil.copytree(RELEASE, release)
+    art = release / "onnx-int8"
+    np.save(art / "golden_outputs.npy", np.roll(np.load(art / "golden_outputs.npy"), 1, axis=1))
+    m = json.loads((art / "manifest.json").read_text())
+    m["golden_outputs"]["sha256"] = rmf.sha256_file(art / "golden_outputs.npy")
+    (art / "manifest.json").write_text(json.dumps(m))
+    result = runner.invoke(cli.app, ["verify", str(release), "--cpu-matrix", "--cpus", "native"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "the CPU matrix failed" in result.output and "onnx-int8 on native: top-1 agreement" in result.output
+    assert "tflite-int8 on native" not in result.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--cpus", "pentium"], "--cpus: unknown ['pentium']"),
+    (["--cpus", "cortex-a72"], "cortex-a72: no arm64 sysroot in"),
+    (["--json", "/nonexistent/dir/m.json"], "directory /nonexistent/dir does not exist"),
+])
+def test_cpu_matrix_errors_are_actionable(tmp_path, monkeypatch, args, message):
+    monkeypatch.setenv("ARM64_CACHE", str(tmp_path / "empty"))
+    result = runner.invoke(cli.app, ["verify", str(RELEASE), "--cpu-matrix", *args])
+    assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("features, expected", [
+    (["sse4_2", "avx", "fma", "avx2", "avx512f", "avx512_vnni"], "x86-64 AVX-512 VNNI"),
+    (["sse4_2", "avx", "fma", "avx2", "avx512f", "avx512_vnni", "amx_int8"], "x86-64 AVX-512 VNNI + AMX"),
+    (["sse4_2", "avx", "fma", "avx2"], "x86-64 AVX2, no VNNI"),
+    (["sse4_2", "avx", "fma", "avx2", "avx_vnni"], "x86-64 AVX2, AVX-VNNI"),
+    (["sse4_2"], "x86-64 SSE4.2, no AVX2"),
+    (["asimd"], "arm64 NEON, no dot product"),
+    (["asimd", "asimddp", "i8mm", "sve"], "arm64 with dot product + SVE"),
+])
+def test_cpu_class_names_what_int8_kernels_depend_on(features, expected):
+    from fmnist_edge.manifest import cpu_class
+
+    assert cpu_class(features) == expected

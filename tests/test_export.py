@@ -15,9 +15,10 @@ from typer.testing import CliRunner  # noqa: E402
 
 import runtime  # noqa: E402
 from exporters import VARIANTS, check, pipeline  # noqa: E402
-from exporters.errors import ExportError, ParityError  # noqa: E402
+from exporters.errors import ExportError, ParityError, PortabilityError  # noqa: E402
 from exporters.onnx_export import qdq_io_params  # noqa: E402
-from fmnist_edge import cli  # noqa: E402
+from fmnist_edge import cli, cpumatrix  # noqa: E402
+from fmnist_edge.manifest import cpu_features  # noqa: E402
 from fmnist_edge.errors import FmnistEdgeError  # noqa: E402
 from runtime import manifest as rmf  # noqa: E402
 
@@ -62,6 +63,30 @@ def test_int8_variants_meet_their_checks(exported):
     qat = rmf.read(exported / "tflite-int8-qat" / "manifest.json")
     assert qat["check"]["agreement"] >= 0.995  # against the fake-quantized Keras model it came from
     assert 0.0 < qat["qat"]["float_control_accuracy"] <= 1.0 and "fake_quant_keras_accuracy" in qat["qat"]
+
+
+def test_int8_variants_were_proven_on_emulated_x86_cpus(exported):
+    # Each int8 file reproduced its outputs under SSE4.2-only and AVX2-without-VNNI x86 before it was written.
+    for variant in ("tflite-int8", "tflite-int8-qat", "onnx-int8"):
+        m = rmf.read(exported / variant / "manifest.json")
+        p = m["portability"]
+        assert p["checked_on"] == ["native", "Nehalem-v1", "Haswell-v4"] and p["images"] == 300
+        for cpu in ("Nehalem-v1", "Haswell-v4"):
+            assert p["rows"][cpu]["passed"] and p["rows"][cpu]["agreement"] == 1.0
+        assert m["host"]["features"] == cpu_features() and m["host"]["class"]
+    for variant in ("tflite-float32", "onnx-float32"):
+        assert rmf.read(exported / variant / "manifest.json")["portability"]["checked_on"] == []
+
+
+def test_onnx_int8_uses_a_portable_scheme_recorded_in_its_manifest(exported):
+    import onnx
+
+    scheme = rmf.read(exported / "onnx-int8" / "manifest.json")["quantization_scheme"]
+    assert scheme["name"] == "u8u8" and scheme["activations"] == "QUInt8" and scheme["weights"] == "QUInt8"
+    # The file itself holds uint8 weights and activations: no int8 x int8 product that x86 could saturate.
+    graph = onnx.load(str(exported / "onnx-int8" / "model.onnx")).graph
+    zero_point_types = {t.data_type for t in graph.initializer if "zero_point" in t.name}
+    assert zero_point_types - {onnx.TensorProto.INT32} == {onnx.TensorProto.UINT8}  # int32: quantized biases
 
 
 def test_tflite_quantization_in_manifest_is_read_from_the_file(exported):
@@ -127,6 +152,39 @@ def test_failed_parity_check_leaves_no_artifact(run_copy, monkeypatch):
     with pytest.raises(ParityError, match=r"tflite-float32: parity check against Keras failed \(.*max_abs_diff"):
         pipeline.export_run(run_copy, pipeline.ExportConfig(variants=("tflite-float32",)), QUIET)
     assert not (run_copy / "tflite-float32").exists() and not list(run_copy.glob(".*partial*"))
+
+
+def test_an_int8_file_that_differs_on_another_cpu_is_refused(run_copy, monkeypatch):
+    real_probe = cpumatrix.probe
+
+    def haswell_differs(cpu, artifacts, images):
+        out = real_probe(cpu, artifacts, images)
+        return [np.roll(o, 1, axis=1) for o in out] if cpu == "Haswell-v4" else out
+
+    monkeypatch.setattr(cpumatrix, "probe", haswell_differs)
+    with pytest.raises(PortabilityError, match=r"tflite-int8: not portable: .*Haswell-v4: agreement=0\.\d+.*No artifact was written"):
+        pipeline.export_run(run_copy, pipeline.ExportConfig(variants=("tflite-int8",), calibration_images=100), QUIET)
+    assert "tflite-int8" not in artifact_dirs(run_copy) and not list(run_copy.glob(".*partial*"))
+
+
+def test_a_non_portable_onnx_scheme_needs_the_check_turned_off(run_copy):
+    with pytest.raises(ExportError, match="'s8s8' computes differently on x86 CPUs without VNNI"):
+        pipeline.export_run(run_copy, pipeline.ExportConfig(variants=("onnx-int8",), onnx_int8_scheme="s8s8"), QUIET)
+    assert artifact_dirs(run_copy) == []
+    with pytest.raises(ExportError, match="unknown ONNX int8 scheme 'int4'"):
+        pipeline.export_run(run_copy, pipeline.ExportConfig(variants=("onnx-int8",), onnx_int8_scheme="int4"), QUIET)
+    cfg = pipeline.ExportConfig(variants=("onnx-int8",), onnx_int8_scheme="s8s8-reduce-range", portability_cpus=(),
+                                calibration_images=100)
+    pipeline.export_run(run_copy, cfg, QUIET)
+    m = rmf.read(run_copy / "onnx-int8" / "manifest.json")
+    assert m["quantization_scheme"]["reduce_range"] and "NOT checked" in m["portability"]["note"]
+
+
+def test_missing_qemu_is_a_clear_error_that_writes_nothing(run_copy, monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(cpumatrix.EmulationError, match="qemu-x86_64-static not found; install it with `apt-get install qemu-user-static`"):
+        pipeline.export_run(run_copy, pipeline.ExportConfig(variants=("tflite-int8",), calibration_images=100), QUIET)
+    assert "tflite-int8" not in artifact_dirs(run_copy) and not list(run_copy.glob(".*partial*"))
 
 
 def test_interrupted_export_leaves_no_artifact(run_copy, monkeypatch):

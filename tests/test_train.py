@@ -12,7 +12,7 @@ pytest.importorskip("tensorflow")
 from fmnist_edge import train as ftrain  # noqa: E402
 from fmnist_edge.errors import ConfigError  # noqa: E402
 from fmnist_edge.keras_io import load_trained_model  # noqa: E402
-from fmnist_edge.manifest import sha256_file  # noqa: E402
+from fmnist_edge.manifest import cpu_features, sha256_file  # noqa: E402
 from fmnist_edge.models import get_preset  # noqa: E402
 
 QUICK = get_preset("reference").recipe.with_overrides(epochs=2, batch_size=64)
@@ -32,7 +32,11 @@ def test_run_directory_is_complete_and_consistent(quick_run):
     assert manifest["model_file"]["sha256"] == sha256_file(quick_run / "model.keras")
     assert manifest["model"] == "reference" and manifest["seed"] == 7 and manifest["params"] == 503_690
     assert manifest["recipe"]["epochs"] == 2 and manifest["recipe"]["batch_size"] == 64
-    assert manifest["training"]["backend"] == "tensorflow" and manifest["training"]["device"] == "CPU"
+    # Whatever trained it (a CPU here, a GPU elsewhere) is what the manifest names, with the CPU's ISA features.
+    assert manifest["training"]["backend"] == "tensorflow"
+    assert {k: manifest["training"][k] for k in ("device", "device_name")} == {
+        k: ftrain.describe_device()[k] for k in ("device", "device_name")}
+    assert manifest["host"]["features"] == cpu_features() and "node" not in manifest["host"]
     assert manifest["versions"]["tensorflow"] and manifest["versions"]["keras"].startswith("3.")
     assert manifest["data"]["train_images"] == 540 and manifest["data"]["validation_images"] == 60
     assert manifest["class_names"][0] == "T-shirt/top" and manifest["input"]["shape"] == [None, 28, 28, 1]

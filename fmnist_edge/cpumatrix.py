@@ -1,0 +1,157 @@
+"""The CPU matrix: run artifacts' golden images on this CPU and on emulated ones, and compare each run
+with the outputs recorded at export.
+
+int8 kernels may compute differently per instruction set (ONNX Runtime's S8S8 saturates on x86 without
+VNNI), so a release is proven on each CPU class users have, not only on the one that exported it:
+- `native`: this machine, whatever it is (its instruction-set features are named);
+- `Nehalem-v1` (x86-64 SSE4.2 only) and `Haswell-v4` (AVX2, no AVX-512/VNNI) under qemu user-mode
+  emulation, which runs this venv's own Python (`qemu-x86_64-static -cpu ...`, no sysroot);
+- `cortex-a72` / `cortex-a76` (Raspberry Pi 4 / 5) under qemu-aarch64 in the arm64 sysroot that
+  `scripts/arm64_check.sh --prepare` builds. qemu cannot emulate AVX-512, so only `native` covers it.
+Each row starts one `python -m runtime.probe` process, TensorFlow-free like a device. Importing this
+module is cheap (the CLI reads its CPU names); numpy is imported where it is used.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import FmnistEdgeError
+
+X86_CPUS = {"Nehalem-v1": "x86-64 SSE4.2, no AVX", "Haswell-v4": "x86-64 AVX2, no AVX-512/VNNI"}
+ARM_CPUS = {"cortex-a72": "arm64 Cortex-A72 (Raspberry Pi 4)", "cortex-a76": "arm64 Cortex-A76 (Raspberry Pi 5)"}
+ALL_CPUS = ("native", *X86_CPUS, *ARM_CPUS)
+# Under TCG a reference-sized model runs ~100-300x slower than natively; a stuck emulator must not hang CI.
+PROBE_TIMEOUT_S = 1800
+
+# /proc/cpuinfo for the arm64 sysroot: qemu 7.2 does not fake it for aarch64 and both interpreters crash
+# probing the CPU without one. Features as the real cores report them (A76 adds the dot-product ISA).
+_ARM_CPUINFO = {
+    "cortex-a72": ("fp asimd evtstrm crc32 cpuid", "0x0", "0xd08", "3"),
+    "cortex-a76": ("fp asimd evtstrm crc32 cpuid atomics fphp asimdhp asimdrdm lrcpc dcpop asimddp", "0x4", "0xd0b", "1"),
+}
+
+
+class EmulationError(FmnistEdgeError):
+    """An emulated CPU could not be run (qemu or the arm64 sysroot missing) or the runtime failed under it."""
+
+
+def arm_cpuinfo(cpu: str) -> str:
+    features, variant, part, revision = _ARM_CPUINFO[cpu]
+    return (f"processor\t: 0\nBogoMIPS\t: 108.00\nFeatures\t: {features}\nCPU implementer\t: 0x41\n"
+            f"CPU architecture: 8\nCPU variant\t: {variant}\nCPU part\t: {part}\nCPU revision\t: {revision}\n")
+
+
+def arm64_cache() -> Path:
+    return Path(os.environ.get("ARM64_CACHE", Path.home() / ".cache" / "fmnist-edge-arm64"))
+
+
+def _qemu(binary: str) -> str:
+    found = shutil.which(binary)
+    if not found:
+        raise EmulationError(f"{binary} not found; install it with `apt-get install qemu-user-static` "
+                             "(or limit the matrix with --cpus native).")
+    return found
+
+
+def _runtime_root() -> Path:
+    import runtime
+
+    return Path(runtime.__file__).resolve().parent.parent
+
+
+def probe_command(cpu: str) -> tuple[list[str], dict]:
+    """The command prefix and environment that run `python -m runtime.probe` as `cpu`."""
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    if cpu == "native":
+        return [sys.executable], {**env, "PYTHONPATH": str(_runtime_root())}
+    if cpu in X86_CPUS:
+        return [_qemu("qemu-x86_64-static"), "-cpu", cpu, sys.executable], {**env, "PYTHONPATH": str(_runtime_root())}
+    if cpu in ARM_CPUS:
+        cache = arm64_cache()
+        sysroot, wheels = cache / "sysroot", cache / "site"
+        if not (sysroot / "usr/bin/python3.11").is_file() or not (wheels / ".complete").is_file():
+            raise EmulationError(f"{cpu}: no arm64 sysroot in {cache}; build it with `bash scripts/arm64_check.sh --prepare` "
+                                 "(or set ARM64_CACHE, or leave arm64 out with --cpus).")
+        # One cpuinfo file serves every row; rows run one after another.
+        (sysroot / "proc").mkdir(exist_ok=True)
+        (sysroot / "proc/cpuinfo").write_text(arm_cpuinfo(cpu))
+        # Always name a real core: qemu's default `max` advertises SVE/SME and XNNPACK then computes wrong int8.
+        cmd = [_qemu("qemu-aarch64-static"), "-cpu", cpu, "-L", str(sysroot), str(sysroot / "usr/bin/python3.11")]
+        return cmd, {**env, "PYTHONPATH": f"{_runtime_root()}:{wheels}"}
+    raise EmulationError(f"unknown CPU {cpu!r}; choose from {', '.join(ALL_CPUS)}.")
+
+
+def probe(cpu: str, artifacts: list[Path], images: np.ndarray) -> list[np.ndarray]:
+    """Each artifact's probabilities on `images` (uint8 N x 28 x 28), computed by the runtime running as `cpu`."""
+    import numpy as np
+
+    cmd, env = probe_command(cpu)
+    with tempfile.TemporaryDirectory(prefix="fmnist-edge-probe-") as tmp:
+        np.save(Path(tmp) / "images.npy", np.ascontiguousarray(images, dtype=np.uint8))
+        args = ["-m", "runtime.probe", f"{tmp}/images.npy", f"{tmp}/out.npz", *map(str, artifacts)]
+        try:
+            proc = subprocess.run(cmd + args, env=env, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S,
+                                  stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise EmulationError(f"{cpu}: the runtime did not finish within {PROBE_TIMEOUT_S} s under emulation.") from None
+        if proc.returncode != 0:
+            tail = "\n    ".join((proc.stderr or proc.stdout).strip().splitlines()[-6:])
+            raise EmulationError(f"{cpu}: the runtime failed (exit {proc.returncode}):\n    {tail}")
+        with np.load(f"{tmp}/out.npz") as z:
+            return [z[f"out{i}"] for i in range(len(artifacts))]
+
+
+@dataclass
+class Cell:
+    agreement: float
+    max_abs_diff: float
+    tolerance: float
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+
+def run_matrix(artifact_dirs: list[Path], cpus: tuple[str, ...], progress=None) -> dict[str, dict[str, Cell]]:
+    """{cpu: {variant: Cell}} comparing each CPU's outputs on the golden images with the export-time ones."""
+    import runtime
+    from runtime.verify import compare_with_export, expected_outputs, golden_set, output_tolerance
+
+    clfs = [runtime.load(d) for d in artifact_dirs]
+    refs = {c.path.parent.parent for c in clfs}
+    if len(refs) != 1:
+        raise FmnistEdgeError("the CPU matrix runs the artifacts of one release at a time.")
+    images = golden_set(refs.pop() / "reference")["images"]
+    expected = [expected_outputs(c) for c in clfs]
+    out: dict[str, dict[str, Cell]] = {}
+    for cpu in cpus:
+        if progress:
+            progress(cpu)
+        got = probe(cpu, [c.path.parent for c in clfs], images)
+        out[cpu] = {}
+        for clf, g, e in zip(clfs, got, expected):
+            tol = output_tolerance(clf.manifest)[1]
+            agreement, diff, problems = compare_with_export(g, e, tol)
+            out[cpu][clf.variant] = Cell(agreement, diff, tol, problems)
+    return out
+
+
+def check_portable(model_file: Path, images: np.ndarray, native: np.ndarray, tolerance: float,
+                   cpus: tuple[str, ...] = tuple(X86_CPUS)) -> dict:
+    """Export's gate: the file's outputs on `images` under each emulated CPU against `native` (those just
+    computed here). Returns a record for the manifest; the caller decides what a failure means."""
+    from runtime.verify import compare_with_export
+
+    rows = {}
+    for cpu in cpus:
+        agreement, diff, problems = compare_with_export(probe(cpu, [model_file], images)[0], native, tolerance)
+        rows[cpu] = {"agreement": agreement, "max_abs_diff": diff, "passed": not problems, "problems": problems}
+    return rows
