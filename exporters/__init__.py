@@ -4,6 +4,9 @@ One name per variant, used as registry key, CLI choice, manifest field and direc
 named after the pipeline's steps: calibration (representative images), tflite / onnx_export / qat
 (conversions), check (parity against Keras), pipeline (orchestration, manifests, atomic writes).
 Needs the `train` extra; nothing here is imported by the runtime.
+
+Notebook API: `exporters.export(model_or_path, variants=..., out=...)` -> {variant: directory}; a run
+directory, a `.keras` / `.h5` file or an in-memory Keras model (see exporters.pipeline.export).
 """
 
 # variant -> (format, what it is, CLI group flag)
@@ -14,3 +17,12 @@ VARIANTS = {
     "onnx-float32": ("onnx", "ONNX float32, dynamic batch", "onnx"),
     "onnx-int8": ("onnx", "ONNX int8, static QDQ, per-channel (onnxruntime quantization)", "onnx"),
 }
+
+
+def __getattr__(name):
+    # Lazy: `exporters.VARIANTS` is read by the CLI at start-up, which must not import TensorFlow.
+    if name == "export":
+        from .pipeline import export
+
+        return export
+    raise AttributeError(f"module 'exporters' has no attribute {name!r}")

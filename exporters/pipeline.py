@@ -32,11 +32,11 @@ from fmnist_edge.train import TrainConfig, prepare_data
 from runtime import manifest as rmf
 from runtime.verify import output_tolerance
 
-from . import VARIANTS, onnx_export, tflite
+from . import VARIANTS, external, onnx_export, tflite
 from .calibration import calibration_set
 from .check import check, compare
 from .errors import ExportError, PortabilityError
-from .qat import QATConfig, fine_tune_float_control, fine_tune_qat
+from .qat import QATConfig, QATUnsupported, fine_tune_float_control, fine_tune_qat
 
 VERSIONS = ("tensorflow", "keras", "tf-keras", "tensorflow-model-optimization", "tf2onnx", "onnx", "onnxruntime",
             "ai-edge-litert", "numpy")
@@ -89,7 +89,7 @@ def read_run(run_dir: Path) -> dict:
         m = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise ExportError(f"{path}: not valid JSON ({exc}).") from None
-    if m.get("kind") != "keras-run" or m.get("schema_version") != 1:
+    if not isinstance(m, dict) or m.get("kind") != "keras-run" or m.get("schema_version") != 1:
         raise ExportError(f"{path}: not a schema-1 training run manifest (kind={m.get('kind')!r}).")
     model = run_dir / m["model_file"]["path"]
     if not model.is_file():
@@ -124,10 +124,16 @@ class Exporter:
         if existing and not cfg.overwrite:
             raise ExportError(f"{', '.join(str(self.out / v) for v in existing)} already exist(s); pass --overwrite to replace.")
         self.model = load_trained_model(run_dir / self.run["model_file"]["path"])
-        recipe = Recipe(**self.run["recipe"])
-        self.data = prepare_data(TrainConfig(model=self.run["model"], seed=self.run["seed"], recipe=recipe,
-                                             limit=self.run["data"]["limit"], data_dir=cfg.data_dir,
-                                             download=cfg.download), recipe)
+        self.external = self.run.get("lineage") == "external"
+        if self.external:  # a model file exported as is: no recipe, the whole training split
+            self.data = external.external_data(self.run["data"]["limit"], cfg.data_dir, cfg.download)
+        else:
+            recipe = Recipe(**self.run["recipe"])
+            self.data = prepare_data(TrainConfig(model=self.run["model"], seed=self.run["seed"], recipe=recipe,
+                                                 limit=self.run["data"]["limit"], data_dir=cfg.data_dir,
+                                                 download=cfg.download), recipe)
+        self.class_names = list(self.run.get("class_names") or class_names())
+        self.skipped: dict[str, str] = {}
         self.x_test, self.y_test = self.data["x_test"], self.data["y_test"]
         self.keras_probs = self.model.predict(self.x_test, batch_size=1024, verbose=0)
         self.calibration, self.calibration_record = calibration_set(
@@ -147,6 +153,8 @@ class Exporter:
             "seed": self.run["seed"],
             "params": self.run["params"],
             "flops_per_image": flops_per_image(self.model),
+            **({"lineage": "external", "source_model": self.run["source_model"],
+                "conventions": self.run["conventions"]} if self.external else {}),
         }
 
     # -- variants: each writes its model file into `tmp` and returns (file, reference probs, extra manifest)
@@ -162,8 +170,8 @@ class Exporter:
         q = self.cfg.qat
         self.console.print(f"  QAT: fine-tuning under fake quantization ({q.epochs} epoch(s), lr {q.learning_rate:g}, "
                            f"batch {q.batch_size}) and a float control with the same schedule")
-        res = fine_tune_qat(self.model, self.run["model"], self.data["x_fit"], self.data["y_fit"], self.x_test,
-                           self.calibration, q)
+        res = fine_tune_qat(self.model, None if self.external else self.run["model"], self.data["x_fit"],
+                            self.data["y_fit"], self.x_test, self.calibration, q)
         control = fine_tune_float_control(self.model, self.data["x_fit"], self.data["y_fit"], self.x_test, q)
         (tmp / "model.tflite").write_bytes(res["tflite"])
         extra = {"calibration": self.calibration_record, "qat": {
@@ -229,7 +237,7 @@ class Exporter:
             # against them (catches wrong kernels or runtimes) as well as against Keras.
             np.save(tmp / "golden_outputs.npy", probs[self.golden_idx].astype(np.float32))
             # One class name per line, in output order: what a mobile app bundles beside the model.
-            (tmp / "labels.txt").write_text("\n".join(class_names()) + "\n")
+            (tmp / "labels.txt").write_text("\n".join(self.class_names) + "\n")
             manifest = {
                 "schema_version": rmf.ARTIFACT_SCHEMA_VERSION,
                 "kind": "artifact",
@@ -239,8 +247,8 @@ class Exporter:
                 "file": {"path": file_name, "bytes": model_file.stat().st_size, "sha256": sha256_file(model_file)},
                 "input": tensor_spec(clf, "input"),
                 "output": tensor_spec(clf, "output"),
-                "preprocessing": PREPROCESSING,
-                "class_names": class_names(),
+                "preprocessing": self.run.get("preprocessing", PREPROCESSING),
+                "class_names": self.class_names,
                 "lineage": self.lineage,
                 **extra,
                 "golden_outputs": {"path": "golden_outputs.npy", "sha256": sha256_file(tmp / "golden_outputs.npy"),
@@ -271,6 +279,11 @@ class Exporter:
         )
         return target
 
+    def record_skipped(self) -> None:
+        """Say in reference/manifest.json which variants were not exported and why."""
+        path = self.out / "reference" / "manifest.json"
+        write_json(path, {**json.loads(path.read_text()), "skipped_variants": self.skipped})
+
     def write_reference(self) -> Path:
         """Keras outputs a device needs to judge artifacts without TensorFlow (same for every variant)."""
         target = self.out / "reference"
@@ -294,12 +307,56 @@ class Exporter:
 
 
 def export_run(run_dir: str | Path, cfg: ExportConfig, console) -> dict[str, Path]:
+    """Export a run directory (trained here, or written from a model file) to `cfg.variants`; returns the
+    written variant directories. A variant the model cannot support (QAT on a layer tfmot cannot quantize)
+    is skipped with its reason printed and recorded in reference/manifest.json; the others still export."""
     run_dir = Path(run_dir)
     t0 = time.perf_counter()
     exp = Exporter(run_dir, cfg, console)
     console.print(f"Exporting {run_dir} ({exp.run['model']}, Keras test accuracy {exp.keras_accuracy:.4f} on "
                   f"{len(exp.y_test):,} images) to: {', '.join(cfg.variants)}")
     exp.write_reference()
-    done = {v: exp.export_variant(v) for v in cfg.variants}
+    done = {}
+    for v in cfg.variants:
+        try:
+            done[v] = exp.export_variant(v)
+        except QATUnsupported as exc:
+            exp.skipped[v] = str(exc)
+            console.print(f"[yellow]–[/] {v:16s} skipped: {exc}")
+    if exp.skipped:
+        exp.record_skipped()
     console.print(f"Done in {time.perf_counter() - t0:.0f}s; artifacts in {exp.out}")
     return done
+
+
+def export(model_or_path, variants=None, out=None, *, input_scale: float | None = None, output: str = "auto",
+           labels=None, limit: int | None = None, console=None, **options) -> dict[str, Path]:
+    """Export a Keras classifier to edge artifacts, each checked against it; returns {variant: directory}.
+
+    `model_or_path`: a run directory written by `fmnist-edge train` (or by an earlier export of a model
+    file), a `.keras` / `.h5` file, or an in-memory Keras model (e.g. in a notebook). For a model, `out` is
+    the run directory to create (default `artifacts/<name>`); `input_scale` (255 for raw-pixel models),
+    `output` ("auto", "probabilities" or "logits"), `labels` (10 class names) and `limit` (a seeded subset
+    of the real data, for quick checks) describe it. `options` are ExportConfig fields.
+    """
+    from rich.console import Console
+
+    console = console or Console()
+    variants = tuple(variants) if variants else tuple(VARIANTS)
+    source = model_or_path
+    with tempfile.TemporaryDirectory(prefix="fmnist-edge-model-") as scratch:
+        if not isinstance(source, (str, os.PathLike)):  # an in-memory model: saved as it is, then read back
+            name = getattr(source, "name", None) or "model"
+            source = Path(scratch) / f"{name}.keras"
+            model_or_path.save(source)
+        source = Path(source)
+        if source.is_file() or external.is_model_file(source):
+            spec = external.ExternalModel(input_scale, output, tuple(labels) if labels else None)
+            run_dir = external.prepare(source, Path(out) if out else Path("artifacts") / source.stem, spec, limit,
+                                       options.get("data_dir"), options.get("download", True),
+                                       options.get("overwrite", False), console)
+            return export_run(run_dir, ExportConfig(variants=variants, **{**options, "overwrite": True}), console)
+    if input_scale is not None or output != "auto" or labels or limit is not None:
+        raise ExportError(f"{source}: --input-scale, --output, --labels and --limit describe a model file; a run "
+                          "directory already records them.")
+    return export_run(source, ExportConfig(variants=variants, out=str(out) if out else None, **options), console)

@@ -21,6 +21,100 @@ from fmnist_edge.models import get_preset
 
 from .tflite import convert, int8_converter
 
+# Weightless layers a model file may carry (or its export wrapper adds) that tfmot has no quantization
+# recipe for; they compute the same with or without fake quantization around them.
+PASSTHROUGH = ("Rescaling", "Reshape", "Flatten", "Identity", "InputLayer", "Dropout")
+
+
+class QATUnsupported(Exception):
+    """This model cannot go through tensorflow-model-optimization; the QAT variant is skipped, with this reason."""
+
+
+def _plain_layers(model) -> list:
+    """The model's layers in order, nested models expanded (whether they form a plain stack is checked
+    numerically by tf_keras_clone)."""
+    layers = []
+    for layer in model.layers:
+        if type(layer).__name__ == "InputLayer":
+            continue
+        if getattr(layer, "layers", None):
+            layers += _plain_layers(layer)
+        else:
+            layers.append(layer)
+    return layers
+
+
+def _tf_keras_layer(layer):
+    """The same layer built with tf_keras from its Keras 3 config (initializers, regularizers and
+    constraints dropped: the weights are copied over)."""
+    import inspect
+
+    import tf_keras
+
+    cls = getattr(tf_keras.layers, type(layer).__name__, None)
+    if cls is None:
+        raise QATUnsupported(f"layer {layer.name!r} ({type(layer).__name__}) has no tf_keras equivalent")
+    allowed = (set(inspect.signature(cls.__init__).parameters) | {"name", "trainable"}) - {"dtype"}
+    cfg = {k: v for k, v in layer.get_config().items() if k in allowed and not k.endswith(("_initializer",
+                                                                                          "_regularizer", "_constraint"))}
+    try:
+        return cls(**cfg)
+    except Exception as exc:  # tf_keras validates configs with many exception types
+        raise QATUnsupported(f"layer {layer.name!r} ({type(layer).__name__}) could not be rebuilt in tf_keras: {exc}") from None
+
+
+def tf_keras_clone(model, x_check: np.ndarray):
+    """A tf_keras copy of a plain stack of layers with the trained weights, checked to compute the same."""
+    import tf_keras
+
+    layers = _plain_layers(model)
+    clone = tf_keras.Sequential([tf_keras.Input((28, 28, 1)), *(_tf_keras_layer(layer) for layer in layers)])
+    for src, dst in zip(layers, clone.layers):
+        dst.set_weights(src.get_weights())
+    want = np.asarray(model.predict(x_check, verbose=0))
+    got = clone.predict(x_check, verbose=0)
+    if got.shape != want.shape or not np.allclose(got, want, atol=1e-4):
+        raise QATUnsupported("the model is not a plain stack of layers (branches or shared inputs): its tf_keras "
+                             "rebuild computes something else")
+    return clone
+
+
+class NoOpQuantizeConfig:  # tfmot's QuantizeConfig interface, for layers left in float
+    def get_weights_and_quantizers(self, layer):
+        return []
+
+    def get_activations_and_quantizers(self, layer):
+        return []
+
+    def set_quantize_weights(self, layer, quantize_weights):
+        pass
+
+    def set_quantize_activations(self, layer, quantize_activations):
+        pass
+
+    def get_output_quantizers(self, layer):
+        return []
+
+    def get_config(self):
+        return {}
+
+
+def _quantize_any(clone):
+    """tfmot's quantize_model, with weightless preprocessing layers annotated to stay as they are."""
+    import tensorflow_model_optimization as tfmot
+    import tf_keras
+
+    q = tfmot.quantization.keras
+    noop = type("NoOpQuantizeConfig", (NoOpQuantizeConfig, q.QuantizeConfig), {})
+    annotated = tf_keras.Sequential([tf_keras.Input((28, 28, 1))] + [
+        q.quantize_annotate_layer(layer, noop() if type(layer).__name__ in PASSTHROUGH else None)
+        for layer in clone.layers])
+    try:
+        with q.quantize_scope({"NoOpQuantizeConfig": noop}):
+            return q.quantize_apply(annotated)
+    except (RuntimeError, ValueError, TypeError, KeyError) as exc:
+        raise QATUnsupported(f"tensorflow-model-optimization cannot quantize this model: {str(exc).splitlines()[0][:300]}") from None
+
 
 @dataclass(frozen=True)
 class QATConfig:
@@ -30,15 +124,20 @@ class QATConfig:
     seed: int = 0
 
 
-def fine_tune_qat(model, model_name: str, x_fit, y_fit, x_test, calibration, cfg: QATConfig) -> dict:
+def fine_tune_qat(model, model_name: str | None, x_fit, y_fit, x_test, calibration, cfg: QATConfig) -> dict:
+    """`model_name`: the preset the model was trained as (rebuilt with tf_keras by name), or None for a
+    model file, whose layers are rebuilt one by one (QATUnsupported when that is not possible)."""
     import tensorflow as tf
     import tensorflow_model_optimization as tfmot
     import tf_keras
 
     tf_keras.utils.set_random_seed(cfg.seed)
-    clone = get_preset(model_name).build(tf_keras)
-    clone.set_weights(model.get_weights())
-    qmodel = tfmot.quantization.keras.quantize_model(clone)
+    if model_name is not None:
+        clone = get_preset(model_name).build(tf_keras)
+        clone.set_weights(model.get_weights())
+        qmodel = tfmot.quantization.keras.quantize_model(clone)
+    else:
+        qmodel = _quantize_any(tf_keras_clone(model, x_test[:64]))
     qmodel.compile(optimizer=tf_keras.optimizers.Adam(cfg.learning_rate), loss="sparse_categorical_crossentropy",
                    metrics=["accuracy"])
     t0 = time.perf_counter()

@@ -192,7 +192,8 @@ def load_test_set(run_manifest: dict, data_dir: str | None, test_images: int | N
     Returns images, labels, and positions into the run's test set (to pick matching recorded outputs)."""
     ds = fdata.load(data_dir, download=False, train=False)
     limit = run_manifest["data"].get("limit")
-    idx = fdata.subset(ds.y_test, limit, run_manifest["seed"]) if limit else np.arange(len(ds.y_test))
+    seed = run_manifest.get("seed")  # None for an exported model file: its subsets use seed 0
+    idx = fdata.subset(ds.y_test, limit, 0 if seed is None else seed) if limit else np.arange(len(ds.y_test))
     pos = np.arange(len(idx))
     if test_images is not None and test_images < len(idx):
         pos = fdata.subset(ds.y_test[idx], test_images, 0)

@@ -127,7 +127,8 @@ def latest_run(root: Path = Path("artifacts")) -> Path:
 @app.command()
 @user_errors
 def export(
-    run_dir: Optional[Path] = typer.Argument(None, help="Training run directory (default: the newest under artifacts/)."),
+    run_dir: Optional[Path] = typer.Argument(None, metavar="PATH", help="A training run directory (default: the newest under "
+                                             "artifacts/), or a Keras model file (.keras, or a Keras 2 .h5) the toolkit did not train."),
     float_: bool = typer.Option(False, "--float", help="TFLite float32."),
     int8: bool = typer.Option(False, "--int8", help="TFLite int8, post-training full-integer."),
     qat: bool = typer.Option(False, "--qat", help="TFLite int8 from quantization-aware training."),
@@ -148,8 +149,16 @@ def export(
     portability_check: bool = typer.Option(True, "--portability-check/--no-portability-check",
                                            help="Prove each int8 variant gives the same outputs under emulated x86 SSE4.2 and "
                                                 "AVX2 CPUs (qemu-user-static) before writing it."),
+    input_scale: Optional[float] = typer.Option(None, help="Model file: what the model multiplies [0, 1] pixels by; 255 for a "
+                                                "model trained on raw 0-255 pixels (with or without its own Rescaling)."),
+    output: str = typer.Option("auto", help="Model file: its output is 'probabilities' or 'logits' (auto: detected from "
+                               "the last layer)."),
+    labels: Optional[Path] = typer.Option(None, help="Model file: 10 class names, one per line in output order "
+                                          "(default: Fashion-MNIST's)."),
+    limit: Optional[int] = typer.Option(None, help="Model file: use a seeded class-balanced subset of the real data (quick check)."),
 ):
-    """Export a trained run to TFLite float32/int8/int8-QAT and ONNX float32/int8, each checked against Keras."""
+    """Export a trained run, or a Keras model file, to TFLite float32/int8/int8-QAT and ONNX float32/int8, each
+    checked against Keras. For a model file, --out is the run directory to create (default artifacts/NAME)."""
     from exporters import VARIANTS
 
     chosen = [v for v, (_, _, group) in VARIANTS.items()
@@ -167,17 +176,19 @@ def export(
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # The converters need the model in TensorFlow, whatever backend trained it (JAX/PyTorch .keras files load).
     os.environ["KERAS_BACKEND"] = "tensorflow"
-    from exporters.pipeline import ExportConfig, export_run
+    from exporters.external import read_labels
+    from exporters.pipeline import ExportConfig
+    from exporters.pipeline import export as export_model
     from exporters.qat import QATConfig
 
-    run = run_dir or latest_run()
-    cfg = ExportConfig(
-        variants=tuple(chosen), calibration_images=calibration_images, calibration_seed=calibration_seed,
+    done = export_model(
+        run_dir or latest_run(), chosen, out, input_scale=input_scale, output=output,
+        labels=read_labels(labels) if labels else None, limit=limit, console=console,
+        calibration_images=calibration_images, calibration_seed=calibration_seed,
         qat=QATConfig(qat_epochs, qat_learning_rate, qat_batch_size), opset=opset, overwrite=overwrite,
-        out=str(out) if out else None, data_dir=str(data_dir) if data_dir else None,
-        onnx_int8_scheme=onnx_int8_scheme, portability_cpus=ExportConfig.portability_cpus if portability_check else (),
+        data_dir=str(data_dir) if data_dir else None, onnx_int8_scheme=onnx_int8_scheme,
+        portability_cpus=ExportConfig.portability_cpus if portability_check else (),
     )
-    done = export_run(run, cfg, console)
     if c_source:
         from .micro import write_c_source
 

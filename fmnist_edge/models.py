@@ -189,7 +189,9 @@ def flops_per_image(model) -> int:
     total = 0
     for layer in model.layers:
         kind = type(layer).__name__
-        if kind == "Conv2D":
+        if getattr(layer, "layers", None):  # a nested model (an exported model file sits inside a wrapper)
+            total += flops_per_image(layer)
+        elif kind == "Conv2D":
             _, h, w, c_out = layer.output.shape
             kh, kw = layer.kernel_size
             total += 2 * h * w * kh * kw * layer.input.shape[-1] * c_out

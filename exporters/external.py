@@ -1,0 +1,226 @@
+"""Bring your own Keras model: check a `.keras` / `.h5` classifier against what the toolkit supports, wrap
+it into the export contract and write a run directory (lineage "external") that export then treats like
+any trained run.
+
+The contract every artifact keeps: input float32 (N, 28, 28, 1) in [0, 1] named `image`, output softmax
+probabilities (N, 10) named `probabilities`. A model is wrapped to meet it, never retrained:
+    image -> [Rescaling(input_scale)] -> [Reshape to (28, 28)] -> the user's model -> [Softmax if logits]
+so the preprocessing a device applies (uint8 / 255) is the same for every artifact, and what the
+user's model expects (raw pixels, a channel-less input) lives inside the exported graph.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fmnist_edge import CLASS_NAMES
+from fmnist_edge import data as fdata
+from fmnist_edge.keras_io import load_trained_model
+from fmnist_edge.manifest import INPUT_SPEC, OUTPUT_SPEC, PREPROCESSING, host_cpu, library_versions, sha256_file, write_json
+
+from .errors import ExportError
+
+SUFFIXES = (".keras", ".h5", ".hdf5")
+OUTPUT_KINDS = ("auto", "probabilities", "logits")
+
+
+@dataclass(frozen=True)
+class ExternalModel:
+    """How to read a model the toolkit did not train (the CLI's --input-scale, --output, --labels)."""
+
+    input_scale: float | None = None  # None: 1.0 (inputs in [0, 1]), checked against 255 on real data
+    output: str = "auto"  # auto: detected from the last layer
+    labels: tuple[str, ...] | None = None  # default: Fashion-MNIST's class names
+
+
+def is_model_file(path: Path) -> bool:
+    return path.suffix.lower() in SUFFIXES
+
+
+def read_labels(path: Path) -> tuple[str, ...]:
+    """Ten class names, one per line, in output order."""
+    try:
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ExportError(f"--labels {path}: cannot read it as UTF-8 text ({exc}).") from None
+    names = tuple(line for line in lines if line)
+    if len(names) != 10:
+        raise ExportError(f"--labels {path}: expected 10 class names, one per line in output order, found {len(names)}.")
+    if len(set(names)) != 10:
+        raise ExportError(f"--labels {path}: class names must be unique (duplicates: "
+                          f"{sorted({n for n in names if names.count(n) > 1})}).")
+    if any(not n.isprintable() or len(n) > 64 for n in names):
+        raise ExportError(f"--labels {path}: class names must be printable text of at most 64 characters.")
+    return names
+
+
+def load_external(path: Path):
+    """A Keras 3 `.keras` or legacy Keras 2 `.h5`, in safe mode (Lambda layers and custom objects refused)."""
+    import keras
+
+    if not path.is_file():
+        raise ExportError(f"{path}: no such file.")
+    if path.suffix.lower() == ".keras":
+        return load_trained_model(path)
+    with open(path, "rb") as f:
+        if f.read(8) != b"\x89HDF\r\n\x1a\n":
+            raise ExportError(f"{path}: not an HDF5 file; expected a Keras 2 `.h5` model saved with model.save().")
+    try:
+        return keras.saving.load_model(path, safe_mode=True, compile=False)
+    except Exception as exc:  # Keras raises ValueError/TypeError/KeyError/OSError here
+        text = str(exc)
+        if "Lambda" in text or "safe_mode" in text or "Unknown" in text or "Could not locate" in text:
+            raise ExportError(f"{path}: refused. It contains a Lambda layer or a custom object, which could run "
+                              "arbitrary code when loaded; models are loaded only in Keras's safe mode. Rebuild it "
+                              "from built-in layers.") from None
+        raise ExportError(f"{path}: Keras 3 could not load this `.h5` file ({type(exc).__name__}: {text[:300]}). "
+                          "Weights-only files and models with subclassed layers cannot be exported; re-save the "
+                          "model with model.save('model.keras').") from None
+
+
+def _is_external_run(path: Path) -> bool:
+    import json
+
+    try:
+        return json.loads((path / "manifest.json").read_text()).get("lineage") == "external"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def external_data(limit: int | None, data_dir: str | None, download: bool) -> dict:
+    """The whole real training split (calibration, fine-tuning) and test split, or seeded subsets."""
+    ds = fdata.load(data_dir, download)
+    tr = fdata.subset(ds.y_train, limit, 0) if limit else np.arange(len(ds.y_train))
+    te = fdata.subset(ds.y_test, limit, 0) if limit else np.arange(len(ds.y_test))
+    return {"x_fit": fdata.to_model_input(ds.x_train[tr]), "y_fit": ds.y_train[tr],
+            "x_test": fdata.to_model_input(ds.x_test[te]), "y_test": ds.y_test[te], "source": ds.source}
+
+
+def _last_layer(model):
+    layer = model.layers[-1]
+    return _last_layer(layer) if hasattr(layer, "layers") and layer.layers else layer
+
+
+def detect_output(model) -> str:
+    """'probabilities' or 'logits' from the last layer, or raise asking the user to declare it."""
+    last = _last_layer(model)
+    kind = type(last).__name__
+    act = getattr(getattr(last, "activation", None), "__name__", None)
+    if kind == "Softmax" or act == "softmax":
+        return "probabilities"
+    if act == "linear" and kind in ("Dense", "Conv2D", "Activation"):
+        return "logits"
+    raise ExportError(f"cannot tell whether the model outputs probabilities or logits: its last layer is {kind}"
+                      f"{f' with activation {act}' if act else ''}. Declare it with --output probabilities or --output logits.")
+
+
+def check_shapes(model, source: str) -> tuple[int, ...]:
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ExportError(f"{source}: the model has {len(model.inputs)} input(s) and {len(model.outputs)} output(s); "
+                          "supported: one image input and one output of 10 classes.")
+    shape, out = tuple(model.inputs[0].shape), tuple(model.outputs[0].shape)
+    if shape[1:] not in ((28, 28), (28, 28, 1)):
+        raise ExportError(f"{source}: input shape {shape} is not supported; fmnist-edge exports Fashion-MNIST "
+                          "classifiers with input (None, 28, 28) or (None, 28, 28, 1) (grayscale 28x28).")
+    if out[1:] != (10,):
+        raise ExportError(f"{source}: output shape {out} is not supported; expected (None, 10): one score per "
+                          "Fashion-MNIST class.")
+    return shape
+
+
+def wrap(model, input_shape: tuple, input_scale: float, output: str):
+    """The user's model inside the export contract (see the module docstring)."""
+    import keras
+
+    inp = keras.Input((28, 28, 1), name="image")
+    x = keras.layers.Rescaling(input_scale, name="input_scale")(inp) if input_scale != 1.0 else inp
+    if input_shape[1:] == (28, 28):
+        x = keras.layers.Reshape((28, 28), name="drop_channel")(x)
+    y = model(x)
+    y = keras.layers.Softmax(name="probabilities")(y) if output == "logits" else keras.layers.Identity(name="probabilities")(y)
+    return keras.Model(inp, y, name=f"external_{model.name}")
+
+
+def _accuracy(model, x, y) -> float:
+    return float((model.predict(x, batch_size=1000, verbose=0).argmax(1) == y).mean())
+
+
+def prepare(path: Path, out: Path, spec: ExternalModel, limit: int | None, data_dir: str | None, download: bool,
+            overwrite: bool, console) -> Path:
+    """Check and wrap the model at `path`, measure it on the real test set, write the run directory `out`."""
+    if out.exists() and not (out.is_dir() and not any(out.iterdir())):
+        if not overwrite:
+            raise ExportError(f"{out} already exists; pass --overwrite to replace it or choose another --out.")
+        if not _is_external_run(out):  # --overwrite replaces an earlier export of a model file, nothing else
+            raise ExportError(f"{out} exists and is not a run directory written by exporting a model file; "
+                              "refusing to replace it. Choose another --out.")
+    scale = 1.0 if spec.input_scale is None else spec.input_scale
+    if not (math.isfinite(scale) and scale > 0):
+        raise ExportError(f"--input-scale must be a positive number (255 for a model trained on raw 0-255 pixels), got {scale}.")
+    if spec.output not in OUTPUT_KINDS:
+        raise ExportError(f"--output must be one of {', '.join(OUTPUT_KINDS)}, got {spec.output!r}.")
+    model = load_external(path)
+    shape = check_shapes(model, str(path))
+    output = detect_output(model) if spec.output == "auto" else spec.output
+    if limit is not None and limit < 20:
+        raise ExportError(f"--limit must be at least 20 images (2 per class), got {limit}.")
+    d = external_data(limit, data_dir, download)
+    x_test, y_test = d["x_test"], d["y_test"]
+    wrapped = wrap(model, shape, scale, output)
+    probs = wrapped.predict(x_test, batch_size=1000, verbose=0)
+    if output == "probabilities" and not np.allclose(probs.sum(1), 1.0, atol=1e-3):
+        raise ExportError(f"{path}: its outputs do not sum to 1 (e.g. {probs[0].sum():.3g}), so they are not "
+                          "probabilities; pass --output logits.")
+    accuracy = float((probs.argmax(1) == y_test).mean())
+    if spec.input_scale is None:  # the user did not declare it: make sure [0, 1] is what the model was trained on
+        alt = _accuracy(wrap(model, shape, 255.0, output), x_test[:2000], y_test[:2000])
+        if alt > accuracy + 0.2:
+            raise ExportError(f"{path}: test accuracy is {accuracy:.3f} on inputs in [0, 1] but {alt:.3f} on raw 0-255 "
+                              "pixels: the model was trained on raw pixels. Pass --input-scale 255.")
+    console.print(f"{path.name}: input {shape}, {output}, input scale {scale:g}; Keras test accuracy {accuracy:.4f} "
+                  f"on {len(y_test):,} real test images")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        tmp.chmod(0o755)
+        wrapped.save(tmp / "model.keras")
+        names = list(spec.labels or CLASS_NAMES)
+        write_json(tmp / "manifest.json", {
+            "schema_version": 1, "kind": "keras-run", "lineage": "external",
+            "model": path.stem,
+            "model_file": {"path": "model.keras", "sha256": sha256_file(tmp / "model.keras"),
+                           "bytes": (tmp / "model.keras").stat().st_size},
+            "source_model": {"name": path.name, "sha256": sha256_file(path), "bytes": path.stat().st_size,
+                             "format": "keras" if path.suffix.lower() == ".keras" else "h5",
+                             "keras_class": type(model).__name__, "layers": len(model.layers)},
+            "conventions": {"input_shape": list(shape), "input_scale": scale,
+                            "input_scale_declared": spec.input_scale is not None, "output": output,
+                            "output_declared": spec.output != "auto",
+                            "wrapped_as": "image [0,1] -> Rescaling(input_scale) -> reshape -> model -> softmax if logits"},
+            "params": int(model.count_params()),
+            "input": INPUT_SPEC, "output": OUTPUT_SPEC,
+            "preprocessing": {**PREPROCESSING, "model_input_scale": scale,
+                              "note": "the model's own input scale is applied inside the exported graph"},
+            "class_names": names, "class_names_source": "--labels" if spec.labels else "Fashion-MNIST",
+            "recipe": None, "seed": None,
+            "data": {"source": str(d["source"]), "limit": limit, "subset_seed": 0, "test_images": int(len(y_test))},
+            "test_accuracy": accuracy,
+            "versions": library_versions("keras", "numpy", "tensorflow"),
+            "host": {**host_cpu()},
+            "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        })
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
