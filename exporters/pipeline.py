@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 import runtime
-from fmnist_edge.keras_io import load_trained_model
 from fmnist_edge import cpumatrix
+from fmnist_edge.keras_io import load_trained_model
 from fmnist_edge.manifest import PREPROCESSING, class_names, host_cpu, library_versions, sha256_file, write_json
 from fmnist_edge.models import Recipe, flops_per_image
 from fmnist_edge.train import TrainConfig, prepare_data
@@ -86,12 +86,16 @@ def read_run(run_dir: Path) -> dict:
     if not path.is_file():
         raise ExportError(f"{run_dir}: no manifest.json; expected a run directory written by `fmnist-edge train`.")
     try:
-        m = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ExportError(f"{path}: not valid JSON ({exc}).") from None
+        m = rmf.read_json(path)
+    except rmf.ManifestError as exc:
+        raise ExportError(str(exc)) from None
     if not isinstance(m, dict) or m.get("kind") != "keras-run" or m.get("schema_version") != 1:
-        raise ExportError(f"{path}: not a schema-1 training run manifest (kind={m.get('kind')!r}).")
-    model = run_dir / m["model_file"]["path"]
+        raise ExportError(f"{path}: not a schema-1 training run manifest (kind={m.get('kind') if isinstance(m, dict) else m!r}).")
+    try:  # the model must be a plain file inside the run directory, whatever the manifest says
+        model = rmf.inside(m["model_file"]["path"], run_dir)
+        m["model_file"]["sha256"]
+    except (KeyError, TypeError, rmf.ManifestError) as exc:
+        raise ExportError(f"{path}: model_file must name a file inside {run_dir} with its sha256 ({exc}).") from None
     if not model.is_file():
         raise ExportError(f"{model}: the run's Keras model is missing.")
     if sha256_file(model) != m["model_file"]["sha256"]:
@@ -123,7 +127,7 @@ class Exporter:
         existing = [v for v in cfg.variants if (self.out / v).exists()]
         if existing and not cfg.overwrite:
             raise ExportError(f"{', '.join(str(self.out / v) for v in existing)} already exist(s); pass --overwrite to replace.")
-        self.model = load_trained_model(run_dir / self.run["model_file"]["path"])
+        self.model = load_trained_model(rmf.inside(self.run["model_file"]["path"], run_dir))
         self.external = self.run.get("lineage") == "external"
         if self.external:  # a model file exported as is: no recipe, the whole training split
             self.data = external.external_data(self.run["data"]["limit"], cfg.data_dir, cfg.download)
@@ -296,6 +300,8 @@ class Exporter:
                      for name in ("test_probs.npy", "golden.npz")}
             write_json(tmp / "manifest.json", {
                 "schema_version": 1, "kind": "reference-outputs", "lineage": self.lineage, "files": files,
+                # What `verify` holds every artifact's class_names to (a model file cannot vouch for them).
+                "class_names": self.class_names,
                 "test_probs": {"shape": list(self.keras_probs.shape), "dtype": "float16",
                                "order": "the test images in IDX order" if self.run["data"]["limit"] is None
                                else "the run's --limit subset of the test set"},

@@ -63,10 +63,13 @@ def time_calls(fn, warmup: int, runs: int) -> np.ndarray:
 
 
 def throughput(fn_batch, images: np.ndarray, batch_sizes, min_seconds: float = 0.5) -> dict:
-    """Images/s at each batch size, over repeated whole batches for at least `min_seconds`."""
+    """Images/s at each batch size, over repeated whole batches for at least `min_seconds`. A batch
+    larger than the test images repeats them, so every counted image really runs."""
     out = {}
     for b in batch_sizes:
-        x = images[:b]
+        if b < 1:
+            raise ValueError(f"batch size must be at least 1, got {b}")
+        x = images[np.arange(b) % len(images)]
         fn_batch(x)  # warm-up (and tensor resize)
         n, t0 = 0, time.perf_counter()
         while (elapsed := time.perf_counter() - t0) < min_seconds or n < 3:
@@ -200,6 +203,37 @@ def load_test_set(run_manifest: dict, data_dir: str | None, test_images: int | N
     return ds.x_test[idx[pos]], ds.y_test[idx[pos]], pos
 
 
+def recorded_keras_probs(run_dir: Path, needed: int) -> np.ndarray:
+    """The Keras outputs export recorded, checked against reference/manifest.json (sha256, shape) before
+    use: a shifted or swapped file would silently turn every agreement and delta into nonsense."""
+    from runtime.errors import ManifestError
+    from runtime.manifest import read_json, sha256_file
+
+    recorded = run_dir / "reference" / "test_probs.npy"
+    if not recorded.is_file():
+        raise FmnistEdgeError(f"{recorded}: missing; without TensorFlow, bench needs the reference outputs written by export.")
+    try:
+        ref = read_json(run_dir / "reference" / "manifest.json")
+        want = ref["files"]["test_probs.npy"]["sha256"]
+        shape = ref["test_probs"]["shape"]
+    except (ManifestError, KeyError, TypeError) as exc:
+        raise FmnistEdgeError(f"{run_dir / 'reference' / 'manifest.json'}: missing or malformed ({exc}); it must record "
+                              "test_probs.npy's sha256 and shape. Re-export the run.") from None
+    if sha256_file(recorded) != want:
+        raise FmnistEdgeError(f"{recorded}: sha256 does not match reference/manifest.json; the recorded Keras outputs were "
+                              "modified or corrupted. Re-copy the release or re-export the run.")
+    try:
+        probs = np.load(recorded, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise FmnistEdgeError(f"{recorded}: unreadable ({exc}).") from None
+    if list(probs.shape) != list(shape) or probs.ndim != 2 or probs.shape[1] != 10 or len(probs) < needed:
+        raise FmnistEdgeError(f"{recorded}: shape {probs.shape}, expected {shape} covering {needed} test images; re-export the run.")
+    probs = probs.astype(np.float32)
+    if not np.isfinite(probs).all():
+        raise FmnistEdgeError(f"{recorded}: contains NaN or infinite values; re-export the run.")
+    return probs
+
+
 def tensorflow_available() -> bool:
     import importlib.util
 
@@ -225,12 +259,7 @@ def run_bench(run_dir: Path, cfg: BenchConfig, progress=None) -> dict:
         row, keras_probs = bench_keras_live(run_dir, cfg, images, labels)
         rows.append(row)
     elif mode == "recorded":
-        recorded = run_dir / "reference" / "test_probs.npy"
-        if not recorded.is_file():
-            raise FmnistEdgeError(f"{recorded}: missing; without TensorFlow, bench needs the reference outputs written by export.")
-        keras_probs = np.load(recorded).astype(np.float32)
-        if len(keras_probs) <= positions.max():
-            raise FmnistEdgeError(f"{recorded}: {len(keras_probs)} outputs, fewer than the run's test images; re-export the run.")
+        keras_probs = recorded_keras_probs(run_dir, int(positions.max()) + 1)
         keras_probs = keras_probs[positions]
         rows.append(Row(name="keras", kind="keras-recorded", format="keras", status="ok",
                         reason="recorded at export (TensorFlow not used here); no latency",

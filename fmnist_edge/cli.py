@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import math
 import os
 import sys
 from pathlib import Path
@@ -199,6 +200,7 @@ def export(
 
 
 SHIPPED_RUN = Path("artifacts/reference")
+MAX_BATCH = 4096  # throughput batches: beyond this a small device runs out of memory long before it gets faster
 
 
 def default_release() -> Path:
@@ -238,6 +240,13 @@ def bench(
         raise FmnistEdgeError(f"--test-images must be at least 10 (one per class), got {test_images}.")
     if threads < 1 or runs < 10 or warmup < 0:
         raise FmnistEdgeError("--threads must be >= 1, --runs >= 10 and --warmup >= 0.")
+    bad_batches = [b for b in batch_size or () if not 1 <= b <= MAX_BATCH]
+    if bad_batches:
+        raise FmnistEdgeError(f"--batch-size must be between 1 and {MAX_BATCH:,}, got {bad_batches}.")
+    for name, value, low, high in (("--max-drop", max_drop, 0.0, 100.0), ("--min-agreement", min_agreement, 0.0, 1.0)):
+        # NaN compares false with everything, so an unchecked NaN would silently switch the gate off.
+        if value is not None and not (math.isfinite(value) and low <= value <= high):
+            raise FmnistEdgeError(f"{name} must be a number between {low:g} and {high:g}, got {value}.")
     if keras == "live":
         require_train_extra("tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

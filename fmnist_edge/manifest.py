@@ -94,7 +94,8 @@ def write_json(path: str | os.PathLike, payload: dict) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=2, sort_keys=False)
+            # Strict JSON: a NaN or infinity is a bug upstream, never something to write down.
+            json.dump(payload, f, indent=2, sort_keys=False, allow_nan=False)
             f.write("\n")
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; these files are meant to be shared
         os.replace(tmp, path)

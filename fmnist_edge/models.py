@@ -8,6 +8,7 @@ Layer lists and parameter counts follow ../shared/REFERENCE_MODELS.md.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, replace
 from typing import Callable
 
@@ -36,12 +37,12 @@ class Recipe:
             raise ConfigError(f"--batch-size must be at least 1, got {self.batch_size}.")
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}.")
-        if not self.learning_rate > 0:
-            raise ConfigError(f"--learning-rate must be positive, got {self.learning_rate}.")
+        if not (math.isfinite(self.learning_rate) and 0 < self.learning_rate <= 10):
+            raise ConfigError(f"--learning-rate must be a positive number of at most 10, got {self.learning_rate}.")
         v = self.validation
         if isinstance(v, str) and v != "test":
             raise ConfigError(f"--validation must be a fraction in [0, 1), a count, or 'test'; got {v!r}.")
-        if isinstance(v, float) and not 0.0 <= v < 1.0:
+        if isinstance(v, float) and not 0.0 <= v < 1.0:  # (also false for NaN)
             raise ConfigError(f"--validation fraction must be in [0, 1), got {v}.")
         if isinstance(v, int) and v < 0:
             raise ConfigError(f"--validation count must be >= 0, got {v}.")

@@ -120,8 +120,9 @@ def gate(result: dict, max_drop: float | None, min_agreement: float | None) -> l
             bad.append(f"{r['name']}: failed to run ({r['reason']})")
             continue
         m = r["metrics"]
-        if max_drop is not None and -m["accuracy_delta_points"] > max_drop:
+        # Written as "not within" so that a NaN metric fails the gate instead of slipping through it.
+        if max_drop is not None and not -m["accuracy_delta_points"] <= max_drop:
             bad.append(f"{r['name']}: accuracy drop {-m['accuracy_delta_points']:.2f} points > --max-drop {max_drop}")
-        if min_agreement is not None and m["agreement"] < min_agreement:
+        if min_agreement is not None and not m["agreement"] >= min_agreement:
             bad.append(f"{r['name']}: agreement {m['agreement']:.4f} < --min-agreement {min_agreement}")
     return bad

@@ -227,11 +227,16 @@ def train(cfg: TrainConfig, console=None) -> Path:
     t_fit = time.perf_counter()
     hist = model.fit(
         d["x_fit"], d["y_fit"], batch_size=recipe.batch_size, epochs=recipe.epochs, shuffle=True,
-        validation_data=validation, verbose=0, callbacks=[progress],
+        validation_data=validation, verbose=0, callbacks=[progress, keras.callbacks.TerminateOnNaN()],
     )
     fit_seconds = time.perf_counter() - t_fit
     test_loss, _ = model.evaluate(d["x_test"], d["y_test"], batch_size=1024, verbose=0)
     probs = model.predict(d["x_test"], batch_size=1024, verbose=0)
+    if not (np.isfinite(test_loss) and np.isfinite(probs).all()):
+        losses = hist.history.get("loss", [])
+        raise ConfigError(f"training diverged: the loss became {losses[-1] if losses else test_loss} after "
+                          f"{len(losses)} epoch(s), so the model computes NaN. Nothing was saved; lower --learning-rate "
+                          f"(was {recipe.learning_rate:g}).")
     report = classification_report(d["y_test"], probs.argmax(axis=1))
     history = {k: [float(x) for x in v] for k, v in hist.history.items()}
     history["epoch_seconds"] = [round(t, 3) for t in progress.epoch_times]

@@ -178,4 +178,17 @@ def load(path, num_threads: int = 1, verify_checksum: bool = True) -> Classifier
                 f"{model}: the model's {which} is {actual['dtype']} {actual['shape']} but its manifest declares "
                 f"{declared['dtype']} {declared['shape']}; the file and manifest do not belong together."
             )
+        check_quantization(model, which, backend.quantization(which), declared.get("quantization"))
     return Classifier(model, manifest, backend)
+
+
+def check_quantization(model: Path, which: str, actual: dict | None, declared: dict | None) -> None:
+    """The file is the authority on its tensors' quantization: a manifest that says otherwise (edited,
+    corrupted, or from another file) is refused, since it would turn every output into a wrong number."""
+    same = (actual is None and declared is None) or (
+        actual is not None and declared is not None and actual["zero_point"] == declared["zero_point"]
+        and abs(actual["scale"] - declared["scale"]) <= 1e-6 * actual["scale"])
+    if not same:
+        raise RuntimeArtifactError(
+            f"{model}: the manifest declares {which} quantization {declared!r} but the model file has {actual!r}; "
+            "the manifest was edited or does not belong to this file. Re-copy the artifact directory.")

@@ -1,6 +1,7 @@
 """Turn a real photo or scan (PNG/JPEG/...) into a Fashion-MNIST-like uint8 28x28 image. Needs Pillow.
 
-Steps: first frame only; alpha composited onto white; 16-bit scaled to 8-bit; grayscale; fitted into
+Steps: first frame only; turned upright by its EXIF orientation tag (phone photos are stored sideways
+with a tag saying how to display them); alpha composited onto white; 16-bit scaled to 8-bit; grayscale; fitted into
 28x28 keeping the aspect ratio (longest side 28, centred, padded with the background); and matched to
 Fashion-MNIST's polarity (light garment on a dark background) by inverting when the border is light.
 """
@@ -46,13 +47,23 @@ def load_image(path: str | Path) -> np.ndarray:
                 if w * h > MAX_PIXELS:
                     raise ImageError(f"{path}: {w}x{h} pixels is over the {MAX_PIXELS:,}-pixel limit.")
                 im.load()
-                return to_fmnist(im)
+                return to_fmnist(upright(im))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageError(f"{path}: refused as a possible decompression bomb ({exc}).") from None
     except ImageError:
         raise
     except (OSError, SyntaxError, ValueError) as exc:  # Pillow's UnidentifiedImageError is an OSError
         raise ImageError(f"{path}: not a readable image ({exc}). Expected a PNG, JPEG or similar picture.") from None
+
+
+def upright(im):
+    """The image as a viewer shows it: EXIF orientations 2-8 (rotations and mirrors) applied."""
+    from PIL import ImageOps
+
+    try:
+        return ImageOps.exif_transpose(im)
+    except (ValueError, TypeError, KeyError, SyntaxError):  # a malformed EXIF block: use the pixels as stored
+        return im
 
 
 def to_fmnist(im) -> np.ndarray:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from pathlib import Path
 
@@ -35,10 +36,14 @@ def _check_tensor(where: str, spec: dict) -> None:
             raise ManifestError(f"manifest field {where}.{key} must be a {typ.__name__}, got {spec.get(key)!r}.")
     q = spec.get("quantization")
     if q is not None:
-        if not (isinstance(q, dict) and isinstance(q.get("scale"), (int, float)) and isinstance(q.get("zero_point"), int)):
+        if not (isinstance(q, dict) and isinstance(q.get("scale"), (int, float)) and isinstance(q.get("zero_point"), int)
+                and not isinstance(q.get("zero_point"), bool)):
             raise ManifestError(f"manifest field {where}.quantization must be {{'scale': float, 'zero_point': int}}, got {q!r}.")
-        if not q["scale"] > 0:
-            raise ManifestError(f"manifest field {where}.quantization.scale must be positive, got {q['scale']}.")
+        # int8/uint8 tensors: a zero point outside 8 bits or a scale no real quantizer produces is corruption.
+        if not (math.isfinite(q["scale"]) and 1e-12 < q["scale"] < 1e6):
+            raise ManifestError(f"manifest field {where}.quantization.scale must be a finite positive number, got {q['scale']}.")
+        if not -128 <= q["zero_point"] <= 255:
+            raise ManifestError(f"manifest field {where}.quantization.zero_point must fit 8 bits, got {q['zero_point']}.")
 
 
 def validate(manifest: object, source: str = "manifest") -> dict:
@@ -74,17 +79,19 @@ def validate(manifest: object, source: str = "manifest") -> dict:
     return manifest
 
 
-def read(path: str | os.PathLike) -> dict:
+def read_json(path: str | os.PathLike):
+    """Parse a JSON file of a release, or raise ManifestError naming it (unreadable, not UTF-8, invalid)."""
     path = Path(path)
     try:
-        text = path.read_text()
+        return json.loads(path.read_bytes().decode("utf-8"))
     except OSError as exc:
         raise ManifestError(f"{path}: cannot be read ({exc.strerror or exc}).") from None
-    try:
-        parsed = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"{path}: not valid JSON ({exc}).") from None
-    return validate(parsed, str(path))
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        raise ManifestError(f"{path}: not valid JSON ({type(exc).__name__}: {str(exc)[:200]}).") from None
+
+
+def read(path: str | os.PathLike) -> dict:
+    return validate(read_json(path), str(path))
 
 
 def model_path(manifest: dict, artifact_dir: Path) -> Path:

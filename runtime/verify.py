@@ -82,9 +82,22 @@ def golden_set(reference_dir: Path) -> dict:
     ref_manifest = reference_dir / "manifest.json"
     if not ref_manifest.is_file():
         raise RuntimeArtifactError(f"{ref_manifest}: missing; `verify` needs the reference outputs written by export.")
-    files = json.loads(ref_manifest.read_text()).get("files", {})
+    ref = mf.read_json(ref_manifest)
+    files = ref.get("files", {}) if isinstance(ref, dict) else {}
     g = _load_checked(reference_dir / "golden.npz", files.get("golden.npz", {}).get("sha256"))
-    return {k: g[k] for k in ("images", "labels", "keras_probs")}
+    return {**{k: g[k] for k in ("images", "labels", "keras_probs")}, "class_names": ref.get("class_names")}
+
+
+def class_name_problems(clf: Classifier, recorded: list | None) -> list[str]:
+    """Class names are the one fact a model file cannot vouch for: they must equal those export recorded
+    in reference/manifest.json, and the labels.txt an app bundles must say the same."""
+    problems = []
+    if recorded is not None and list(recorded) != clf.class_names:
+        problems.append(f"class_names in the manifest {clf.class_names} differ from those recorded at export {list(recorded)}")
+    labels = clf.path.parent / "labels.txt"
+    if labels.is_file() and labels.read_text(encoding="utf-8", errors="replace").splitlines() != clf.class_names:
+        problems.append("labels.txt does not list the manifest's class_names in order")
+    return problems
 
 
 def expected_outputs(clf: Classifier) -> np.ndarray:
@@ -104,6 +117,7 @@ def verify(artifact, num_threads: int = 1) -> VerifyResult:
     got = clf.predict_proba(g["images"])
     _, tol = output_tolerance(m)
     agreement, diff, problems = compare_with_export(got, expected, tol)
+    problems += class_name_problems(clf, g["class_names"])
     return VerifyResult(
         variant=m["variant"], images=int(len(got)), agreement_with_export=agreement, max_abs_diff_vs_export=diff,
         tolerance_abs=tol, agreement_with_keras=float((got.argmax(1) == g["keras_probs"].argmax(1)).mean()),

@@ -75,7 +75,7 @@ def test_gating_names_the_offending_rows(bench_result):
 
 def test_bench_gating_exit_code_through_the_cli(tmp_path):
     proc = run_cli_without_tensorflow("bench", str(RELEASE), "--variant", "tflite-int8", "--runs", "10",
-                                      "--warmup", "0", "--batch-size", "8", "--min-agreement", "1.01",
+                                      "--warmup", "0", "--batch-size", "8", "--min-agreement", "1.0",
                                       "--json", str(tmp_path / "b.json"), "--markdown", str(tmp_path / "b.md"),
                                       "--plot", str(tmp_path / "b.png"))
     assert proc.returncode == 1

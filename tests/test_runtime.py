@@ -86,7 +86,7 @@ def test_manifest_round_trip(tmp_path):
         (lambda m: m.pop("variant"), "'variant' is missing"),
         (lambda m: m.update(format="pt"), "format must be one of"),
         (lambda m: m.update(class_names=["a"]), "class_names must be 10 strings"),
-        (lambda m: m["input"].update(quantization={"scale": -1.0, "zero_point": 0}), "scale must be positive"),
+        (lambda m: m["input"].update(quantization={"scale": -1.0, "zero_point": 0}), "scale must be a finite positive number"),
         (lambda m: m["file"].update(bytes="10"), "needs path"),
         (lambda m: m.update(schema_version=True), "must be int"),
     ],
