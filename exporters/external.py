@@ -24,7 +24,8 @@ import numpy as np
 from fmnist_edge import CLASS_NAMES
 from fmnist_edge import data as fdata
 from fmnist_edge.keras_io import load_trained_model
-from fmnist_edge.manifest import INPUT_SPEC, OUTPUT_SPEC, PREPROCESSING, host_cpu, library_versions, sha256_file, write_json
+from fmnist_edge.manifest import (INPUT_SPEC, OUTPUT_SPEC, PREPROCESSING, check_output_dir, host_cpu, library_versions,
+                                  sha256_file, write_json)
 
 from .errors import ExportError
 
@@ -156,6 +157,7 @@ def _accuracy(model, x, y) -> float:
 def prepare(path: Path, out: Path, spec: ExternalModel, limit: int | None, data_dir: str | None, download: bool,
             overwrite: bool, console) -> Path:
     """Check and wrap the model at `path`, measure it on the real test set, write the run directory `out`."""
+    check_output_dir(out, "--out")
     if out.exists() and not (out.is_dir() and not any(out.iterdir())):
         if not overwrite:
             raise ExportError(f"{out} already exists; pass --overwrite to replace it or choose another --out.")

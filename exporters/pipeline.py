@@ -26,7 +26,8 @@ import numpy as np
 import runtime
 from fmnist_edge import cpumatrix
 from fmnist_edge.keras_io import load_trained_model
-from fmnist_edge.manifest import PREPROCESSING, class_names, host_cpu, library_versions, sha256_file, write_json
+from fmnist_edge.manifest import (PREPROCESSING, check_output_dir, class_names, host_cpu, library_versions, sha256_file,
+                                  write_json)
 from fmnist_edge.models import Recipe, flops_per_image
 from fmnist_edge.train import TrainConfig, prepare_data
 from runtime import manifest as rmf
@@ -114,8 +115,7 @@ class Exporter:
     def __init__(self, run_dir: Path, cfg: ExportConfig, console):
         self.run_dir, self.cfg, self.console = run_dir, cfg, console
         self.run = read_run(run_dir)
-        self.out = Path(cfg.out) if cfg.out else run_dir
-        self.out.mkdir(parents=True, exist_ok=True)
+        self.out = check_output_dir(Path(cfg.out) if cfg.out else run_dir, "--out")
         unknown = [v for v in cfg.variants if v not in VARIANTS]
         if unknown:
             raise ExportError(f"unknown variant(s) {unknown}; choose from {', '.join(VARIANTS)}.")
@@ -128,6 +128,10 @@ class Exporter:
         if existing and not cfg.overwrite:
             raise ExportError(f"{', '.join(str(self.out / v) for v in existing)} already exist(s); pass --overwrite to replace.")
         self.model = load_trained_model(rmf.inside(self.run["model_file"]["path"], run_dir))
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ExportError(f"--out {self.out}: cannot create it ({exc.strerror or exc}).") from None
         self.external = self.run.get("lineage") == "external"
         if self.external:  # a model file exported as is: no recipe, the whole training split
             self.data = external.external_data(self.run["data"]["limit"], cfg.data_dir, cfg.download)

@@ -10,7 +10,9 @@ import functools
 import importlib.util
 import math
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Optional
 
@@ -38,6 +40,8 @@ def user_errors(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, _terminate)
         try:
             return fn(*args, **kwargs)
         except Exception as exc:
@@ -48,6 +52,12 @@ def user_errors(fn):
             raise typer.Exit(1) from None
 
     return wrapper
+
+
+def _terminate(signum, frame):
+    # `timeout`, systemd and CI cancellation send SIGTERM: unwind like Ctrl-C, so that every staged or
+    # partial output is removed on the way out, and exit with the conventional 128 + signal number.
+    raise SystemExit(128 + signum)
 
 
 def _is_runtime_error(exc: Exception) -> bool:
@@ -220,9 +230,11 @@ def bench(
     keras: str = typer.Option("auto", help="Keras row: auto (live if TensorFlow is installed), live, recorded."),
     max_drop: Optional[float] = typer.Option(None, help="Fail if an artifact loses more accuracy than this (points)."),
     min_agreement: Optional[float] = typer.Option(None, help="Fail if top-1 agreement with Keras is below this (0-1)."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="JSON result (default: RUN_DIR/bench.json)."),
-    markdown_out: Optional[Path] = typer.Option(None, "--markdown", help="Markdown table (default: RUN_DIR/bench.md)."),
-    plot_out: Optional[Path] = typer.Option(None, "--plot", help="PNG plot (default: RUN_DIR/bench.png)."),
+    out: Optional[Path] = typer.Option(None, help="Directory for bench.json, bench.md and bench.png (default: "
+                                       "bench-results/RUN_NAME; the release itself is never written unless named here)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="JSON result (default: OUT/bench.json)."),
+    markdown_out: Optional[Path] = typer.Option(None, "--markdown", help="Markdown table (default: OUT/bench.md)."),
+    plot_out: Optional[Path] = typer.Option(None, "--plot", help="PNG plot (default: OUT/bench.png)."),
     data_dir: Optional[Path] = typer.Option(None, help="Directory with the four Fashion-MNIST IDX files."),
     test_images: Optional[int] = typer.Option(None, help="Use a seeded class-balanced subset of N test images (default: all)."),
     compute_floor: bool = typer.Option(True, help="Measure the CPU's float32 matmul peak to show each model's compute floor."),
@@ -232,7 +244,7 @@ def bench(
 
     from . import report
     from .bench import BenchConfig, run_bench
-    from .manifest import write_json
+    from .manifest import check_output_dir, check_output_file, write_atomic, write_json
 
     if keras not in ("auto", "live", "recorded"):
         raise FmnistEdgeError(f"--keras must be auto, live or recorded; got {keras!r}.")
@@ -252,6 +264,13 @@ def bench(
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ["KERAS_BACKEND"] = "tensorflow"  # the live Keras row times a compiled tf.function
     run = run_dir or default_release()
+    # Every output is checked before the benchmark runs, so a bad path cannot waste it.
+    out = check_output_dir(out or Path("bench-results") / run.resolve().name, "--out")
+    json_out, markdown_out, plot_out = ((p or out / name) for p, name in
+                                        ((json_out, "bench.json"), (markdown_out, "bench.md"), (plot_out, "bench.png")))
+    for option, path in (("--json", json_out), ("--markdown", markdown_out), ("--plot", plot_out)):
+        if path.parent != out or out.exists():
+            check_output_file(path, option)
     cfg = BenchConfig(threads=threads, batch_sizes=tuple(batch_size or (32, 256)), warmup=warmup, runs=runs,
                       variants=tuple(variant) if variant else None, keras=keras,
                       data_dir=str(data_dir) if data_dir else None, test_images=test_images,
@@ -261,11 +280,13 @@ def bench(
         task = progress.add_task("bench", total=None)
         result = run_bench(run, cfg, progress=lambda msg: progress.update(task, description=f"benchmarking {msg}"))
     console.print(report.rich_table(result))
-    json_out, markdown_out, plot_out = (json_out or run / "bench.json", markdown_out or run / "bench.md",
-                                        plot_out or run / "bench.png")
+    if out in (json_out.parent, markdown_out.parent, plot_out.parent):
+        out.mkdir(parents=True, exist_ok=True)
     write_json(json_out, result)
-    markdown_out.write_text(report.markdown(result))
-    plotted = report.plot(result, plot_out)
+    write_atomic(markdown_out, lambda tmp: tmp.write_text(report.markdown(result)))
+    plotted = report.can_plot()
+    if plotted:
+        write_atomic(plot_out, lambda tmp: report.plot(result, tmp))
     console.print(f"Wrote {json_out}, {markdown_out}" + (f", {plot_out}" if plotted else " (no plot: matplotlib not installed)"))
     bad = report.gate(result, max_drop, min_agreement)
     if bad:
@@ -321,13 +342,13 @@ def verify(
 def verify_cpu_matrix(targets: list[Path], cpus: tuple[str, ...], json_out: Optional[Path]) -> None:
     """The golden set of every artifact on this CPU and on emulated ones; a table of artifact x CPU."""
     from .cpumatrix import ALL_CPUS, ARM_CPUS, X86_CPUS, run_matrix
-    from .manifest import host_cpu, write_json
+    from .manifest import check_output_file, host_cpu, write_json
 
     unknown = [c for c in cpus if c not in ALL_CPUS]
     if unknown or not cpus:
         raise FmnistEdgeError(f"--cpus: unknown {unknown or 'empty list'}; choose from {', '.join(ALL_CPUS)}.")
-    if json_out and not json_out.parent.is_dir():
-        raise FmnistEdgeError(f"--json: directory {json_out.parent} does not exist.")
+    if json_out:
+        check_output_file(json_out, "--json")
     host = host_cpu()
     label = {"native": f"native: {host['model']}, {host['class']}", **X86_CPUS, **ARM_CPUS}
     with console.status("") as status:
@@ -385,11 +406,13 @@ def micro(
 ):
     """Run an int8 artifact on the TensorFlow Lite Micro interpreter: accuracy there, tensor-arena RAM, flash size."""
     from . import data as fdata
-    from .manifest import write_json
+    from .manifest import check_output_file, write_json
     from .micro import micro_report
 
     if test_images < 10:
         raise FmnistEdgeError(f"--test-images must be at least 10, got {test_images}.")
+    if json_out:
+        check_output_file(json_out, "--json")
     ds = fdata.load(data_dir, download=False, train=False)
     idx = fdata.subset(ds.y_test, test_images, 0)
     report = micro_report(artifact or SHIPPED_RUN / "tflite-int8", ds.x_test[idx], ds.y_test[idx])

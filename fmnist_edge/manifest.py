@@ -88,20 +88,61 @@ def library_versions(*names: str) -> dict:
     return out
 
 
-def write_json(path: str | os.PathLike, payload: dict) -> None:
-    """Write JSON atomically (temp file in the same directory, then rename)."""
+def check_output_file(path: str | os.PathLike, option: str) -> Path:
+    """Refuse, before any work, an output file that could not be written or whose replacement would do
+    harm: a missing or read-only directory, a directory, or a special file (a device, a pipe, a link to
+    one: an atomic rename would replace /dev/stdout with a regular file)."""
+    from .errors import ConfigError
+
     path = Path(path)
+    parent = path.parent
+    if not parent.is_dir():
+        raise ConfigError(f"{option} {path}: directory {parent} does not exist; create it first.")
+    if path.is_dir():
+        raise ConfigError(f"{option} {path}: is a directory; give a file name.")
+    if path.exists() or path.is_symlink():
+        if path.is_symlink() or not path.is_file():
+            raise ConfigError(f"{option} {path}: exists and is not a regular file (a link, device or pipe); "
+                              "refusing to replace it. Give the path of a regular file.")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"{option} {path}: directory {parent} is not writable.")
+    return path
+
+
+def check_output_dir(path: str | os.PathLike, option: str) -> Path:
+    """An output directory that may not exist yet: its nearest existing ancestor must be a writable directory."""
+    from .errors import ConfigError
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{option} {path}: exists and is not a directory.")
+    ancestor = path
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ConfigError(f"{option} {path}: cannot create it: {ancestor} is not a writable directory.")
+    return path
+
+
+def write_atomic(path: str | os.PathLike, write) -> None:
+    """Write a file atomically (`write(tmp_path)` into a temp file beside it, then rename), never
+    replacing a special file."""
+    path = check_output_file(path, "output")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w") as f:
-            # Strict JSON: a NaN or infinity is a bug upstream, never something to write down.
-            json.dump(payload, f, indent=2, sort_keys=False, allow_nan=False)
-            f.write("\n")
+        write(Path(tmp))
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; these files are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json(path: str | os.PathLike, payload: dict) -> None:
+    """Write strict JSON atomically: a NaN or infinity is a bug upstream, never something to write down."""
+    text = json.dumps(payload, indent=2, sort_keys=False, allow_nan=False) + "\n"
+    write_atomic(path, lambda tmp: tmp.write_text(text))
 
 
 def class_names() -> list[str]:

@@ -77,6 +77,12 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def can_plot() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("matplotlib") is not None
+
+
 def plot(result: dict, path: Path) -> bool:
     """Accuracy against latency (marker area ~ file size). Returns False when matplotlib is absent."""
     try:
@@ -105,7 +111,7 @@ def plot(result: dict, path: Path) -> bool:
     ax.set_title(f"{result['model']}: accuracy vs latency (marker area ~ file size)")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, format="png")
     plt.close(fig)
     return True
 

@@ -9,12 +9,14 @@ looks valid. Works on any Keras 3 backend (KERAS_BACKEND=tensorflow|jax|torch).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import platform
 import shutil
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +29,7 @@ from .manifest import (
     OUTPUT_SPEC,
     PREPROCESSING,
     RUN_SCHEMA_VERSION,
+    check_output_dir,
     class_names,
     cpu_name,
     host_cpu,
@@ -200,7 +203,6 @@ def default_run_dir(model: str) -> Path:
 
 def train(cfg: TrainConfig, console=None) -> Path:
     """Run training end to end and return the finished run directory."""
-    import keras
     from rich.console import Console
 
     console = console or Console()
@@ -209,6 +211,32 @@ def train(cfg: TrainConfig, console=None) -> Path:
     out = Path(cfg.out) if cfg.out else default_run_dir(cfg.model)
     if out.exists():
         raise ConfigError(f"Output directory {out} already exists; choose another --out or remove it.")
+    check_output_dir(out, "--out")  # before training, not after it
+    with reserved(out):
+        return _train(cfg, preset, recipe, out, console)
+
+
+@contextmanager
+def reserved(out: Path):
+    """Hold `out` as an empty directory while training, so a second training into the same --out fails
+    at once instead of after its work; removed again if training does not finish."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.mkdir()
+    except FileExistsError:
+        raise ConfigError(f"Output directory {out} already exists; choose another --out or remove it.") from None
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot create it ({exc.strerror or exc}).") from None
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(OSError):
+            out.rmdir()  # only while still empty: never a finished run
+        raise
+
+
+def _train(cfg: TrainConfig, preset, recipe: Recipe, out: Path, console) -> Path:
+    import keras
 
     t_start = time.perf_counter()
     d = prepare_data(cfg, recipe)
@@ -282,7 +310,7 @@ def train(cfg: TrainConfig, console=None) -> Path:
             "notes": preset.notes,
         }
         write_json(tmp / "manifest.json", manifest)
-        os.replace(tmp, out)
+        os.replace(tmp, out)  # onto the empty placeholder: one atomic rename
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

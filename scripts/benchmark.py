@@ -41,7 +41,8 @@ def main() -> None:
 
     bench_json = args.run / "bench.json"
     t0 = time.perf_counter()
-    subprocess.run([str(BIN / "fmnist-edge"), "bench", str(args.run), "--json", str(bench_json)], check=True)
+    # --out RUN: this script deliberately regenerates the release's own bench.json/.md/.png
+    subprocess.run([str(BIN / "fmnist-edge"), "bench", str(args.run), "--out", str(args.run)], check=True)
     bench_seconds = time.perf_counter() - t0
     result = json.loads(bench_json.read_text())
     rows = {r["name"]: r for r in result["rows"]}

@@ -1,0 +1,116 @@
+"""Nothing lost, nothing damaged (hardening round 2, groups 6-9): output paths are checked before the work,
+special files are never replaced, SIGTERM cleans up like Ctrl-C, and `bench` leaves the release alone."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fmnist_edge import cli
+from fmnist_edge.errors import ConfigError
+from fmnist_edge.manifest import check_output_dir, check_output_file, write_json
+
+RELEASE = Path(__file__).parent / "fixtures" / "micro-release"
+runner = CliRunner()
+BENCH_FAST = ["--runs", "10", "--warmup", "1", "--batch-size", "8", "--no-compute-floor", "--keras", "recorded"]
+
+
+def tree_digest(root: Path) -> dict:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda d: d / "missing" / "b.json", "does not exist; create it first"),
+    (lambda d: d, "is a directory"),
+    (lambda d: (d / "link").symlink_to("/proc/self/fd/1") or d / "link", "not a regular file"),
+    (lambda d: (d / "null").symlink_to("/dev/null") or d / "null", "not a regular file"),
+    (lambda d: Path("/dev/null"), "not a regular file"),
+])
+def test_bad_output_files_are_refused_before_the_benchmark(tmp_path, make, message):
+    target = make(tmp_path)
+    t0 = time.perf_counter()
+    result = runner.invoke(cli.app, ["bench", str(RELEASE), "--json", str(target), *BENCH_FAST])
+    assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output
+    assert "keras" not in result.output  # no table: refused before anything ran
+    assert time.perf_counter() - t0 < 5
+    assert Path("/dev/null").is_char_device()
+
+
+def test_write_json_never_replaces_a_special_file(tmp_path):
+    (tmp_path / "out").symlink_to("/dev/null")
+    with pytest.raises(ConfigError, match="not a regular file"):
+        write_json(tmp_path / "out", {"a": 1})
+    assert (tmp_path / "out").is_symlink() and Path("/dev/null").is_char_device()
+
+
+def test_output_directory_checks(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match="exists and is not a directory"):
+        check_output_dir(tmp_path / "file", "--out")
+    with pytest.raises(ConfigError, match="is not a writable directory"):
+        check_output_dir(tmp_path / "file" / "sub", "--out")
+    assert check_output_dir(tmp_path / "a" / "b", "--out") == tmp_path / "a" / "b"
+    assert not (tmp_path / "a").exists()  # checking creates nothing
+    assert check_output_file(tmp_path / "new.json", "--json") == tmp_path / "new.json"
+
+
+def test_bench_with_defaults_leaves_the_release_untouched(tmp_path, monkeypatch):
+    release = tmp_path / "checkout" / "artifacts" / "reference"
+    shutil.copytree(RELEASE, release)
+    before = tree_digest(release)
+    monkeypatch.chdir(tmp_path / "checkout")
+    result = runner.invoke(cli.app, ["bench", str(Path("artifacts/reference")), *BENCH_FAST])
+    assert result.exit_code == 0, result.output
+    assert tree_digest(release) == before
+    assert sorted(p.name for p in (tmp_path / "checkout" / "bench-results" / "reference").iterdir()) == [
+        "bench.json", "bench.md", "bench.png"]
+
+
+def test_train_refuses_an_unusable_out_before_training(tmp_path):
+    pytest.importorskip("tensorflow")
+    (tmp_path / "file").write_text("x")
+    for out, message in ((tmp_path / "file" / "run", "not a writable directory"), (Path("/proc/fmnist-run"), "--out")):
+        t0 = time.perf_counter()
+        result = runner.invoke(cli.app, ["train", "--model", "mlp", "--limit", "300", "--out", str(out)])
+        assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output
+        assert time.perf_counter() - t0 < 20  # before the data is even loaded for training
+
+
+def _sigterm_when(cmd: list[str], ready, cwd: Path, timeout: float = 240) -> int:
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t0 = time.monotonic()
+    while not ready() and proc.poll() is None and time.monotonic() - t0 < timeout:
+        time.sleep(0.05)
+    assert proc.poll() is None, "finished before it could be interrupted"
+    proc.send_signal(signal.SIGTERM)
+    return proc.wait(timeout=60)
+
+
+def test_sigterm_during_training_leaves_nothing(tmp_path):
+    pytest.importorskip("tensorflow")
+    out = tmp_path / "runs" / "mlp"
+    cmd = [sys.executable, "-m", "fmnist_edge", "train", "--model", "mlp", "--limit", "2000", "--epochs", "200",
+           "--out", str(out)]
+    assert _sigterm_when(cmd, out.exists, tmp_path) == 128 + signal.SIGTERM
+    assert list((tmp_path / "runs").iterdir()) == []
+
+
+def test_sigterm_during_export_leaves_nothing(tiny_run, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("model.keras", "manifest.json"):
+        shutil.copy(tiny_run / name, run / name)
+    cmd = [sys.executable, "-m", "fmnist_edge", "export", str(run), "--variant", "tflite-int8"]
+    env_ready = lambda: any(p.name.startswith(".tflite-int8.partial-") for p in run.iterdir())  # noqa: E731
+    assert _sigterm_when(cmd, env_ready, tmp_path) == 128 + signal.SIGTERM
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith(".") or p.name == "tflite-int8") == []
+    assert os.listdir(run) and not (run / "tflite-int8").exists()
