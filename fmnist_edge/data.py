@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
+import math
 import os
 import zlib
 from dataclasses import dataclass
@@ -67,16 +69,26 @@ class Dataset:
     checksums: dict  # file name -> sha256 of decompressed bytes
 
 
-def _open_bytes(path: Path) -> bytes:
-    """Read a file, decompressing it if it is gzip (by magic bytes, not by name)."""
+def _open_bytes(path: Path, max_bytes: int | None = None) -> bytes:
+    """Read a file, decompressing it if it is gzip (by magic bytes, not by name). With `max_bytes`, a file
+    that is, or decompresses to, more than that is refused before it is held in memory (a gzip bomb
+    named like a dataset file would otherwise exhaust a small device)."""
+    too_big = (f"{path}: larger than the {max_bytes:,} bytes this Fashion-MNIST file has; it is not the original "
+               f"file (or is a decompression bomb). Get the original again.\n{HOW_TO_GET}")
     try:
+        if max_bytes is not None and path.stat().st_size > max_bytes:
+            raise DataError(too_big)
         raw = path.read_bytes()
     except OSError as exc:
         raise DataError(f"{path}: cannot be read ({exc.strerror or exc}).\n{HOW_TO_GET}") from None
     if raw[:2] != b"\x1f\x8b":
         return raw
     try:
-        return gzip.decompress(raw)
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as f:
+            data = f.read(-1 if max_bytes is None else max_bytes + 1)
+        if max_bytes is not None and len(data) > max_bytes:
+            raise DataError(too_big)
+        return data
     except (EOFError, OSError, zlib.error) as exc:
         raise DataError(
             f"{path}: the gzip stream is truncated or corrupted ({exc}). Delete the file and get it again.\n{HOW_TO_GET}"
@@ -97,7 +109,7 @@ def parse_idx(data: bytes, expected_magic: int, name: str = "<bytes>") -> np.nda
             "this is not the file its name says."
         )
     dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    expected_len = header + int(np.prod(dims, dtype=np.int64))
+    expected_len = header + math.prod(dims)  # Python ints: a hostile header cannot overflow the check
     if len(data) != expected_len:
         state = "truncated" if len(data) < expected_len else "longer than its header says"
         raise DataError(
@@ -120,7 +132,7 @@ def read_file(directory: Path, stem: str, verify_checksum: bool = True) -> tuple
     path = _find_file(directory, stem)
     if path is None:
         raise DataError(f"{directory / (stem + '.gz')}: missing (also looked for {stem} uncompressed).\n{HOW_TO_GET}")
-    data = _open_bytes(path)
+    data = _open_bytes(path, (16 + count * 28 * 28) if kind == "images" else (8 + count))
     arr = parse_idx(data, IMAGE_MAGIC if kind == "images" else LABEL_MAGIC, str(path))
     if arr.shape[0] != count:
         raise DataError(f"{path}: holds {arr.shape[0]} {kind}, expected {count:,}. Get the original file again.\n{HOW_TO_GET}")

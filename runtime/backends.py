@@ -129,6 +129,13 @@ class OnnxBackend:
         return self._sess.run([self._out.name], {self._in.name: x})[0]
 
 
+# More interpreter threads than this only oversubscribes any edge CPU; ONNX Runtime would accept 0, negative
+# or 10,000 threads silently (10,000 hung a 2-core machine), so both backends are held to the same range.
+MAX_THREADS = 64
+
+
 def open_backend(path: Path, num_threads: int = 1):
+    if isinstance(num_threads, bool) or not isinstance(num_threads, int) or not 1 <= num_threads <= MAX_THREADS:
+        raise RuntimeArtifactError(f"num_threads (--threads) must be an integer from 1 to {MAX_THREADS}, got {num_threads!r}.")
     fmt = sniff_format(path)
     return (TFLiteBackend if fmt == "tflite" else OnnxBackend)(path, num_threads)
