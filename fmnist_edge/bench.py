@@ -224,9 +224,9 @@ def recorded_keras_probs(run_dir: Path, needed: int) -> np.ndarray:
                               "modified or corrupted. Re-copy the release or re-export the run.")
     try:
         probs = np.load(recorded, allow_pickle=False)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, EOFError) as exc:
         raise FmnistEdgeError(f"{recorded}: unreadable ({exc}).") from None
-    if list(probs.shape) != list(shape) or probs.ndim != 2 or probs.shape[1] != 10 or len(probs) < needed:
+    if not isinstance(probs, np.ndarray) or list(probs.shape) != list(shape) or probs.ndim != 2 or probs.shape[1] != 10 or len(probs) < needed:
         raise FmnistEdgeError(f"{recorded}: shape {probs.shape}, expected {shape} covering {needed} test images; re-export the run.")
     probs = probs.astype(np.float32)
     if not np.isfinite(probs).all():
@@ -245,7 +245,17 @@ def run_bench(run_dir: Path, cfg: BenchConfig, progress=None) -> dict:
     manifest_path = run_dir / "manifest.json"
     if not manifest_path.is_file():
         raise FmnistEdgeError(f"{run_dir}: no manifest.json; expected a run directory with exported artifacts.")
-    run = json.loads(manifest_path.read_text())
+    from runtime.manifest import ManifestError, read_json
+
+    try:
+        run = read_json(manifest_path)
+    except ManifestError as exc:
+        raise FmnistEdgeError(str(exc)) from None
+    data = run.get("data") if isinstance(run, dict) else None
+    limit = data.get("limit") if isinstance(data, dict) else "missing"
+    if limit is not None and not (isinstance(limit, int) and not isinstance(limit, bool) and limit > 0):
+        raise FmnistEdgeError(f"{manifest_path}: not a run manifest (needs data.limit: null or a positive count); "
+                              "expected a run directory written by `fmnist-edge train` or `export`.")
     names = cfg.variants or tuple(n for n in ARTIFACT_DIRS if (run_dir / n).is_dir())
     missing = [n for n in names if not (run_dir / n).is_dir()]
     if missing or not names:

@@ -159,7 +159,10 @@ def candidate_dirs(data_dir: str | os.PathLike | None = None) -> list[tuple[str,
 
 
 def _has_any(directory: Path) -> bool:
-    return directory.is_dir() and any(_find_file(directory, stem) for stem in FILES)
+    try:
+        return directory.is_dir() and any(_find_file(directory, stem) for stem in FILES)
+    except OSError:  # an unreadable directory on the search path holds nothing we can use: look further
+        return False
 
 
 def _download_with_keras() -> Path:

@@ -206,6 +206,8 @@ def train(cfg: TrainConfig, console=None) -> Path:
     from rich.console import Console
 
     console = console or Console()
+    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or not 0 <= cfg.seed < 2**32:
+        raise ConfigError(f"--seed must be an integer from 0 to 2**32 - 1 (numpy's and Keras's seed range), got {cfg.seed}.")
     preset = get_preset(cfg.model)
     recipe = cfg.resolved_recipe()
     out = Path(cfg.out) if cfg.out else default_run_dir(cfg.model)

@@ -38,8 +38,8 @@ def check_images(images) -> np.ndarray:
     Accepts uint8 in 0..255 or floats already in [0, 1]; (N, 28, 28), (N, 28, 28, 1) or a single (28, 28).
     """
     x = np.asarray(images)
-    if x.ndim == 2:
-        x = x[None]
+    if x.ndim == 2 or x.shape == (28, 28, 1):  # one image, with or without its channel axis
+        x = x.reshape(1, 28, 28) if x.size == 28 * 28 else x[None]
     if x.ndim == 4 and x.shape[-1] == 1:
         x = x[..., 0]
     if x.ndim != 3 or x.shape[1:] != (28, 28):
@@ -105,9 +105,13 @@ class Classifier:
 
     def predict_proba(self, images, batch_size: int | None = None) -> np.ndarray:
         """Probabilities for any number of images; `batch_size` bounds the interpreter's batch (memory)."""
-        if batch_size is not None and len(images) > batch_size:
-            return np.concatenate([self.predict_proba(images[i : i + batch_size])
-                                   for i in range(0, len(images), batch_size)])
+        if batch_size is not None:
+            if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+                raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+            x = check_images(images)  # batch over images, never over the rows of one image
+            if len(x) > batch_size:
+                return np.concatenate([self.predict_proba(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+            images = x
         y = self.backend.run(self.model_input(images))
         return self._dequant_lut[y.view(np.uint8)] if self._qout else y.astype(np.float32, copy=False)
 
@@ -116,6 +120,9 @@ class Classifier:
         return self.predict_proba(images).argmax(axis=1)
 
     def top_k(self, images, k: int = 3) -> list[list[tuple[str, float]]]:
+        n = len(self.class_names)
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n:
+            raise ValueError(f"k must be an integer from 1 to {n}, got {k!r}.")
         probs = self.predict_proba(images)
         order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
         return [[(self.class_names[j], float(p[j])) for j in row] for p, row in zip(probs, order)]

@@ -66,15 +66,29 @@ class VerifyResult:
         return asdict(self)
 
 
-def _load_checked(path: Path, sha256: str | None) -> dict | np.ndarray:
+def _load_checked(path: Path, sha256) -> dict | np.ndarray:
+    """A release's .npy/.npz, after its checksum: every array of an .npz is read here, so a damaged file
+    fails now, naming itself, rather than later as a traceback."""
+    if not isinstance(sha256, str):
+        raise RuntimeArtifactError(f"{path}: its manifest records no sha256 for it; re-export the release.")
     if not path.is_file():
         raise RuntimeArtifactError(f"{path}: missing; the release is incomplete (re-copy the whole run directory).")
-    if sha256 is not None and mf.sha256_file(path) != sha256:
+    if mf.sha256_file(path) != sha256:
         raise RuntimeArtifactError(f"{path}: checksum does not match its manifest; the file was modified or truncated.")
     try:
-        return np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise RuntimeArtifactError(f"{path}: unreadable ({exc}).") from None
+        loaded = np.load(path, allow_pickle=False)
+        return {k: loaded[k] for k in loaded.files} if hasattr(loaded, "files") else loaded
+    except Exception as exc:  # numpy and zipfile raise ValueError, OSError, BadZipFile, EOFError, ...
+        raise RuntimeArtifactError(f"{path}: unreadable ({type(exc).__name__}: {exc}).") from None
+
+
+def _probabilities(arr, path: Path, rows: int | None = None) -> np.ndarray:
+    if not (isinstance(arr, np.ndarray) and arr.ndim == 2 and arr.shape[1] == 10 and arr.dtype.kind == "f"
+            and (rows is None or len(arr) == rows) and np.isfinite(arr).all()):
+        shape = getattr(arr, "shape", None)
+        raise RuntimeArtifactError(f"{path}: expected finite float probabilities of shape ({rows or 'N'}, 10), got "
+                                   f"{getattr(arr, 'dtype', type(arr).__name__)} {shape}; re-export the release.")
+    return arr
 
 
 def golden_set(reference_dir: Path) -> dict:
@@ -83,9 +97,23 @@ def golden_set(reference_dir: Path) -> dict:
     if not ref_manifest.is_file():
         raise RuntimeArtifactError(f"{ref_manifest}: missing; `verify` needs the reference outputs written by export.")
     ref = mf.read_json(ref_manifest)
-    files = ref.get("files", {}) if isinstance(ref, dict) else {}
-    g = _load_checked(reference_dir / "golden.npz", files.get("golden.npz", {}).get("sha256"))
-    return {**{k: g[k] for k in ("images", "labels", "keras_probs")}, "class_names": ref.get("class_names")}
+    if not isinstance(ref, dict) or not isinstance(ref.get("files"), dict) or not isinstance(ref["files"].get("golden.npz"), dict):
+        raise RuntimeArtifactError(f"{ref_manifest}: expected an object with files.golden.npz (its sha256); re-export the release.")
+    path = reference_dir / "golden.npz"
+    g = _load_checked(path, ref["files"]["golden.npz"].get("sha256"))
+    missing = [k for k in ("images", "labels", "keras_probs") if not isinstance(g, dict) or k not in g]
+    if missing:
+        raise RuntimeArtifactError(f"{path}: lacks {missing}; re-export the release.")
+    images, labels = g["images"], g["labels"]
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28) or len(images) == 0:
+        raise RuntimeArtifactError(f"{path}: images must be uint8 (N, 28, 28), got {images.dtype} {images.shape}.")
+    if labels.shape != (len(images),) or labels.dtype.kind not in "iu" or (labels.size and not 0 <= labels.min() <= labels.max() <= 9):
+        raise RuntimeArtifactError(f"{path}: labels must be {len(images)} integers in 0..9, got {labels.dtype} {labels.shape}.")
+    names = ref.get("class_names")
+    if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+        raise RuntimeArtifactError(f"{ref_manifest}: class_names must be a list of strings.")
+    return {"images": images, "labels": labels, "keras_probs": _probabilities(g["keras_probs"], path, len(images)),
+            "class_names": names}
 
 
 def class_name_problems(clf: Classifier, recorded: list | None) -> list[str]:
@@ -103,9 +131,10 @@ def class_name_problems(clf: Classifier, recorded: list | None) -> list[str]:
 def expected_outputs(clf: Classifier) -> np.ndarray:
     """The artifact's own outputs on the golden images, recorded at export (checksum-checked)."""
     rec = clf.manifest.get("golden_outputs")
-    if not rec:
+    if not isinstance(rec, dict) or not isinstance(rec.get("path"), str):
         raise RuntimeArtifactError(f"{clf.path}: its manifest records no golden outputs; re-export it with this version.")
-    return _load_checked(mf.inside(rec["path"], clf.path.parent), rec["sha256"])
+    path = mf.inside(rec["path"], clf.path.parent)
+    return _probabilities(_load_checked(path, rec.get("sha256")), path)
 
 
 def verify(artifact, num_threads: int = 1) -> VerifyResult:
