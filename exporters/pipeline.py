@@ -144,6 +144,9 @@ class Exporter:
         self.skipped: dict[str, str] = {}
         self.x_test, self.y_test = self.data["x_test"], self.data["y_test"]
         self.keras_probs = self.model.predict(self.x_test, batch_size=1024, verbose=0)
+        if not np.isfinite(self.keras_probs).all():
+            raise ExportError(f"{run_dir}: the Keras model outputs NaN or infinite values on the test images (it did not "
+                              "train properly); nothing was exported. Retrain it, e.g. with a lower --learning-rate.")
         self.calibration, self.calibration_record = calibration_set(
             self.data["x_fit"], self.data["y_fit"], cfg.calibration_images, cfg.calibration_seed)
         self.keras_accuracy = float((self.keras_probs.argmax(1) == self.y_test).mean())

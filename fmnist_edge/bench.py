@@ -14,7 +14,6 @@ own preprocessing, exactly as a device would.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import platform
 import subprocess

@@ -21,6 +21,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import FmnistEdgeError
 
@@ -36,6 +37,10 @@ _ARM_CPUINFO = {
     "cortex-a72": ("fp asimd evtstrm crc32 cpuid", "0x0", "0xd08", "3"),
     "cortex-a76": ("fp asimd evtstrm crc32 cpuid atomics fphp asimdhp asimdrdm lrcpc dcpop asimddp", "0x4", "0xd0b", "1"),
 }
+
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class EmulationError(FmnistEdgeError):

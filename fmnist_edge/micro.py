@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import FmnistEdgeError, MissingExtraError
+from .manifest import check_output_dir, write_atomic
 
 
 def _flush_c_stdio() -> None:
@@ -164,10 +165,9 @@ alignas(16) const unsigned char {ident}[] = {{
 const unsigned int {ident}_len = {len(data)};
 const char *const {ident}_class_names[{len(clf.class_names)}] = {{{names}}};
 """
+    check_output_dir(out_dir, "--out")
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = (out_dir / f"{name}.h", out_dir / f"{name}.cc")
     for path, text in zip(paths, (header, source)):
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
+        write_atomic(path, lambda tmp, text=text: tmp.write_text(text))
     return paths

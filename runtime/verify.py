@@ -9,7 +9,6 @@ corrupted file or kernels that compute differently here (e.g. emulated CPU featu
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 

@@ -21,7 +21,6 @@ from fmnist_edge import data as fdata
 from fmnist_edge.bench import throughput
 from fmnist_edge.errors import ConfigError
 from fmnist_edge.models import get_preset
-from runtime import manifest as rmf
 from runtime.errors import ManifestError, RuntimeArtifactError
 from runtime.images import load_image
 from runtime.verify import verify
