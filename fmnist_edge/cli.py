@@ -102,6 +102,8 @@ def train(
     ),
     download: bool = typer.Option(True, help="Allow a download through Keras when no local copy is found."),
     out: Optional[Path] = typer.Option(None, help="Run directory to create (default: artifacts/<model>-<timestamp>)."),
+    devices: int = typer.Option(1, help="Train data-parallel over N devices (GPUs, or CPU devices) with Keras's "
+                                "distribution API; needs KERAS_BACKEND=jax and a batch size divisible by N."),
 ):
     """Train a preset on the real Fashion-MNIST and write a run directory (model, manifest, metrics, curves)."""
     from .models import get_preset, parse_validation
@@ -118,7 +120,8 @@ def train(
     from .train import TrainConfig, train as run_training
 
     cfg = TrainConfig(model=model, seed=seed, recipe=recipe, limit=limit,
-                      data_dir=str(data_dir) if data_dir else None, download=download, out=str(out) if out else None)
+                      data_dir=str(data_dir) if data_dir else None, download=download, out=str(out) if out else None,
+                      devices=devices)
     run_training(cfg, console=console)
 
 

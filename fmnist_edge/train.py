@@ -50,6 +50,7 @@ class TrainConfig:
     data_dir: str | None = None
     download: bool = True
     out: str | None = None  # run directory; default artifacts/<model>-<timestamp>
+    devices: int = 1  # > 1: data-parallel over that many accelerators (or CPU devices) with Keras's distribution API
 
     def resolved_recipe(self) -> Recipe:
         recipe = self.recipe or get_preset(self.model).recipe
@@ -210,12 +211,55 @@ def train(cfg: TrainConfig, console=None) -> Path:
         raise ConfigError(f"--seed must be an integer from 0 to 2**32 - 1 (numpy's and Keras's seed range), got {cfg.seed}.")
     preset = get_preset(cfg.model)
     recipe = cfg.resolved_recipe()
+    check_devices(cfg.devices, recipe.batch_size)
     out = Path(cfg.out) if cfg.out else default_run_dir(cfg.model)
     if out.exists():
         raise ConfigError(f"Output directory {out} already exists; choose another --out or remove it.")
     check_output_dir(out, "--out")  # before training, not after it
     with reserved(out):
         return _train(cfg, preset, recipe, out, console)
+
+
+def check_devices(devices: int, batch_size: int) -> list:
+    """The devices to train on for --devices N (empty for one device), or a ConfigError saying what to change."""
+    if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
+        raise ConfigError(f"--devices must be a positive integer, got {devices!r}.")
+    if devices == 1:
+        return []
+    if batch_size % devices:
+        raise ConfigError(f"--batch-size {batch_size} does not divide evenly over --devices {devices}: each device gets "
+                          f"an equal share of every batch. Use a multiple of {devices}, e.g. {batch_size + devices - batch_size % devices}.")
+    import keras
+
+    if keras.backend.backend() != "jax":
+        raise ConfigError(f"--devices {devices} uses Keras's distribution API, which trains data-parallel on the JAX "
+                          f"backend; this process uses {keras.backend.backend()!r}. Run with KERAS_BACKEND=jax.")
+    found = keras.distribution.list_devices()
+    if len(found) < devices:
+        raise ConfigError(f"--devices {devices}: only {len(found)} device(s) visible ({', '.join(found)}). On a CPU, "
+                          f"set XLA_FLAGS=--xla_force_host_platform_device_count={devices} before starting.")
+    return found[:devices]
+
+
+@contextmanager
+def data_parallel(devices: list):
+    """Keras's DataParallel over `devices` while training (nothing for one device), then back to one."""
+    if not devices:
+        yield
+        return
+    import keras
+
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+    try:
+        yield
+    finally:
+        keras.distribution.set_distribution(None)
+
+
+def _even(x, y, devices: int):
+    """Every batch, the last one included, must split evenly over the devices: drop at most devices - 1 images."""
+    n = len(y) - len(y) % devices
+    return x[:n], y[:n], len(y) - n
 
 
 @contextmanager
@@ -244,21 +288,27 @@ def _train(cfg: TrainConfig, preset, recipe: Recipe, out: Path, console) -> Path
     d = prepare_data(cfg, recipe)
     seed_everything(cfg.seed)
     device = describe_device()
-    model = preset.build(keras)
-    model.compile(optimizer=_optimizer(keras, recipe), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    steps = int(np.ceil(len(d["y_fit"]) / recipe.batch_size))
-    console.print(
-        f"Training [bold]{cfg.model}[/] ({model.count_params():,} params) on {len(d['y_fit']):,} images, "
-        f"{recipe.epochs} epochs, batch {recipe.batch_size}, {recipe.optimizer} lr {recipe.learning_rate}, "
-        f"backend {device['backend']} on {device['device']} ({device['device_name']})"
-    )
-    progress = _progress_callback(keras, console, recipe.epochs, steps)
-    validation = (d["x_val"], d["y_val"]) if d["x_val"] is not None else None
-    t_fit = time.perf_counter()
-    hist = model.fit(
-        d["x_fit"], d["y_fit"], batch_size=recipe.batch_size, epochs=recipe.epochs, shuffle=True,
-        validation_data=validation, verbose=0, callbacks=[progress, keras.callbacks.TerminateOnNaN()],
-    )
+    devices = check_devices(cfg.devices, recipe.batch_size)
+    n_dev = max(1, len(devices))
+    x_fit, y_fit, dropped = _even(d["x_fit"], d["y_fit"], n_dev)
+    validation = _even(d["x_val"], d["y_val"], n_dev)[:2] if d["x_val"] is not None else None
+    # The model's variables are created under the distribution; evaluation and prediction below run after it,
+    # on one device, over every test image.
+    with data_parallel(devices):
+        model = preset.build(keras)
+        model.compile(optimizer=_optimizer(keras, recipe), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        steps = int(np.ceil(len(y_fit) / recipe.batch_size))
+        console.print(
+            f"Training [bold]{cfg.model}[/] ({model.count_params():,} params) on {len(y_fit):,} images, "
+            f"{recipe.epochs} epochs, batch {recipe.batch_size}, {recipe.optimizer} lr {recipe.learning_rate}, "
+            f"backend {device['backend']} on {n_dev} x {device['device']} ({device['device_name']})"
+        )
+        progress = _progress_callback(keras, console, recipe.epochs, steps)
+        t_fit = time.perf_counter()
+        hist = model.fit(
+            x_fit, y_fit, batch_size=recipe.batch_size, epochs=recipe.epochs, shuffle=True,
+            validation_data=validation, verbose=0, callbacks=[progress, keras.callbacks.TerminateOnNaN()],
+        )
     fit_seconds = time.perf_counter() - t_fit
     test_loss, _ = model.evaluate(d["x_test"], d["y_test"], batch_size=1024, verbose=0)
     probs = model.predict(d["x_test"], batch_size=1024, verbose=0)
@@ -303,7 +353,10 @@ def _train(cfg: TrainConfig, preset, recipe: Recipe, out: Path, console) -> Path
             "data": d["describe"],
             "test_accuracy": report["accuracy"],
             "test_loss": float(test_loss),
-            "training": {**device, "fit_seconds": round(fit_seconds, 2),
+            "training": {**device, "devices": n_dev,
+                         "distribution": "keras.distribution.DataParallel" if devices else None,
+                         "device_list": [str(x) for x in devices] or None, "dropped_for_even_sharding": dropped,
+                         "fit_seconds": round(fit_seconds, 2),
                          "wall_seconds": round(time.perf_counter() - t_start, 2)},
             "versions": library_versions("keras", "numpy", "tensorflow", "jax", "jaxlib", "torch"),
             "host": {**host_cpu(), "system": platform.system()},
