@@ -251,16 +251,18 @@ def bench(
     """Accuracy, agreement and latency of every artifact of a run next to the Keras original."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    from runtime.backends import MAX_THREADS
+
     from . import report
-    from .bench import BenchConfig, run_bench
+    from .bench import ARTIFACT_DIRS, BenchConfig, run_bench
     from .manifest import check_output_dir, check_output_file, write_atomic, write_json
 
     if keras not in ("auto", "live", "recorded"):
         raise FmnistEdgeError(f"--keras must be auto, live or recorded; got {keras!r}.")
     if test_images is not None and test_images < 10:
         raise FmnistEdgeError(f"--test-images must be at least 10 (one per class), got {test_images}.")
-    if threads < 1 or runs < 10 or warmup < 0:
-        raise FmnistEdgeError("--threads must be >= 1, --runs >= 10 and --warmup >= 0.")
+    if not 1 <= threads <= MAX_THREADS or runs < 10 or warmup < 0:
+        raise FmnistEdgeError(f"--threads must be from 1 to {MAX_THREADS}, --runs >= 10 and --warmup >= 0.")
     bad_batches = [b for b in batch_size or () if not 1 <= b <= MAX_BATCH]
     if bad_batches:
         raise FmnistEdgeError(f"--batch-size must be between 1 and {MAX_BATCH:,}, got {bad_batches}.")
@@ -273,8 +275,6 @@ def bench(
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # see train()
     os.environ["KERAS_BACKEND"] = "tensorflow"  # the live Keras row times a compiled tf.function
     run = run_dir or default_release()
-    from .bench import ARTIFACT_DIRS
-
     unknown = [v for v in variant or () if v not in ARTIFACT_DIRS]
     if unknown:  # also keeps --variant ../x from reaching outside the run
         raise FmnistEdgeError(f"--variant: unknown {unknown}; choose from {', '.join(ARTIFACT_DIRS)}.")

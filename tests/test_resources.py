@@ -65,3 +65,8 @@ def test_any_idx_header_parses_or_raises_data_error(dims, tail, magic):
     except DataError:
         return
     assert arr.dtype == np.uint8 and list(arr.shape) == dims[:ndim] and arr.size == len(tail)
+
+
+def test_bench_threads_are_bounded_before_any_work():
+    result = CliRunner().invoke(cli.app, ["bench", str(RELEASE), "--threads", "100"])
+    assert result.exit_code == 1 and "--threads must be from 1 to 64" in result.output
