@@ -205,8 +205,9 @@ def load_test_set(run_manifest: dict, data_dir: str | None, test_images: int | N
 def recorded_keras_probs(run_dir: Path, needed: int) -> np.ndarray:
     """The Keras outputs export recorded, checked against reference/manifest.json (sha256, shape) before
     use: a shifted or swapped file would silently turn every agreement and delta into nonsense."""
-    from runtime.errors import ManifestError
-    from runtime.manifest import read_json, sha256_file
+    from runtime.errors import ManifestError, RuntimeArtifactError
+    from runtime.manifest import read_json
+    from runtime.verify import load_checked, probabilities
 
     recorded = run_dir / "reference" / "test_probs.npy"
     if not recorded.is_file():
@@ -218,19 +219,13 @@ def recorded_keras_probs(run_dir: Path, needed: int) -> np.ndarray:
     except (ManifestError, KeyError, TypeError) as exc:
         raise FmnistEdgeError(f"{run_dir / 'reference' / 'manifest.json'}: missing or malformed ({exc}); it must record "
                               "test_probs.npy's sha256 and shape. Re-export the run.") from None
-    if sha256_file(recorded) != want:
-        raise FmnistEdgeError(f"{recorded}: sha256 does not match reference/manifest.json; the recorded Keras outputs were "
-                              "modified or corrupted. Re-copy the release or re-export the run.")
-    try:
-        probs = np.load(recorded, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise FmnistEdgeError(f"{recorded}: unreadable ({exc}).") from None
-    if not isinstance(probs, np.ndarray) or list(probs.shape) != list(shape) or probs.ndim != 2 or probs.shape[1] != 10 or len(probs) < needed:
+    try:  # the same checked loading `verify` uses for the golden files
+        probs = probabilities(load_checked(recorded, want, "reference/manifest.json"), recorded)
+    except RuntimeArtifactError as exc:
+        raise FmnistEdgeError(f"{exc} Re-copy the release or re-export the run.") from None
+    if list(probs.shape) != list(shape) or len(probs) < needed:
         raise FmnistEdgeError(f"{recorded}: shape {probs.shape}, expected {shape} covering {needed} test images; re-export the run.")
-    probs = probs.astype(np.float32)
-    if not np.isfinite(probs).all():
-        raise FmnistEdgeError(f"{recorded}: contains NaN or infinite values; re-export the run.")
-    return probs
+    return probs.astype(np.float32)
 
 
 def tensorflow_available() -> bool:

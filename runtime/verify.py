@@ -65,15 +65,15 @@ class VerifyResult:
         return asdict(self)
 
 
-def _load_checked(path: Path, sha256) -> dict | np.ndarray:
-    """A release's .npy/.npz, after its checksum: every array of an .npz is read here, so a damaged file
-    fails now, naming itself, rather than later as a traceback."""
+def load_checked(path: Path, sha256, recorded_in: str = "its manifest") -> dict | np.ndarray:
+    """A release's .npy/.npz, after its checksum (recorded in `recorded_in`): every array of an .npz is read
+    here, so a damaged file fails now, naming itself, rather than later as a traceback."""
     if not isinstance(sha256, str):
         raise RuntimeArtifactError(f"{path}: its manifest records no sha256 for it; re-export the release.")
     if not path.is_file():
         raise RuntimeArtifactError(f"{path}: missing; the release is incomplete (re-copy the whole run directory).")
     if mf.sha256_file(path) != sha256:
-        raise RuntimeArtifactError(f"{path}: checksum does not match its manifest; the file was modified or truncated.")
+        raise RuntimeArtifactError(f"{path}: sha256 does not match {recorded_in}; the file was modified or truncated.")
     try:
         loaded = np.load(path, allow_pickle=False)
         return {k: loaded[k] for k in loaded.files} if hasattr(loaded, "files") else loaded
@@ -81,7 +81,8 @@ def _load_checked(path: Path, sha256) -> dict | np.ndarray:
         raise RuntimeArtifactError(f"{path}: unreadable ({type(exc).__name__}: {exc}).") from None
 
 
-def _probabilities(arr, path: Path, rows: int | None = None) -> np.ndarray:
+def probabilities(arr, path: Path, rows: int | None = None) -> np.ndarray:
+    """`arr` if it is finite float probabilities of shape (rows, 10), else an error naming `path`."""
     if not (isinstance(arr, np.ndarray) and arr.ndim == 2 and arr.shape[1] == 10 and arr.dtype.kind == "f"
             and (rows is None or len(arr) == rows) and np.isfinite(arr).all()):
         shape = getattr(arr, "shape", None)
@@ -99,7 +100,7 @@ def golden_set(reference_dir: Path) -> dict:
     if not isinstance(ref, dict) or not isinstance(ref.get("files"), dict) or not isinstance(ref["files"].get("golden.npz"), dict):
         raise RuntimeArtifactError(f"{ref_manifest}: expected an object with files.golden.npz (its sha256); re-export the release.")
     path = reference_dir / "golden.npz"
-    g = _load_checked(path, ref["files"]["golden.npz"].get("sha256"))
+    g = load_checked(path, ref["files"]["golden.npz"].get("sha256"))
     missing = [k for k in ("images", "labels", "keras_probs") if not isinstance(g, dict) or k not in g]
     if missing:
         raise RuntimeArtifactError(f"{path}: lacks {missing}; re-export the release.")
@@ -111,7 +112,7 @@ def golden_set(reference_dir: Path) -> dict:
     names = ref.get("class_names")
     if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
         raise RuntimeArtifactError(f"{ref_manifest}: class_names must be a list of strings.")
-    return {"images": images, "labels": labels, "keras_probs": _probabilities(g["keras_probs"], path, len(images)),
+    return {"images": images, "labels": labels, "keras_probs": probabilities(g["keras_probs"], path, len(images)),
             "class_names": names}
 
 
@@ -133,7 +134,7 @@ def expected_outputs(clf: Classifier) -> np.ndarray:
     if not isinstance(rec, dict) or not isinstance(rec.get("path"), str):
         raise RuntimeArtifactError(f"{clf.path}: its manifest records no golden outputs; re-export it with this version.")
     path = mf.inside(rec["path"], clf.path.parent)
-    return _probabilities(_load_checked(path, rec.get("sha256")), path)
+    return probabilities(load_checked(path, rec.get("sha256")), path)
 
 
 def verify(artifact, num_threads: int = 1) -> VerifyResult:
