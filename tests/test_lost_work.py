@@ -85,14 +85,18 @@ def test_train_refuses_an_unusable_out_before_training(tmp_path):
         assert time.perf_counter() - t0 < 20  # before the data is even loaded for training
 
 
-def _sigterm_when(cmd: list[str], ready, cwd: Path, timeout: float = 240) -> int:
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    t0 = time.monotonic()
-    while not ready() and proc.poll() is None and time.monotonic() - t0 < timeout:
-        time.sleep(0.05)
-    assert proc.poll() is None, "finished before it could be interrupted"
-    proc.send_signal(signal.SIGTERM)
-    return proc.wait(timeout=60)
+def _sigterm_when(cmd: list[str], ready, cwd: Path, timeout: float = 240) -> tuple[int, str]:
+    """Start `cmd`, send SIGTERM once `ready()`; returns the exit code and the tail of its output (for messages)."""
+    log = cwd / "sigterm.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        t0 = time.monotonic()
+        while not ready() and proc.poll() is None and time.monotonic() - t0 < timeout:
+            time.sleep(0.05)
+        assert proc.poll() is None, "finished before it could be interrupted:\n" + log.read_text()[-2000:]
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=60)
+    return code, log.read_text()[-2000:]
 
 
 def test_sigterm_during_training_leaves_nothing(tmp_path):
@@ -100,8 +104,9 @@ def test_sigterm_during_training_leaves_nothing(tmp_path):
     out = tmp_path / "runs" / "mlp"
     cmd = [sys.executable, "-m", "fmnist_edge", "train", "--model", "mlp", "--limit", "2000", "--epochs", "200",
            "--out", str(out)]
-    assert _sigterm_when(cmd, out.exists, tmp_path) == 128 + signal.SIGTERM
-    assert list((tmp_path / "runs").iterdir()) == []
+    code, tail = _sigterm_when(cmd, out.exists, tmp_path)
+    assert code == 128 + signal.SIGTERM, tail
+    assert list((tmp_path / "runs").iterdir()) == [], tail
 
 
 def test_sigterm_during_export_leaves_nothing(tiny_run, tmp_path):
@@ -111,6 +116,7 @@ def test_sigterm_during_export_leaves_nothing(tiny_run, tmp_path):
         shutil.copy(tiny_run / name, run / name)
     cmd = [sys.executable, "-m", "fmnist_edge", "export", str(run), "--variant", "tflite-int8"]
     env_ready = lambda: any(p.name.startswith(".tflite-int8.partial-") for p in run.iterdir())  # noqa: E731
-    assert _sigterm_when(cmd, env_ready, tmp_path) == 128 + signal.SIGTERM
-    assert sorted(p.name for p in run.iterdir() if p.name.startswith(".") or p.name == "tflite-int8") == []
-    assert os.listdir(run) and not (run / "tflite-int8").exists()
+    code, tail = _sigterm_when(cmd, env_ready, tmp_path)
+    assert code == 128 + signal.SIGTERM, tail
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith(".") or p.name == "tflite-int8") == [], tail
+    assert os.listdir(run) and not (run / "tflite-int8").exists(), tail
