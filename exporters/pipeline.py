@@ -32,13 +32,18 @@ from fmnist_edge.models import Recipe, flops_per_image
 from fmnist_edge.train import TrainConfig, prepare_data
 from runtime import manifest as rmf
 from runtime.verify import output_tolerance
+from runtime.weights import compressed_size, kernel_stats
 
-from . import VARIANTS, external, onnx_export, tflite
+from runtime.variants import VARIANTS
+
+from . import compress, external, onnx_export, tflite
 from .calibration import calibration_set
 from .check import check, compare
 from .errors import ExportError, PortabilityError
+from .compress import ClusterConfig, PruneConfig
 from .qat import QATConfig, QATUnsupported, fine_tune_float_control, fine_tune_qat
 
+TUNED = {"qat": "fake-quantized", "pruning": "pruned", "clustering": "clustered"}
 VERSIONS = ("tensorflow", "keras", "tf-keras", "tensorflow-model-optimization", "tf2onnx", "onnx", "onnxruntime",
             "ai-edge-litert", "numpy")
 
@@ -49,6 +54,8 @@ class ExportConfig:
     calibration_images: int = 500
     calibration_seed: int = 0
     qat: QATConfig = field(default_factory=QATConfig)
+    pruning: PruneConfig = field(default_factory=PruneConfig)
+    clustering: ClusterConfig = field(default_factory=ClusterConfig)
     opset: int = 17
     onnx_int8_scheme: str = onnx_export.DEFAULT_SCHEME
     # int8 kernels differ per instruction set: every int8 variant must reproduce its outputs under these
@@ -133,6 +140,8 @@ class Exporter:
         except OSError as exc:
             raise ExportError(f"--out {self.out}: cannot create it ({exc.strerror or exc}).") from None
         self.external = self.run.get("lineage") == "external"
+        # fine-tuned variants rebuild a preset by name in tf_keras; a model file is rebuilt layer by layer
+        self.preset_name = None if self.external else self.run["model"]
         if self.external:  # a model file exported as is: no recipe, the whole training split
             self.data = external.external_data(self.run["data"]["limit"], cfg.data_dir, cfg.download)
         else:
@@ -168,33 +177,78 @@ class Exporter:
                 "conventions": self.run["conventions"]} if self.external else {}),
         }
 
-    # -- variants: each writes its model file into `tmp` and returns (file, reference probs, extra manifest)
+    # -- builders (named by runtime.variants' `builder`): each writes its model file into `tmp` and returns
+    # (file name, the outputs of the Keras model it was converted from, extra manifest fields)
     def _tflite_float32(self, tmp: Path):
         (tmp / "model.tflite").write_bytes(tflite.to_float32(self.model))
         return "model.tflite", self.keras_probs, {}
+
+    def _tflite_float16(self, tmp: Path):
+        (tmp / "model.tflite").write_bytes(tflite.to_float16(self.model))
+        return "model.tflite", self.keras_probs, {"weights": "float16 (dequantized to float32 at load)"}
+
+    def _tflite_dynamic_int8(self, tmp: Path):
+        (tmp / "model.tflite").write_bytes(tflite.to_dynamic_int8(self.model))
+        return "model.tflite", self.keras_probs, {
+            "weights": "int8 per channel; activations quantized on the fly per inference; float32 I/O"}
 
     def _tflite_int8(self, tmp: Path):
         (tmp / "model.tflite").write_bytes(tflite.to_int8(self.model, self.calibration))
         return "model.tflite", self.keras_probs, {"calibration": self.calibration_record}
 
+    def _fine_tune_control(self, cfg) -> dict:
+        """The float Keras model fine-tuned with the same schedule: what extra training alone does."""
+        control = fine_tune_float_control(self.model, self.data["x_fit"], self.data["y_fit"], self.x_test, cfg)
+        return {"float_control_accuracy": float((control.argmax(1) == self.y_test).mean()),
+                "float_control_agreement_with_original": float((control.argmax(1) == self.keras_probs.argmax(1)).mean())}
+
+    def _fine_tuned(self, tmp: Path, what: str, cfg, res: dict, details: dict):
+        """Write a fine-tuned variant's file; its manifest says how it was trained, how the tuned float model
+        and the float control score, and how the result agrees with the original model."""
+        (tmp / "model.tflite").write_bytes(res["tflite"])
+        tuned = res["tuned_probs"]
+        extra = {"calibration": self.calibration_record, what: {
+            **details, "epochs": cfg.epochs, "learning_rate": cfg.learning_rate, "batch_size": cfg.batch_size,
+            "seed": cfg.seed, "fit_seconds": round(res["fit_seconds"], 1),
+            "fine_tune_images": int(len(self.data["y_fit"])),
+            "tuned_keras_accuracy": float((tuned.argmax(1) == self.y_test).mean()),
+            "tuned_keras_agreement_with_original": float((tuned.argmax(1) == self.keras_probs.argmax(1)).mean()),
+            **self._fine_tune_control(cfg),
+            "checked_against": f"the fine-tuned {TUNED[what]} Keras (tf_keras) model it was converted from",
+        }}
+        return "model.tflite", tuned, extra
+
     def _tflite_int8_qat(self, tmp: Path):
         q = self.cfg.qat
         self.console.print(f"  QAT: fine-tuning under fake quantization ({q.epochs} epoch(s), lr {q.learning_rate:g}, "
                            f"batch {q.batch_size}) and a float control with the same schedule")
-        res = fine_tune_qat(self.model, None if self.external else self.run["model"], self.data["x_fit"],
-                            self.data["y_fit"], self.x_test, self.calibration, q)
-        control = fine_tune_float_control(self.model, self.data["x_fit"], self.data["y_fit"], self.x_test, q)
-        (tmp / "model.tflite").write_bytes(res["tflite"])
-        extra = {"calibration": self.calibration_record, "qat": {
-            "epochs": q.epochs, "learning_rate": q.learning_rate, "batch_size": q.batch_size, "seed": q.seed,
-            "fit_seconds": round(res["fit_seconds"], 1),
-            "fine_tune_images": int(len(self.data["y_fit"])),
-            "fake_quant_keras_accuracy": float((res["fake_quant_probs"].argmax(1) == self.y_test).mean()),
-            "float_control_accuracy": float((control.argmax(1) == self.y_test).mean()),
-            "float_control_agreement_with_original": float((control.argmax(1) == self.keras_probs.argmax(1)).mean()),
-            "checked_against": "the fine-tuned fake-quantized Keras (tf_keras) model it was converted from",
-        }}
-        return "model.tflite", res["fake_quant_probs"], extra
+        res = fine_tune_qat(self.model, self.preset_name, self.data["x_fit"], self.data["y_fit"], self.x_test,
+                            self.calibration, q)
+        file_name, tuned, extra = self._fine_tuned(tmp, "qat", q, res, {})
+        extra["qat"]["fake_quant_keras_accuracy"] = extra["qat"]["tuned_keras_accuracy"]  # name kept from earlier releases
+        return file_name, tuned, extra
+
+    def _tflite_int8_pruned(self, tmp: Path):
+        p = self.cfg.pruning
+        self.console.print(f"  pruning: {p.sparsity:.0%} of the weights of layers with >= {p.min_weights:,} weights, "
+                           f"{p.epochs} epoch(s), lr {p.learning_rate:g}; and a float control with the same schedule")
+        res = compress.prune(self.model, self.preset_name, self.data["x_fit"], self.data["y_fit"], self.x_test,
+                             self.calibration, p)
+        out = self._fine_tuned(tmp, "pruning", p, res, res["details"])
+        kernels = kernel_stats(tmp / "model.tflite")  # what the int8 file itself holds
+        out[2]["pruning"].update(file_kernels=kernels, file_sparsity=round(
+            sum(k["sparsity"] * k["weights"] for k in kernels) / sum(k["weights"] for k in kernels), 4))
+        return out
+
+    def _tflite_int8_clustered(self, tmp: Path):
+        c = self.cfg.clustering
+        self.console.print(f"  clustering: {c.clusters} centroids per layer with >= {c.min_weights:,} weights, "
+                           f"{c.epochs} epoch(s), lr {c.learning_rate:g}; and a float control with the same schedule")
+        res = compress.cluster(self.model, self.preset_name, self.data["x_fit"], self.data["y_fit"], self.x_test,
+                               self.calibration, c)
+        out = self._fine_tuned(tmp, "clustering", c, res, res["details"])
+        out[2]["clustering"]["file_kernels"] = kernel_stats(tmp / "model.tflite")
+        return out
 
     def _onnx_float32(self, tmp: Path):
         onnx_export.to_float32(self.model, tmp / "model.onnx", self.cfg.opset)
@@ -217,7 +271,7 @@ class Exporter:
     def _portability(self, variant: str, model_file: Path, golden: np.ndarray, manifest: dict) -> dict:
         """Prove an int8 file computes the same under other CPUs' instruction sets, or refuse it."""
         cpus = self.cfg.portability_cpus
-        if "int8" not in variant:
+        if not VARIANTS[variant].int8_kernels:
             return {"checked_on": [], "note": "float kernels: outputs may differ by rounding only (verify --cpu-matrix)"}
         if not cpus:
             return {"checked_on": [], "note": "NOT checked at export (--no-portability-check); run `fmnist-edge verify --cpu-matrix`"}
@@ -233,9 +287,9 @@ class Exporter:
         target = self.out / variant
         t0 = time.perf_counter()
         with staged(target, self.cfg.overwrite) as tmp:
-            fmt = VARIANTS[variant][0]
+            spec = VARIANTS[variant]
             try:
-                file_name, reference, extra = getattr(self, "_" + variant.replace("-", "_"))(tmp)
+                file_name, reference, extra = getattr(self, "_" + spec.builder)(tmp)
             except (ValueError, RuntimeError, TypeError, KeyError) as exc:
                 # Converters report unsupported graphs/options this way; name the variant instead of a traceback.
                 raise ExportError(f"{variant}: conversion failed ({type(exc).__name__}: {exc}). No artifact was written.") from exc
@@ -253,9 +307,11 @@ class Exporter:
                 "schema_version": rmf.ARTIFACT_SCHEMA_VERSION,
                 "kind": "artifact",
                 "variant": variant,
-                "format": fmt,
-                "description": VARIANTS[variant][1],
-                "file": {"path": file_name, "bytes": model_file.stat().st_size, "sha256": sha256_file(model_file)},
+                "format": spec.format,
+                "description": spec.description,
+                "file": {"path": file_name, "bytes": model_file.stat().st_size, "sha256": sha256_file(model_file),
+                         # what a download or an over-the-air update carries
+                         "zlib9_bytes": compressed_size(model_file)},
                 "input": tensor_spec(clf, "input"),
                 "output": tensor_spec(clf, "output"),
                 "preprocessing": self.run.get("preprocessing", PREPROCESSING),
@@ -285,7 +341,7 @@ class Exporter:
         self.console.print(
             f"[green]✓[/] {variant:16s} {manifest['file']['bytes'] / 1024:8.1f} KiB  accuracy {f['accuracy']:.4f} "
             f"(Keras {self.keras_accuracy:.4f})  agreement {f['agreement_with_keras']:.2%}  "
-            f"check {result['agreement']:.2%} vs {'fake-quant Keras' if variant.endswith('qat') else 'Keras'}  "
+            f"check {result['agreement']:.2%} vs {'its fine-tuned Keras model' if spec.fine_tuned else 'Keras'}  "
             f"{manifest['export_seconds']:.0f}s"
         )
         return target

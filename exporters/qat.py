@@ -27,7 +27,8 @@ PASSTHROUGH = ("Rescaling", "Reshape", "Flatten", "Identity", "InputLayer", "Dro
 
 
 class QATUnsupported(Exception):
-    """This model cannot go through tensorflow-model-optimization; the QAT variant is skipped, with this reason."""
+    """This model cannot go through tensorflow-model-optimization (QAT, pruning or clustering); that variant
+    is skipped, with this reason."""
 
 
 def _plain_layers(model) -> list:
@@ -116,6 +117,35 @@ def _quantize_any(clone):
         raise QATUnsupported(f"tensorflow-model-optimization cannot quantize this model: {str(exc).splitlines()[0][:300]}") from None
 
 
+def tf_keras_copy(model, model_name: str | None, x_check: np.ndarray):
+    """The model in tf_keras with its trained weights: the preset rebuilt by name, or (`model_name` None, a
+    model file) rebuilt layer by layer and checked numerically."""
+    import tf_keras
+
+    if model_name is None:
+        return tf_keras_clone(model, x_check)
+    clone = get_preset(model_name).build(tf_keras)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+def fit(model, x_fit, y_fit, cfg, callbacks=()) -> float:
+    """Fine-tune a compiled tf_keras model with `cfg`'s schedule; returns the seconds it took."""
+    import tf_keras
+
+    model.compile(optimizer=tf_keras.optimizers.Adam(cfg.learning_rate), loss="sparse_categorical_crossentropy")
+    t0 = time.perf_counter()
+    model.fit(x_fit, y_fit, batch_size=cfg.batch_size, epochs=cfg.epochs, shuffle=True, verbose=0, callbacks=list(callbacks))
+    return time.perf_counter() - t0
+
+
+def to_int8(model, calibration) -> bytes:
+    """A tf_keras model to full-integer int8 TFLite."""
+    import tensorflow as tf
+
+    return convert(int8_converter(tf.lite.TFLiteConverter.from_keras_model(model), calibration))
+
+
 @dataclass(frozen=True)
 class QATConfig:
     epochs: int = 1
@@ -127,31 +157,22 @@ class QATConfig:
 def fine_tune_qat(model, model_name: str | None, x_fit, y_fit, x_test, calibration, cfg: QATConfig) -> dict:
     """`model_name`: the preset the model was trained as (rebuilt with tf_keras by name), or None for a
     model file, whose layers are rebuilt one by one (QATUnsupported when that is not possible)."""
-    import tensorflow as tf
     import tensorflow_model_optimization as tfmot
     import tf_keras
 
     tf_keras.utils.set_random_seed(cfg.seed)
-    if model_name is not None:
-        clone = get_preset(model_name).build(tf_keras)
-        clone.set_weights(model.get_weights())
-        qmodel = tfmot.quantization.keras.quantize_model(clone)
-    else:
-        qmodel = _quantize_any(tf_keras_clone(model, x_test[:64]))
-    qmodel.compile(optimizer=tf_keras.optimizers.Adam(cfg.learning_rate), loss="sparse_categorical_crossentropy",
-                   metrics=["accuracy"])
-    t0 = time.perf_counter()
-    qmodel.fit(x_fit, y_fit, batch_size=cfg.batch_size, epochs=cfg.epochs, shuffle=True, verbose=0)
-    seconds = time.perf_counter() - t0
-    fake_quant_probs = qmodel.predict(x_test, batch_size=1024, verbose=0)
+    clone = tf_keras_copy(model, model_name, x_test[:64])
+    qmodel = tfmot.quantization.keras.quantize_model(clone) if model_name is not None else _quantize_any(clone)
+    seconds = fit(qmodel, x_fit, y_fit, cfg)
     # Fake-quant nodes carry the activation ranges; the converter still insists on a representative
     # dataset for int8-only builtins, so it gets the same calibration images as post-training int8.
-    tflite = convert(int8_converter(tf.lite.TFLiteConverter.from_keras_model(qmodel), calibration))
-    return {"tflite": tflite, "fake_quant_probs": fake_quant_probs, "fit_seconds": seconds}
+    return {"tflite": to_int8(qmodel, calibration), "tuned_probs": qmodel.predict(x_test, batch_size=1024, verbose=0),
+            "fit_seconds": seconds}
 
 
-def fine_tune_float_control(model, x_fit, y_fit, x_test, cfg: QATConfig) -> np.ndarray:
-    """The same schedule on the float Keras 3 model; returns its test probabilities."""
+def fine_tune_float_control(model, x_fit, y_fit, x_test, cfg) -> np.ndarray:
+    """The same schedule (`cfg`'s epochs, learning rate, batch size, seed) on the float Keras 3 model;
+    returns its test probabilities."""
     import keras
 
     keras.utils.set_random_seed(cfg.seed)

@@ -52,3 +52,23 @@ def to_int8(model, calibration: np.ndarray) -> bytes:
     import tensorflow as tf
 
     return convert(int8_converter(tf.lite.TFLiteConverter.from_keras_model(model), calibration))
+
+
+def to_float16(model) -> bytes:
+    """float16 weights (half the size); the interpreter dequantizes them to float32 at load."""
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_types = [tf.float16]
+    return convert(converter)
+
+
+def to_dynamic_int8(model) -> bytes:
+    """Dynamic-range quantization: int8 weights, activations quantized on the fly, float32 I/O. No
+    representative dataset, which is why it is the option users reach for first."""
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    return convert(converter)

@@ -27,8 +27,12 @@ import numpy as np
 from . import data as fdata
 from .errors import FmnistEdgeError
 from .manifest import host_cpu, library_versions
+from .tradeoff import pareto
 
-ARTIFACT_DIRS = ("tflite-float32", "tflite-int8", "tflite-int8-qat", "onnx-float32", "onnx-int8")
+from runtime.compare import compare
+from runtime.variants import VARIANTS
+
+ARTIFACT_DIRS = tuple(VARIANTS)  # every registered variant, in registry order
 
 
 @dataclass(frozen=True)
@@ -84,13 +88,11 @@ def accuracy_block(probs: np.ndarray, labels: np.ndarray, keras_probs: np.ndarra
              "per_class_recall": [float((pred[labels == c] == c).mean()) for c in range(10)]}
     if keras_probs is not None:
         kpred = keras_probs.argmax(1)
-        flipped = np.flatnonzero(pred != kpred)
+        c = compare(probs, keras_probs, labels, keep=200)
         block.update(
-            accuracy_delta_points=round(100 * (block["accuracy"] - float((kpred == labels).mean())), 4),
-            agreement=float(1 - len(flipped) / len(labels)),
-            max_abs_diff=float(np.abs(probs.astype(np.float64) - keras_probs).max()),
-            flipped=int(len(flipped)),
-            flipped_indices=flipped[:200].tolist(),
+            accuracy_delta_points=round(100 * (c["accuracy"] - c["reference_accuracy"]), 4),
+            agreement=c["agreement"], max_abs_diff=c["max_abs_diff"], flipped=c["flipped"],
+            flipped_indices=c["flipped_indices"],
             per_class_recall_delta_points=[
                 round(100 * (float((pred[labels == c] == c).mean()) - float((kpred[labels == c] == c).mean())), 2)
                 for c in range(10)],
@@ -106,6 +108,7 @@ class Row:
     reason: str = ""
     format: str = ""
     file_bytes: int | None = None
+    compressed_bytes: int | None = None  # zlib level 9: what a download or an OTA update carries
     metrics: dict = field(default_factory=dict)
     latency: dict = field(default_factory=dict)
     throughput: dict = field(default_factory=dict)
@@ -114,6 +117,7 @@ class Row:
 
 def bench_artifact(path: Path, cfg: BenchConfig, images: np.ndarray, labels: np.ndarray, keras_probs) -> Row:
     import runtime
+    from runtime.weights import compressed_size
 
     row = Row(name=path.name, kind="artifact")
     try:
@@ -126,6 +130,7 @@ def bench_artifact(path: Path, cfg: BenchConfig, images: np.ndarray, labels: np.
         first_ns = time.perf_counter_ns() - t0
         probs = clf.predict_proba(images, batch_size=500)
         row.format, row.file_bytes = clf.manifest["format"], clf.manifest["file"]["bytes"]
+        row.compressed_bytes = compressed_size(clf.path)
         row.metrics = accuracy_block(probs, labels, keras_probs)
         full = percentiles(time_calls(lambda: clf.predict_proba(one), cfg.warmup, cfg.runs))
         raw = percentiles(time_calls(clf.backend.raw_invoker(clf.model_input(one)), cfg.warmup, cfg.runs))
@@ -276,10 +281,11 @@ def run_bench(run_dir: Path, cfg: BenchConfig, progress=None) -> dict:
     flops = next((r.extra.get("flops_per_image") for r in rows if r.extra.get("flops_per_image")), None)
     for r in rows:
         # The floor is a float32 matmul rate: it says nothing about int8 kernels, so int8 rows get none.
-        if flops and peak and r.latency.get("p50_us") and "int8" not in r.name:
+        spec = VARIANTS.get(r.name)
+        if flops and peak and r.latency.get("p50_us") and not (spec and spec.int8_kernels):
             floor_us = flops / (peak * 1e3)
             r.extra.update(compute_floor_us=floor_us, p50_over_floor=r.latency["p50_us"] / floor_us)
-    return {
+    result = {
         "schema_version": 1,
         "run": str(run_dir),
         "model": run.get("model"),
@@ -296,3 +302,6 @@ def run_bench(run_dir: Path, cfg: BenchConfig, progress=None) -> dict:
         "versions": library_versions("numpy", "ai-edge-litert", "tflite-runtime", "onnxruntime", "tensorflow", "keras"),
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
+    result["pareto"] = pareto(result)
+    result["pareto_axes"] = "test accuracy (max), zlib-9 compressed size (min), batch-1 p50 latency on this CPU (min)"
+    return result

@@ -21,6 +21,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from exporters.compress import ClusterConfig, PruneConfig
+
 from .cpumatrix import ALL_CPUS
 from .errors import FmnistEdgeError, MissingExtraError
 from .models import PRESETS
@@ -151,12 +153,23 @@ def export(
     int8: bool = typer.Option(False, "--int8", help="TFLite int8, post-training full-integer."),
     qat: bool = typer.Option(False, "--qat", help="TFLite int8 from quantization-aware training."),
     onnx: bool = typer.Option(False, "--onnx", help="ONNX float32 and ONNX int8 (QDQ)."),
+    compress: bool = typer.Option(False, "--compress", help="TFLite float16, dynamic-range int8, and int8 after trained "
+                                  "pruning and after trained weight clustering."),
     variant: Optional[list[str]] = typer.Option(None, "--variant", help="A variant by name (repeatable)."),
     calibration_images: int = typer.Option(500, help="Calibration images for int8, class-balanced from the training split."),
     calibration_seed: int = typer.Option(0, help="Seed for choosing the calibration images."),
     qat_epochs: int = typer.Option(1, help="QAT fine-tuning epochs."),
     qat_learning_rate: float = typer.Option(3e-5, help="QAT fine-tuning learning rate (Adam)."),
     qat_batch_size: int = typer.Option(256, help="QAT fine-tuning batch size."),
+    prune_sparsity: float = typer.Option(PruneConfig.sparsity, help="Pruning: target fraction of zero weights per pruned layer."),
+    prune_epochs: int = typer.Option(PruneConfig.epochs, help="Pruning: fine-tuning epochs."),
+    prune_ramp_epochs: int = typer.Option(PruneConfig.ramp_epochs, help="Pruning: epochs over which sparsity rises to the target."),
+    prune_learning_rate: float = typer.Option(PruneConfig.learning_rate, help="Pruning: fine-tuning learning rate (Adam)."),
+    prune_min_weights: int = typer.Option(PruneConfig.min_weights, help="Pruning: only layers with at least this many weights."),
+    clusters: int = typer.Option(ClusterConfig.clusters, help="Clustering: centroids per clustered layer (2-256)."),
+    cluster_epochs: int = typer.Option(ClusterConfig.epochs, help="Clustering: fine-tuning epochs."),
+    cluster_learning_rate: float = typer.Option(ClusterConfig.learning_rate, help="Clustering: fine-tuning learning rate (Adam)."),
+    cluster_min_weights: int = typer.Option(ClusterConfig.min_weights, help="Clustering: only layers with at least this many weights."),
     opset: int = typer.Option(17, help="ONNX opset (tf2onnx 1.17 supports up to 18)."),
     out: Optional[Path] = typer.Option(None, help="Where to write the variant directories (default: the run directory)."),
     overwrite: bool = typer.Option(False, help="Replace existing variant directories (atomically)."),
@@ -175,12 +188,13 @@ def export(
                                           "(default: Fashion-MNIST's)."),
     limit: Optional[int] = typer.Option(None, help="Model file: use a seeded class-balanced subset of the real data (quick check)."),
 ):
-    """Export a trained run, or a Keras model file, to TFLite float32/int8/int8-QAT and ONNX float32/int8, each
-    checked against Keras. For a model file, --out is the run directory to create (default artifacts/NAME)."""
-    from exporters import VARIANTS
+    """Export a trained run, or a Keras model file, to every variant (TFLite float32, float16, dynamic-range,
+    int8, int8-QAT, int8-pruned, int8-clustered; ONNX float32, int8), each checked against Keras. For a model
+    file, --out is the run directory to create (default artifacts/NAME)."""
+    from runtime.variants import VARIANTS
 
-    chosen = [v for v, (_, _, group) in VARIANTS.items()
-              if {"float": float_, "int8": int8, "qat": qat, "onnx": onnx}[group]]
+    groups = {"float": float_, "int8": int8, "qat": qat, "compress": compress, "onnx": onnx}
+    chosen = [v.name for v in VARIANTS.values() if groups[v.group]]
     for name in variant or []:
         if name not in VARIANTS:
             raise FmnistEdgeError(f"Unknown variant {name!r}. Choose from: {', '.join(VARIANTS)}.")
@@ -201,18 +215,21 @@ def export(
     from exporters.pipeline import export as export_model
     from exporters.qat import QATConfig
 
+    pruning = PruneConfig(prune_sparsity, prune_min_weights, prune_epochs, prune_ramp_epochs, prune_learning_rate)
+    clustering = ClusterConfig(clusters, cluster_min_weights, cluster_epochs, cluster_learning_rate)
     done = export_model(
         run_dir or latest_run(), chosen, out, input_scale=input_scale, output=output,
         labels=read_labels(labels) if labels else None, limit=limit, console=console,
         calibration_images=calibration_images, calibration_seed=calibration_seed,
-        qat=QATConfig(qat_epochs, qat_learning_rate, qat_batch_size), opset=opset, overwrite=overwrite,
+        qat=QATConfig(qat_epochs, qat_learning_rate, qat_batch_size), pruning=pruning, clustering=clustering,
+        opset=opset, overwrite=overwrite,
         data_dir=str(data_dir) if data_dir else None, onnx_int8_scheme=onnx_int8_scheme,
         portability_cpus=ExportConfig.portability_cpus if portability_check else (),
     )
     if c_source:
         from .micro import write_c_source
 
-        for variant in ("tflite-int8", "tflite-int8-qat"):
+        for variant in (v.name for v in VARIANTS.values() if v.full_integer):
             if variant in done:
                 header, _ = write_c_source(done[variant], done[variant] / "c", "fmnist_model")
                 console.print(f"C source for {variant}: {header.parent}/")
@@ -237,8 +254,16 @@ def bench(
     warmup: int = typer.Option(50, help="Warm-up runs before timing."),
     variant: Optional[list[str]] = typer.Option(None, "--variant", help="Only these artifacts (repeatable)."),
     keras: str = typer.Option("auto", help="Keras row: auto (live if TensorFlow is installed), live, recorded."),
-    max_drop: Optional[float] = typer.Option(None, help="Fail if an artifact loses more accuracy than this (points)."),
-    min_agreement: Optional[float] = typer.Option(None, help="Fail if top-1 agreement with Keras is below this (0-1)."),
+    max_drop: Optional[float] = typer.Option(None, help="Fail if an artifact loses more accuracy than this (points); "
+                                             "in a constraint query, a constraint instead."),
+    min_agreement: Optional[float] = typer.Option(None, help="Fail if top-1 agreement with Keras is below this (0-1); "
+                                                  "in a constraint query, a constraint instead."),
+    max_size: Optional[str] = typer.Option(None, help="Constraint query: compressed (zlib-9) size at most this, e.g. 200KB. "
+                                           "Names the best variant that fits, or which constraint binds."),
+    max_raw_size: Optional[str] = typer.Option(None, help="Constraint query: file size (flash) at most this, e.g. 512KiB."),
+    max_latency: Optional[str] = typer.Option(None, help="Constraint query: batch-1 p50 latency on this CPU at most this, e.g. 300us."),
+    results: Optional[Path] = typer.Option(None, help="Answer from a saved bench.json instead of measuring again "
+                                           "(e.g. artifacts/reference/bench.json)."),
     out: Optional[Path] = typer.Option(None, help="Directory for bench.json, bench.md and bench.png (default: "
                                        "bench-results/RUN_NAME; the release itself is never written unless named here)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="JSON result (default: OUT/bench.json)."),
@@ -248,12 +273,14 @@ def bench(
     test_images: Optional[int] = typer.Option(None, help="Use a seeded class-balanced subset of N test images (default: all)."),
     compute_floor: bool = typer.Option(True, help="Measure the CPU's float32 matmul peak to show each model's compute floor."),
 ):
-    """Accuracy, agreement and latency of every artifact of a run next to the Keras original."""
+    """Accuracy, agreement, size (raw and compressed) and latency of every artifact of a run next to the Keras
+    original, with the Pareto-optimal variants marked. With --max-size/--max-raw-size/--max-latency it answers a
+    constraint query: the best variant that fits, or which constraint binds."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from runtime.backends import MAX_THREADS
 
-    from . import report
+    from . import report, tradeoff
     from .bench import ARTIFACT_DIRS, BenchConfig, run_bench
     from .manifest import check_output_dir, check_output_file, write_atomic, write_json
 
@@ -270,6 +297,19 @@ def bench(
         # NaN compares false with everything, so an unchecked NaN would silently switch the gate off.
         if value is not None and not (math.isfinite(value) and low <= value <= high):
             raise FmnistEdgeError(f"{name} must be a number between {low:g} and {high:g}, got {value}.")
+    try:
+        cons = tradeoff.Constraints(
+            max_size=tradeoff.parse_size(max_size) if max_size is not None else None,
+            max_raw_size=tradeoff.parse_size(max_raw_size) if max_raw_size is not None else None,
+            max_latency_us=tradeoff.parse_latency(max_latency) if max_latency is not None else None,
+            max_drop=max_drop, min_agreement=min_agreement)
+    except ValueError as exc:
+        raise FmnistEdgeError(f"{exc}.") from None
+    querying = any(v is not None for v in (max_size, max_raw_size, max_latency))
+    if results is not None:
+        result = saved_result(results)
+        console.print(report.rich_table(result))
+        return answer_query(result, cons) if querying else gate_or_fail(report.gate(result, max_drop, min_agreement))
     if keras == "live":
         require_train_extra("tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # see train()
@@ -302,9 +342,39 @@ def bench(
     if plotted:
         write_atomic(plot_out, lambda tmp: report.plot(result, tmp))
     console.print(f"Wrote {json_out}, {markdown_out}" + (f", {plot_out}" if plotted else " (no plot: matplotlib not installed)"))
-    bad = report.gate(result, max_drop, min_agreement)
+    if querying:
+        return answer_query(result, cons)
+    gate_or_fail(report.gate(result, max_drop, min_agreement))
+
+
+def gate_or_fail(bad: list[str]) -> None:
     if bad:
         raise FmnistEdgeError("gating failed:\n  " + "\n  ".join(bad))
+
+
+def saved_result(path: Path) -> dict:
+    """A bench.json written by `fmnist-edge bench`, checked enough to be queried."""
+    from runtime.manifest import ManifestError, read_json
+
+    try:
+        result = read_json(path)
+    except ManifestError as exc:
+        raise FmnistEdgeError(str(exc)) from None
+    if not (isinstance(result, dict) and isinstance(result.get("rows"), list) and isinstance(result.get("method"), dict)
+            and all(isinstance(r, dict) and {"name", "kind", "status", "metrics", "latency"} <= set(r) for r in result["rows"])):
+        raise FmnistEdgeError(f"{path}: not a bench result (expected the bench.json written by `fmnist-edge bench`).")
+    return result
+
+
+def answer_query(result: dict, cons) -> None:
+    """Print the best variant within the constraints; exit 1 naming the binding constraint when none fits."""
+    from . import tradeoff
+
+    answer = tradeoff.query(result, cons)
+    text = tradeoff.explain(answer)
+    if not answer["fits"]:
+        raise FmnistEdgeError(text)
+    console.print(f"[green]{text}[/]")
 
 
 @app.command()

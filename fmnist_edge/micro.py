@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from runtime.compare import compare
+
 from .errors import FmnistEdgeError, MissingExtraError
 from .manifest import check_output_dir, write_atomic
 
@@ -50,11 +52,14 @@ def capture_fd(fd: int):
 def _int8_artifact(artifact: Path):
     import runtime
 
+    from runtime.variants import VARIANTS
+
     clf = runtime.load(artifact)
     m = clf.manifest
     if m["format"] != "tflite" or not m["input"].get("quantization") or m["input"]["dtype"] != "int8":
+        choices = ", ".join(v.name for v in VARIANTS.values() if v.full_integer)
         raise FmnistEdgeError(f"{artifact}: microcontrollers need a full-integer int8 TFLite artifact "
-                              f"(e.g. tflite-int8 or tflite-int8-qat), not {m['variant']}.")
+                              f"({choices}), not {m['variant']}.")
     return clf
 
 
@@ -78,15 +83,15 @@ def micro_report(artifact: Path, images: np.ndarray, labels: np.ndarray) -> dict
         it.print_allocations()
     arena = re.search(r"Arena allocation total (\d+) bytes", log["text"])
     q = clf.manifest["output"]["quantization"]
-    micro_pred = ((outputs.astype(np.float32) - q["zero_point"]) * q["scale"]).argmax(1)
-    litert_pred = clf.predict(images)
+    micro_probs = (outputs.astype(np.float32) - q["zero_point"]) * q["scale"]
+    vs_litert = compare(micro_probs, clf.predict_proba(images), labels)
     return {
         "artifact": clf.manifest["variant"],
         "runs_on_tflite_micro": True,
         "images": int(len(images)),
-        "accuracy": float((micro_pred == labels).mean()),
-        "litert_accuracy": float((litert_pred == labels).mean()),
-        "agreement_with_litert": float((micro_pred == litert_pred).mean()),
+        "accuracy": vs_litert["accuracy"],
+        "litert_accuracy": vs_litert["reference_accuracy"],
+        "agreement_with_litert": vs_litert["agreement"],
         "tensor_arena_bytes": int(arena.group(1)) if arena else None,
         "flash_bytes": clf.manifest["file"]["bytes"],
         "ms_per_image_reference_kernels_on_host": round(1000 * seconds / len(images), 2),

@@ -11,15 +11,16 @@ def _fmt(value, spec: str, missing: str = "-") -> str:
     return missing if value is None else format(value, spec)
 
 
-def _cells(row: dict) -> list[str]:
+def _cells(row: dict, best=()) -> list[str]:
     m, lat, thr, ex = row["metrics"], row["latency"], row["throughput"], row["extra"]
     if row["status"] != "ok":
-        return [row["name"], "ERROR: " + row["reason"]] + [""] * 9
-    size = row.get("file_bytes")
+        return [row["name"], "ERROR: " + row["reason"]] + [""] * (len(HEADERS) - 2)
+    size, packed = row.get("file_bytes"), row.get("compressed_bytes")
     agreement = m.get("agreement")
     return [
-        row["name"],
+        row["name"] + (" ★" if row["name"] in best else ""),
         _fmt(None if size is None else size / 1024, ",.1f"),
+        _fmt(None if packed is None else packed / 1024, ",.1f"),
         _fmt(m.get("accuracy"), ".4f"),
         _fmt(m.get("accuracy_delta_points"), "+.2f"),
         _fmt(None if agreement is None else 100 * agreement, ".2f"),
@@ -32,7 +33,7 @@ def _cells(row: dict) -> list[str]:
     ]
 
 
-HEADERS = ["model", "size KiB", "accuracy", "Δacc pts", "agree %", "max |Δp|", "p50 µs", "p99 µs",
+HEADERS = ["model", "size KiB", "zlib-9 KiB", "accuracy", "Δacc pts", "agree %", "max |Δp|", "p50 µs", "p99 µs",
            "overhead", "img/s", "× floor"]
 
 
@@ -43,8 +44,20 @@ def rich_table(result: dict) -> Table:
     for h in HEADERS:
         t.add_column(h, justify="left" if h == "model" else "right")
     for row in result["rows"]:
-        t.add_row(*_cells(row), style="red" if row["status"] != "ok" else None)
+        t.add_row(*_cells(row, frontier(result)), style="red" if row["status"] != "ok" else None)
+    t.caption = FRONTIER_NOTE
     return t
+
+
+FRONTIER_NOTE = ("★ Pareto-optimal: no other artifact is at least as accurate, as small (zlib-9) and as fast (p50). "
+                 "zlib-9: what a download or an over-the-air update carries.")
+
+
+def frontier(result: dict) -> list[str]:
+    """The Pareto-optimal artifacts (recorded by bench; computed for an older bench.json)."""
+    from .tradeoff import pareto
+
+    return result["pareto"] if "pareto" in result else pareto(result)
 
 
 def cpu_line(host: dict) -> str:
@@ -64,7 +77,8 @@ def markdown(result: dict) -> str:
         "| " + " | ".join(h.replace("|", "\\|") for h in HEADERS) + " |",
         "|" + "---|" * len(HEADERS),
     ]
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in _cells(r)) + " |" for r in result["rows"]]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in _cells(r, frontier(result))) + " |" for r in result["rows"]]
+    lines += ["", FRONTIER_NOTE]
     keras = next((r for r in result["rows"] if r["kind"] == "keras-live"), None)
     if keras:
         lat = keras["latency"]
@@ -92,23 +106,30 @@ def plot(result: dict, path: Path) -> bool:
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(8, 5))
     plotted = [r for r in result["rows"]
                if r["status"] == "ok" and r["latency"].get("p50_us") and r["metrics"].get("accuracy") is not None]
+    best = frontier(result)
     placed = []
     for r in plotted:
         x, y = r["latency"]["p50_us"], 100 * r["metrics"]["accuracy"]
-        size = (r.get("file_bytes") or 1e5) / 1024
-        ax.scatter(x, y, s=max(20, size / 10), alpha=0.6)
+        size = (r.get("compressed_bytes") or r.get("file_bytes") or 1e5) / 1024
+        on = r["name"] in best
+        ax.scatter(x, y, s=max(20, size / 5), alpha=0.7 if on else 0.3, edgecolors="black" if on else "none",
+                   linewidths=1.5)
         # Float variants often share an accuracy and nearly a latency: stack their labels instead of overlapping.
         crowd = sum(1 for px, py in placed if abs(py - y) < 0.02 and 0.6 < px / x < 1.6)
         placed.append((x, y))
-        ax.annotate(f"{r['name']} ({size:,.0f} KiB)", (x, y), fontsize=8, xytext=(6, 4 + 11 * crowd),
-                    textcoords="offset points")
+        ax.annotate(f"{'★ ' if on else ''}{r['name']} ({size:,.0f} KiB zlib)", (x, y), fontsize=8,
+                    xytext=(6, 4 + 11 * crowd), textcoords="offset points", fontweight="bold" if on else "normal")
+    # The accuracy-latency frontier of the Pareto set (size is the third axis, shown as marker area).
+    front = sorted((r["latency"]["p50_us"], 100 * r["metrics"]["accuracy"]) for r in plotted if r["name"] in best)
+    if len(front) > 1:
+        ax.plot(*zip(*front), color="black", linewidth=0.8, linestyle="--", alpha=0.6)
     ax.set_xscale("log")
     ax.set_xlabel("batch-1 latency p50 (µs, log scale)")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title(f"{result['model']}: accuracy vs latency (marker area ~ file size)")
+    ax.set_title(f"{result['model']}: accuracy vs latency (marker area ~ compressed size; ★ Pareto-optimal)")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100, format="png")

@@ -29,6 +29,7 @@ from exporters.pipeline import ExportConfig, Exporter  # noqa: E402
 from fmnist_edge import cpumatrix  # noqa: E402
 from fmnist_edge.bench import percentiles, time_calls  # noqa: E402
 from fmnist_edge.manifest import host_cpu, library_versions  # noqa: E402
+from runtime.compare import compare  # noqa: E402
 
 
 def main() -> None:
@@ -54,12 +55,12 @@ def main() -> None:
         for name, path in files.items():
             clf = runtime.load(path)
             probs = clf.predict_proba(exp.x_test, batch_size=1000)
-            pred, kpred = probs.argmax(1), exp.keras_probs.argmax(1)
+            c = compare(probs, exp.keras_probs, exp.y_test)
             one = clf.model_input(exp.x_test[:1])
             lat = percentiles(time_calls(clf.backend.raw_invoker(one), 200, args.runs))
-            rows[name] = {"accuracy": float((pred == exp.y_test).mean()), "agreement": float((pred == kpred).mean()),
-                          "drop_points": round(100 * (exp.keras_accuracy - float((pred == exp.y_test).mean())), 3),
-                          "max_abs_diff": float(np.abs(probs - exp.keras_probs).max()),
+            rows[name] = {"accuracy": c["accuracy"], "agreement": c["agreement"],
+                          "drop_points": round(100 * (c["reference_accuracy"] - c["accuracy"]), 3),
+                          "max_abs_diff": c["max_abs_diff"],
                           "p50_us": round(lat["p50_us"], 1), "p99_us": round(lat["p99_us"], 1),
                           "golden": probs[exp.golden_idx]}
             console.print(f"{name}: accuracy {rows[name]['accuracy']:.4f}, agreement {rows[name]['agreement']:.2%}, "
@@ -68,10 +69,9 @@ def main() -> None:
             console.print(f"emulating {cpu} ...")
             got = cpumatrix.probe(cpu, list(files.values()), exp.golden_pixels)
             for (name, row), g in zip(rows.items(), got):
-                row.setdefault("emulated", {})[cpu] = {
-                    "identical": bool(np.array_equal(g, row["golden"])),
-                    "max_abs_diff": float(np.abs(g - row["golden"]).max()),
-                    "agreement": float((g.argmax(1) == row["golden"].argmax(1)).mean())}
+                c = compare(g, row["golden"])
+                row.setdefault("emulated", {})[cpu] = {"identical": bool(np.array_equal(g, row["golden"])),
+                                                       "max_abs_diff": c["max_abs_diff"], "agreement": c["agreement"]}
     table = Table(title=f"ONNX Runtime int8 schemes on {args.run_dir} ({len(exp.y_test):,} test images; "
                         f"Keras {exp.keras_accuracy:.4f}); host {host_cpu()['class']}")
     for col in ("scheme", "accuracy", "drop (pts)", "agreement", "p50 µs", "p99 µs", *(f"same as native under {c}" for c in cpus)):

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -41,3 +45,24 @@ def tiny_run(tiny_preset, tmp_path_factory):
     out = tmp_path_factory.mktemp("tiny") / "artifacts" / "tiny-run"
     train(TrainConfig(model="tiny", seed=0, limit=3000, out=str(out)))
     return out
+
+
+MICRO_RELEASE = Path(__file__).parent / "fixtures" / "micro-release"
+BLOCK = "import sys\nfor m in ('tensorflow', 'keras', 'tf_keras', 'tf2onnx'): sys.modules[m] = None\n"
+
+
+def run_cli_without_tensorflow(*args: str) -> subprocess.CompletedProcess:
+    """The real CLI in a fresh process where importing TensorFlow, Keras or tf2onnx fails (a device)."""
+    code = BLOCK + f"sys.argv = ['fmnist-edge', *{list(args)!r}]\nfrom fmnist_edge.cli import app\napp()"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="session")
+def bench_result(tmp_path_factory):
+    """`fmnist-edge bench` of the committed micro release without TensorFlow: (result, markdown, stdout)."""
+    out = tmp_path_factory.mktemp("bench")
+    proc = run_cli_without_tensorflow("bench", str(MICRO_RELEASE), "--runs", "20", "--warmup", "2", "--batch-size", "16",
+                                      "--json", str(out / "b.json"), "--markdown", str(out / "b.md"),
+                                      "--plot", str(out / "b.png"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads((out / "b.json").read_text()), (out / "b.md").read_text(), proc.stdout

@@ -3,37 +3,22 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from conftest import run_cli_without_tensorflow
 from fmnist_edge import cli, report
 from runtime import manifest as rmf
+from runtime.variants import VARIANTS as REGISTRY
 
 RELEASE = Path(__file__).parent / "fixtures" / "micro-release"
-VARIANTS = ["tflite-float32", "tflite-int8", "tflite-int8-qat", "onnx-float32", "onnx-int8"]
-BLOCK = "import sys\nfor m in ('tensorflow', 'keras', 'tf_keras', 'tf2onnx'): sys.modules[m] = None\n"
+VARIANTS = list(REGISTRY)  # the fixture holds every registered variant
 runner = CliRunner()
-
-
-def run_cli_without_tensorflow(*args: str) -> subprocess.CompletedProcess:
-    code = BLOCK + f"sys.argv = ['fmnist-edge', *{list(args)!r}]\nfrom fmnist_edge.cli import app\napp()"
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-
-
-@pytest.fixture(scope="module")
-def bench_result(tmp_path_factory):
-    out = tmp_path_factory.mktemp("bench")
-    proc = run_cli_without_tensorflow("bench", str(RELEASE), "--runs", "20", "--warmup", "2", "--batch-size", "16",
-                                      "--json", str(out / "b.json"), "--markdown", str(out / "b.md"),
-                                      "--plot", str(out / "b.png"))
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return json.loads((out / "b.json").read_text()), (out / "b.md").read_text(), proc.stdout
 
 
 def test_bench_without_tensorflow_covers_every_artifact(bench_result):
@@ -48,7 +33,7 @@ def test_bench_without_tensorflow_covers_every_artifact(bench_result):
         assert lat["runs"] == 20 and 0 < lat["p50_us"] <= lat["p90_us"] <= lat["p99_us"]
         assert lat["load_ms"] > 0 and lat["first_inference_ms"] > 0 and lat["runtime_overhead_p50"] > 0
         assert set(rows[v]["throughput"]) == {"16"}
-    assert "| tflite-int8 |" in md and "tflite-int8-qat" in stdout
+    assert re.search(r"\| tflite-int8( ★)? \|", md) and "tflite-int8-qat" in stdout
 
 
 def test_bench_accuracy_equals_what_export_recorded(bench_result):
@@ -209,8 +194,8 @@ def test_bench_json_schema(bench_result):
     assert result["host"]["features"] == cpu_features()
     assert result["versions"]["numpy"] and result["versions"]["ai-edge-litert"] and result["versions"]["onnxruntime"]
     for row in result["rows"]:
-        assert set(row) == {"name", "kind", "status", "reason", "format", "file_bytes", "metrics", "latency",
-                            "throughput", "extra"}
+        assert set(row) == {"name", "kind", "status", "reason", "format", "file_bytes", "compressed_bytes", "metrics",
+                            "latency", "throughput", "extra"}
         assert row["kind"] in ("keras-live", "keras-recorded", "artifact") and row["status"] in ("ok", "error")
     artifact = next(r for r in result["rows"] if r["name"] == "tflite-int8")
     assert len(artifact["metrics"]["per_class_recall_delta_points"]) == 10

@@ -14,6 +14,7 @@ from fmnist_edge import cli
 from fmnist_edge import data as fdata
 from fmnist_edge.errors import FmnistEdgeError
 from fmnist_edge.micro import write_c_source
+from runtime.variants import VARIANTS
 
 RELEASE = Path(__file__).parent / "fixtures" / "micro-release"
 
@@ -41,17 +42,20 @@ def test_c_source_compiles_and_holds_the_exact_model(tmp_path):
 
 
 def test_c_source_refuses_float_models_and_bad_names(tmp_path):
-    with pytest.raises(FmnistEdgeError, match="full-integer int8 TFLite artifact"):
-        write_c_source(RELEASE / "tflite-float32", tmp_path)
+    for variant in ("tflite-float32", "tflite-float16", "tflite-dynamic-int8", "onnx-int8"):
+        with pytest.raises(FmnistEdgeError, match=r"full-integer int8 TFLite artifact \(tflite-int8, tflite-int8-qat, "
+                                                  r"tflite-int8-pruned, tflite-int8-clustered\)"):
+            write_c_source(RELEASE / variant, tmp_path)
     with pytest.raises(FmnistEdgeError, match="use a C identifier"):
         write_c_source(RELEASE / "tflite-int8", tmp_path, "3-bad name")
     assert list(tmp_path.iterdir()) == []
 
 
-def test_tflite_micro_report_matches_litert(tmp_path):
+@pytest.mark.parametrize("variant", [v.name for v in VARIANTS.values() if v.full_integer])
+def test_tflite_micro_report_matches_litert(tmp_path, variant):
     pytest.importorskip("tflite_micro", reason="optional extra `micro` (pip install --pre tflite-micro)")
     out = tmp_path / "micro.json"
-    result = CliRunner().invoke(cli.app, ["micro", str(RELEASE / "tflite-int8"), "--test-images", "200", "--json", str(out)])
+    result = CliRunner().invoke(cli.app, ["micro", str(RELEASE / variant), "--test-images", "200", "--json", str(out)])
     assert result.exit_code == 0, result.output
     import json
 
@@ -60,6 +64,6 @@ def test_tflite_micro_report_matches_litert(tmp_path):
     assert report["agreement_with_litert"] >= 0.99  # reference kernels vs XNNPACK: at most rounding ties
     assert abs(report["accuracy"] - report["litert_accuracy"]) <= 0.01
     assert 0 < report["tensor_arena_bytes"] < 1_000_000
-    assert report["flash_bytes"] == (RELEASE / "tflite-int8" / "model.tflite").stat().st_size
+    assert report["flash_bytes"] == (RELEASE / variant / "model.tflite").stat().st_size and report["artifact"] == variant
     ds = fdata.load(download=False)
     assert np.bincount(ds.y_test[fdata.subset(ds.y_test, 200, 0)]).tolist() == [20] * 10
