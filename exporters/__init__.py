@@ -9,13 +9,16 @@ Notebook API: `exporters.export(model_or_path, variants=..., out=...)` -> {varia
 directory, a `.keras` / `.h5` file or an in-memory Keras model (see exporters.pipeline.export).
 """
 
-from runtime.variants import VARIANTS  # noqa: F401  (re-exported: the CLI reads it without TensorFlow)
 
 
 def __getattr__(name):
-    # Lazy: the CLI imports this package at start-up, which must not import TensorFlow.
+    # Lazy: the CLI imports this package at start-up, which must import neither TensorFlow nor numpy.
     if name == "export":
         from .pipeline import export
 
         return export
+    if name == "VARIANTS":
+        from runtime.variants import VARIANTS
+
+        return VARIANTS
     raise AttributeError(f"module 'exporters' has no attribute {name!r}")

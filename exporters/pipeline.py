@@ -40,7 +40,7 @@ from . import compress, external, onnx_export, tflite
 from .calibration import calibration_set
 from .check import check, compare
 from .errors import ExportError, PortabilityError
-from .compress import ClusterConfig, PruneConfig
+from .settings import ClusterConfig, PruneConfig
 from .qat import QATConfig, QATUnsupported, fine_tune_float_control, fine_tune_qat
 
 TUNED = {"qat": "fake-quantized", "pruning": "pruned", "clustering": "clustered"}
@@ -230,24 +230,22 @@ class Exporter:
 
     def _tflite_int8_pruned(self, tmp: Path):
         p = self.cfg.pruning
-        self.console.print(f"  pruning: {p.sparsity:.0%} of the weights of layers with >= {p.min_weights:,} weights, "
-                           f"{p.epochs} epoch(s), lr {p.learning_rate:g}; and a float control with the same schedule")
-        res = compress.prune(self.model, self.preset_name, self.data["x_fit"], self.data["y_fit"], self.x_test,
-                             self.calibration, p)
-        out = self._fine_tuned(tmp, "pruning", p, res, res["details"])
-        kernels = kernel_stats(tmp / "model.tflite")  # what the int8 file itself holds
-        out[2]["pruning"].update(file_kernels=kernels, file_sparsity=round(
-            sum(k["sparsity"] * k["weights"] for k in kernels) / sum(k["weights"] for k in kernels), 4))
-        return out
+        return self._compressed(tmp, "pruning", compress.prune, p, f"{p.sparsity:.0%} of the weights zeroed")
 
     def _tflite_int8_clustered(self, tmp: Path):
         c = self.cfg.clustering
-        self.console.print(f"  clustering: {c.clusters} centroids per layer with >= {c.min_weights:,} weights, "
-                           f"{c.epochs} epoch(s), lr {c.learning_rate:g}; and a float control with the same schedule")
-        res = compress.cluster(self.model, self.preset_name, self.data["x_fit"], self.data["y_fit"], self.x_test,
-                               self.calibration, c)
-        out = self._fine_tuned(tmp, "clustering", c, res, res["details"])
-        out[2]["clustering"]["file_kernels"] = kernel_stats(tmp / "model.tflite")
+        return self._compressed(tmp, "clustering", compress.cluster, c, f"{c.clusters} centroids per layer")
+
+    def _compressed(self, tmp: Path, what: str, method, cfg, summary: str):
+        """Trained pruning or clustering (exporters.compress), then int8; the manifest also records what the
+        int8 file itself holds, per kernel (sparsity, distinct values)."""
+        self.console.print(f"  {what}: {summary} in layers holding >= {cfg.min_share:.0%} of the weights, {cfg.epochs} "
+                           f"epoch(s), lr {cfg.learning_rate:g}; and a float control with the same schedule")
+        res = method(self.model, self.preset_name, self.data["x_fit"], self.data["y_fit"], self.x_test, self.calibration, cfg)
+        out = self._fine_tuned(tmp, what, cfg, res, res["details"])
+        kernels = kernel_stats(tmp / "model.tflite")
+        out[2][what].update(file_kernels=kernels, file_sparsity=round(
+            sum(k["sparsity"] * k["weights"] for k in kernels) / sum(k["weights"] for k in kernels), 4))
         return out
 
     def _onnx_float32(self, tmp: Path):

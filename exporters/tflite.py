@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import io
+import warnings
 
 import numpy as np
 
 
 @contextlib.contextmanager
 def quiet():
-    """The converter prints its SavedModel signature to stdout; keep the user's terminal readable."""
-    with contextlib.redirect_stdout(io.StringIO()):
+    """The converter prints its SavedModel signature to stdout, and warns that a tf_keras model's int8 input
+    has no recorded statistics (the representative dataset provides them); keep the user's terminal readable."""
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
         yield
 
 

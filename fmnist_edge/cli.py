@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from exporters.compress import ClusterConfig, PruneConfig
+from exporters.settings import ClusterConfig, PruneConfig
 
 from .cpumatrix import ALL_CPUS
 from .errors import FmnistEdgeError, MissingExtraError
@@ -165,11 +165,13 @@ def export(
     prune_epochs: int = typer.Option(PruneConfig.epochs, help="Pruning: fine-tuning epochs."),
     prune_ramp_epochs: int = typer.Option(PruneConfig.ramp_epochs, help="Pruning: epochs over which sparsity rises to the target."),
     prune_learning_rate: float = typer.Option(PruneConfig.learning_rate, help="Pruning: fine-tuning learning rate (Adam)."),
-    prune_min_weights: int = typer.Option(PruneConfig.min_weights, help="Pruning: only layers with at least this many weights."),
+    prune_min_share: float = typer.Option(PruneConfig.min_share, help="Pruning: only layers holding at least this share of "
+                                          "the model's weights (0-1)."),
     clusters: int = typer.Option(ClusterConfig.clusters, help="Clustering: centroids per clustered layer (2-256)."),
     cluster_epochs: int = typer.Option(ClusterConfig.epochs, help="Clustering: fine-tuning epochs."),
     cluster_learning_rate: float = typer.Option(ClusterConfig.learning_rate, help="Clustering: fine-tuning learning rate (Adam)."),
-    cluster_min_weights: int = typer.Option(ClusterConfig.min_weights, help="Clustering: only layers with at least this many weights."),
+    cluster_min_share: float = typer.Option(ClusterConfig.min_share, help="Clustering: only layers holding at least this "
+                                            "share of the model's weights (0-1)."),
     opset: int = typer.Option(17, help="ONNX opset (tf2onnx 1.17 supports up to 18)."),
     out: Optional[Path] = typer.Option(None, help="Where to write the variant directories (default: the run directory)."),
     overwrite: bool = typer.Option(False, help="Replace existing variant directories (atomically)."),
@@ -206,6 +208,9 @@ def export(
         raise FmnistEdgeError(f"--opset must be between 13 and 18 (tf2onnx 1.17), got {opset}.")
     if qat_epochs < 1 or qat_batch_size < 1 or not qat_learning_rate > 0:
         raise FmnistEdgeError("--qat-epochs and --qat-batch-size must be >= 1 and --qat-learning-rate > 0.")
+    # checked before TensorFlow loads: a bad option costs nothing
+    pruning = PruneConfig(prune_sparsity, prune_min_share, prune_epochs, prune_ramp_epochs, prune_learning_rate)
+    clustering = ClusterConfig(clusters, cluster_min_share, cluster_epochs, cluster_learning_rate)
     require_train_extra("tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # see train()
     # The converters need the model in TensorFlow, whatever backend trained it (JAX/PyTorch .keras files load).
@@ -215,8 +220,6 @@ def export(
     from exporters.pipeline import export as export_model
     from exporters.qat import QATConfig
 
-    pruning = PruneConfig(prune_sparsity, prune_min_weights, prune_epochs, prune_ramp_epochs, prune_learning_rate)
-    clustering = ClusterConfig(clusters, cluster_min_weights, cluster_epochs, cluster_learning_rate)
     done = export_model(
         run_dir or latest_run(), chosen, out, input_scale=input_scale, output=output,
         labels=read_labels(labels) if labels else None, limit=limit, console=console,

@@ -17,7 +17,7 @@ from typer.testing import CliRunner  # noqa: E402
 
 import runtime  # noqa: E402
 from exporters import VARIANTS, check, pipeline  # noqa: E402
-from exporters.compress import PruneConfig  # noqa: E402
+from exporters.settings import PruneConfig  # noqa: E402
 from exporters.errors import ExportError, ParityError, PortabilityError  # noqa: E402
 from exporters.onnx_export import qdq_io_params  # noqa: E402
 from fmnist_edge import cli, cpumatrix  # noqa: E402
@@ -234,6 +234,55 @@ def test_cli_export_int8_exactly_as_written(run_copy, monkeypatch):
     assert result.exit_code == 0, result.output
     assert artifact_dirs(run_copy) == ["reference", "tflite-int8"]
     assert rmf.read(run_copy / "tflite-int8" / "manifest.json")["calibration"]["count"] == 100
+
+
+def test_pruned_and_clustered_variants_record_what_the_file_holds_and_their_float_control(exported):
+    keras_acc = rmf.read(exported / "tflite-int8" / "manifest.json")["fidelity"]["keras_accuracy"]
+    for variant, key in (("tflite-int8-pruned", "pruning"), ("tflite-int8-clustered", "clustering")):
+        m = rmf.read(exported / variant / "manifest.json")
+        d = m[key]
+        assert d["fine_tune_images"] > 0 and d["epochs"] >= 1 and d["fit_seconds"] > 0
+        # the float control (same schedule, no compression) separates compression from extra training
+        assert 0.5 < d["float_control_accuracy"] <= 1.0 and 0.5 < d["float_control_agreement_with_original"] <= 1.0
+        assert m["fidelity"]["keras_accuracy"] == keras_acc and "fine-tuned" in d["checked_against"]
+        # the tiny model's classifier (99% of its weights) is the one compressed layer, as the share rule says
+        assert list(d["layers"]) == ["probabilities"] and [k["op"] for k in d["file_kernels"]] == ["CONV_2D", "FULLY_CONNECTED"]
+        assert m["file"]["zlib9_bytes"] < m["file"]["bytes"]
+    pruned = rmf.read(exported / "tflite-int8-pruned" / "manifest.json")["pruning"]
+    # sparsity read back from the int8 file itself: the classifier's kernel is half zeros, the conv none
+    fc = pruned["file_kernels"][1]
+    assert pruned["target_sparsity"] == 0.5 and abs(fc["sparsity"] - 0.5) < 0.02 and pruned["file_kernels"][0]["sparsity"] < 0.1
+    assert abs(pruned["layers"]["probabilities"]["sparsity"] - 0.5) < 0.02
+    clustered = rmf.read(exported / "tflite-int8-clustered" / "manifest.json")["clustering"]
+    assert clustered["layers"]["probabilities"]["distinct_values"] <= clustered["clusters"] == 8
+    # per-channel int8 scales map each channel's 8 centroids to at most 8 integers
+    assert clustered["file_kernels"][1]["distinct_values"] <= 8 * 10
+
+
+def test_float16_and_dynamic_range_variants(exported):
+    f16 = rmf.read(exported / "tflite-float16" / "manifest.json")
+    f32 = rmf.read(exported / "tflite-float32" / "manifest.json")
+    assert f16["input"]["dtype"] == f16["output"]["dtype"] == "float32" and f16["fidelity"]["agreement_with_keras"] >= 0.999
+    assert 0.45 < f16["file"]["bytes"] / f32["file"]["bytes"] < 0.6  # float16 weights: about half
+    dyn = rmf.read(exported / "tflite-dynamic-int8" / "manifest.json")
+    assert dyn["input"]["dtype"] == "float32" and dyn["input"].get("quantization") is None
+    assert dyn["file"]["bytes"] < 0.4 * f32["file"]["bytes"] and dyn["check"]["agreement"] >= 0.995
+    # integer kernels: proven on the emulated x86 CPUs like the full-integer variants
+    assert dyn["portability"]["checked_on"] == ["native", "Nehalem-v1", "Haswell-v4"]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--prune-sparsity", "1.2"], "pruning sparsity must be between 0 and 1"),
+    (["--prune-ramp-epochs", "5", "--prune-epochs", "2"], "pruning ramp epochs must be from 1 to the pruning epochs (2)"),
+    (["--clusters", "1"], "clusters must be from 2 to 256"),
+    (["--cluster-min-share", "2"], "clustering: epochs and batch size must be >= 1"),
+    (["--cluster-learning-rate", "0"], "the learning rate > 0"),
+])
+def test_compression_options_are_checked_before_any_work(args, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli.app, ["export", str(tmp_path / "nowhere"), "--compress", *args])
+    assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_cli_export_errors(tmp_path, monkeypatch):

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,7 +24,8 @@ from runtime.errors import ManifestError, RuntimeArtifactError
 def test_runtime_imports_with_training_stack_blocked():
     code = ("import sys\n"
             "for m in ('tensorflow', 'keras', 'tf_keras', 'tf2onnx', 'fmnist_edge', 'exporters'): sys.modules[m] = None\n"
-            "import runtime, runtime.backends, runtime.classifier, runtime.manifest\n"
+            "import runtime, runtime.backends, runtime.classifier, runtime.manifest, runtime.variants, runtime.compare, "
+            "runtime.weights, runtime.verify\n"
             "print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
@@ -215,3 +217,21 @@ def test_runtime_class_names_mirror_the_training_tier():
     from runtime.classifier import DEFAULT_CLASS_NAMES
 
     assert DEFAULT_CLASS_NAMES == CLASS_NAMES
+
+
+def test_weight_statistics_read_back_from_the_file_match_the_export_record():
+    """What pruning and clustering left in a file is read without TensorFlow, as export recorded it."""
+    import zlib
+
+    from runtime.weights import compressed_size, kernel_stats
+
+    release = Path(__file__).parent / "fixtures" / "micro-release"
+    for variant, key in (("tflite-int8-pruned", "pruning"), ("tflite-int8-clustered", "clustering")):
+        m = rmf.read(release / variant / "manifest.json")
+        model = release / variant / "model.tflite"
+        assert kernel_stats(model) == m[key]["file_kernels"]
+        assert compressed_size(model) == m["file"]["zlib9_bytes"] == len(zlib.compress(model.read_bytes(), 9))
+    dense = kernel_stats(release / "tflite-int8" / "model.tflite")
+    pruned = kernel_stats(release / "tflite-int8-pruned" / "model.tflite")
+    assert [k["op"] for k in dense] == [k["op"] for k in pruned] == ["CONV_2D", "FULLY_CONNECTED"]
+    assert pruned[1]["sparsity"] >= 0.45 > dense[1]["sparsity"]
