@@ -525,12 +525,19 @@ def c_source(
     artifact: Optional[Path] = typer.Argument(None, help="Full-integer int8 TFLite artifact (default: artifacts/reference/tflite-int8)."),
     out: Path = typer.Option(Path("."), help="Directory for NAME.h and NAME.cc."),
     name: str = typer.Option("fmnist_model", help="C identifier and file name stem."),
+    cortex_m4: bool = typer.Option(False, "--cortex-m4", help="Also compile NAME.cc for a Cortex-M4 (gcc-arm-none-eabi) "
+                                   "and report its flash and RAM footprint."),
 ):
     """Emit an int8 model as a C/C++ source/header pair for firmware (TFLite Micro)."""
-    from .micro import write_c_source
+    from .micro import compile_for_cortex_m4, write_c_source
 
     header, source = write_c_source(artifact or SHIPPED_RUN / "tflite-int8", out, name)
     console.print(f"Wrote {header} and {source}")
+    if cortex_m4:
+        fp = compile_for_cortex_m4(source)
+        console.print(f"{fp['target']}: {fp['flash_bytes']:,} bytes of flash, {fp['ram_bytes']:,} bytes of RAM in "
+                      f"{fp['object']} ({fp['compiler']}); TFLite Micro's tensor arena and interpreter come on top "
+                      "(`fmnist-edge micro` measures the arena).")
 
 
 @app.command()

@@ -176,3 +176,32 @@ const char *const {ident}_class_names[{len(clf.class_names)}] = {{{names}}};
     for path, text in zip(paths, (header, source)):
         write_atomic(path, lambda tmp, text=text: tmp.write_text(text))
     return paths
+
+
+# Cortex-M4 with its single-precision FPU (STM32F4, nRF52840, SAMD51...): the usual TFLite Micro target.
+CORTEX_M4_FLAGS = ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-Os", "-std=c++17")
+
+
+def compile_for_cortex_m4(source: Path) -> dict:
+    """Compile a generated NAME.cc for a Cortex-M4 with Debian's gcc-arm-none-eabi and read its footprint:
+    flash is what the object puts in read-only sections (the model bytes and class names), RAM what it
+    puts in .data/.bss (nothing: the model stays in flash; TFLite Micro's arena is separate)."""
+    import shutil
+    import subprocess
+
+    compiler = shutil.which("arm-none-eabi-g++")
+    size_tool = shutil.which("arm-none-eabi-size")
+    if not compiler or not size_tool:
+        raise FmnistEdgeError("compiling for a Cortex-M4 needs the Arm bare-metal compiler: "
+                              "sudo apt-get install --no-install-recommends gcc-arm-none-eabi (scripts/setup.sh installs it).")
+    obj = source.with_suffix(".cortex-m4.o")
+    proc = subprocess.run([compiler, *CORTEX_M4_FLAGS, "-c", str(source), "-o", str(obj)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise FmnistEdgeError(f"{source}: arm-none-eabi-g++ failed:\n{proc.stderr.strip()[:2000]}")
+    sizes = subprocess.run([size_tool, "-A", str(obj)], capture_output=True, text=True, check=True).stdout
+    sections = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\.\S+)\s+(\d+)\s+\d+\s*$", sizes, re.M)}
+    ram = sections.get(".data", 0) + sections.get(".bss", 0)
+    flash = sum(v for k, v in sections.items() if k.startswith((".text", ".rodata"))) + sections.get(".data", 0)
+    return {"target": "Cortex-M4 (ARMv7E-M, Thumb-2, FPv4-SP)", "flags": list(CORTEX_M4_FLAGS), "object": str(obj),
+            "flash_bytes": flash, "ram_bytes": ram, "sections": sections,
+            "compiler": subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout.splitlines()[0]}

@@ -67,3 +67,21 @@ def test_tflite_micro_report_matches_litert(tmp_path, variant):
     assert report["flash_bytes"] == (RELEASE / variant / "model.tflite").stat().st_size and report["artifact"] == variant
     ds = fdata.load(download=False)
     assert np.bincount(ds.y_test[fdata.subset(ds.y_test, 200, 0)]).tolist() == [20] * 10
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-g++") is None,
+                    reason="needs gcc-arm-none-eabi (scripts/setup.sh installs it; CI always has it)")
+@pytest.mark.parametrize("variant", ["tflite-int8", "tflite-int8-pruned"])
+def test_c_source_compiles_for_a_cortex_m4_and_reports_its_flash_footprint(tmp_path, variant):
+    result = CliRunner().invoke(cli.app, ["c-source", str(RELEASE / variant), "--out", str(tmp_path), "--cortex-m4"])
+    assert result.exit_code == 0, result.output
+    obj = tmp_path / "fmnist_model.cortex-m4.o"
+    attrs = subprocess.run(["arm-none-eabi-readelf", "-A", str(obj)], capture_output=True, text=True, check=True).stdout
+    assert "Tag_CPU_arch: v7E-M" in attrs and "Tag_CPU_arch_profile: Microcontroller" in attrs and "Thumb-2" in attrs
+    from fmnist_edge.micro import compile_for_cortex_m4
+
+    fp = compile_for_cortex_m4(tmp_path / "fmnist_model.cc")
+    model_bytes = (RELEASE / variant / "model.tflite").stat().st_size
+    # the model array (16-byte aligned) plus the class names and the length, all in flash; nothing in RAM
+    assert model_bytes <= fp["flash_bytes"] <= model_bytes + 512 and fp["ram_bytes"] == 0
+    assert f"{fp['flash_bytes']:,} bytes of flash" in result.output.replace("\n", " ")
