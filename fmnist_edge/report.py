@@ -110,26 +110,32 @@ def plot(result: dict, path: Path) -> bool:
     plotted = [r for r in result["rows"]
                if r["status"] == "ok" and r["latency"].get("p50_us") and r["metrics"].get("accuracy") is not None]
     best = frontier(result)
-    placed = []
+    labels = []
     for r in plotted:
         x, y = r["latency"]["p50_us"], 100 * r["metrics"]["accuracy"]
-        size = (r.get("compressed_bytes") or r.get("file_bytes") or 1e5) / 1024
+        packed = r.get("compressed_bytes")
+        size = (packed or r.get("file_bytes") or 1e5) / 1024
         on = r["name"] in best
         ax.scatter(x, y, s=max(20, size / 5), alpha=0.7 if on else 0.3, edgecolors="black" if on else "none",
                    linewidths=1.5)
-        # Float variants often share an accuracy and nearly a latency: stack their labels instead of overlapping.
-        crowd = sum(1 for px, py in placed if abs(py - y) < 0.02 and 0.6 < px / x < 1.6)
-        placed.append((x, y))
-        ax.annotate(f"{'★ ' if on else ''}{r['name']} ({size:,.0f} KiB zlib)", (x, y), fontsize=8,
-                    xytext=(6, 4 + 11 * crowd), textcoords="offset points", fontweight="bold" if on else "normal")
-    # The accuracy-latency frontier of the Pareto set (size is the third axis, shown as marker area).
-    front = sorted((r["latency"]["p50_us"], 100 * r["metrics"]["accuracy"]) for r in plotted if r["name"] in best)
-    if len(front) > 1:
-        ax.plot(*zip(*front), color="black", linewidth=0.8, linestyle="--", alpha=0.6)
+        labels.append((x, y, f"{'★ ' if on else ''}{r['name']} ({size:,.0f} KiB{' zlib' if packed else ' file'})", on))
     ax.set_xscale("log")
+    ax.autoscale_view()
+    # Variants often share an accuracy and nearly a latency: stack labels in screen space so none overlap.
+    taken = []
+    for x, y, text, on in sorted(labels, key=lambda lab: lab[1]):
+        px, py = ax.transData.transform((x, y))
+        ty = py + 4
+        while any(abs(ty - oy) < 12 and abs(px - ox) < 190 for ox, oy in taken):
+            ty += 12
+        taken.append((px, ty))
+        ax.annotate(text, (x, y), fontsize=8, xytext=(6, ty - py), textcoords="offset pixels",
+                    fontweight="bold" if on else "normal")
     ax.set_xlabel("batch-1 latency p50 (µs, log scale)")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title(f"{result['model']}: accuracy vs latency (marker area ~ compressed size; ★ Pareto-optimal)")
+    # The frontier is three-dimensional (size is the marker area), so its members are outlined, not joined.
+    ax.set_title(f"{result['model']}: accuracy vs latency, marker area ~ compressed size\n"
+                 "★ outlined: Pareto-optimal in accuracy, compressed size and latency", fontsize=10)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100, format="png")
