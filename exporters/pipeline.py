@@ -190,7 +190,8 @@ class Exporter:
     def _tflite_dynamic_int8(self, tmp: Path):
         (tmp / "model.tflite").write_bytes(tflite.to_dynamic_int8(self.model))
         return "model.tflite", self.keras_probs, {
-            "weights": "int8 per channel; activations quantized on the fly per inference; float32 I/O"}
+            "weights": "int8 per channel (the converter keeps tensors under 1,024 weights in float32); activations "
+                       "quantized on the fly per inference; float32 I/O"}
 
     def _tflite_int8(self, tmp: Path):
         (tmp / "model.tflite").write_bytes(tflite.to_int8(self.model, self.calibration))
