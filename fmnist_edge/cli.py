@@ -48,6 +48,11 @@ def user_errors(fn):
         try:
             return fn(*args, **kwargs)
         except Exception as exc:
+            if _terminated:
+                # A SIGTERM's SystemExit raised inside a library callback (the TFLite converter calls the
+                # representative dataset from C++) comes back as some other error, e.g. a TypeError that
+                # export reports as a failed conversion: the process was stopped, so exit as stopped.
+                raise SystemExit(128 + _terminated[0]) from None
             if not isinstance(exc, FmnistEdgeError) and not _is_runtime_error(exc):
                 raise
             # The message is plain text: rich markup would swallow things like "fmnist-edge[train]".
@@ -57,9 +62,13 @@ def user_errors(fn):
     return wrapper
 
 
+_terminated: list[int] = []  # the signal that stopped this process, once one has
+
+
 def _terminate(signum, frame):
     # `timeout`, systemd and CI cancellation send SIGTERM: unwind like Ctrl-C, so that every staged or
     # partial output is removed on the way out, and exit with the conventional 128 + signal number.
+    _terminated.append(signum)
     raise SystemExit(128 + signum)
 
 
