@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .qat import QATUnsupported, fit, tf_keras_copy, to_int8
+from .qat import QATUnsupported, fit, tf_keras_copy, tuned_result
 from .settings import ClusterConfig, PruneConfig
 
 PRUNABLE = ("Conv2D", "Dense", "SeparableConv2D", "DepthwiseConv2D")
@@ -67,8 +67,7 @@ def prune(model, model_name, x_fit, y_fit, x_test, calibration, cfg: PruneConfig
         "layers": {n: {"weights": int(k.size), "sparsity": round(float((k == 0).mean()), 4)} for n, k in kernels.items()},
         "model_sparsity": round(zeros / total, 4),
     }
-    return {"tflite": to_int8(stripped, calibration), "tuned_probs": stripped.predict(x_test, batch_size=1024, verbose=0),
-            "fit_seconds": seconds, "details": details}
+    return tuned_result(stripped, x_test, calibration, seconds, details=details)
 
 
 def cluster(model, model_name, x_fit, y_fit, x_test, calibration, cfg: ClusterConfig) -> dict:
@@ -89,5 +88,4 @@ def cluster(model, model_name, x_fit, y_fit, x_test, calibration, cfg: ClusterCo
         "clusters": cfg.clusters, "min_layer_share": cfg.min_share,
         "layers": {n: {"weights": int(k.size), "distinct_values": int(len(np.unique(k)))} for n, k in kernels.items()},
     }
-    return {"tflite": to_int8(stripped, calibration), "tuned_probs": stripped.predict(x_test, batch_size=1024, verbose=0),
-            "fit_seconds": seconds, "details": details}
+    return tuned_result(stripped, x_test, calibration, seconds, details=details)

@@ -199,21 +199,22 @@ class Exporter:
 
     def _fine_tune_control(self, cfg) -> dict:
         """The float Keras model fine-tuned with the same schedule: what extra training alone does."""
-        control = fine_tune_float_control(self.model, self.data["x_fit"], self.data["y_fit"], self.x_test, cfg)
-        return {"float_control_accuracy": float((control.argmax(1) == self.y_test).mean()),
-                "float_control_agreement_with_original": float((control.argmax(1) == self.keras_probs.argmax(1)).mean())}
+        control = compare(fine_tune_float_control(self.model, self.data["x_fit"], self.data["y_fit"], self.x_test, cfg),
+                          self.keras_probs, self.y_test)
+        return {"float_control_accuracy": control["accuracy"], "float_control_agreement_with_original": control["agreement"]}
 
     def _fine_tuned(self, tmp: Path, what: str, cfg, res: dict, details: dict):
         """Write a fine-tuned variant's file; its manifest says how it was trained, how the tuned float model
         and the float control score, and how the result agrees with the original model."""
         (tmp / "model.tflite").write_bytes(res["tflite"])
         tuned = res["tuned_probs"]
+        vs_original = compare(tuned, self.keras_probs, self.y_test)
         extra = {"calibration": self.calibration_record, what: {
             **details, "epochs": cfg.epochs, "learning_rate": cfg.learning_rate, "batch_size": cfg.batch_size,
             "seed": cfg.seed, "fit_seconds": round(res["fit_seconds"], 1),
             "fine_tune_images": int(len(self.data["y_fit"])),
-            "tuned_keras_accuracy": float((tuned.argmax(1) == self.y_test).mean()),
-            "tuned_keras_agreement_with_original": float((tuned.argmax(1) == self.keras_probs.argmax(1)).mean()),
+            "tuned_keras_accuracy": vs_original["accuracy"],
+            "tuned_keras_agreement_with_original": vs_original["agreement"],
             **self._fine_tune_control(cfg),
             "checked_against": f"the fine-tuned {TUNED[what]} Keras (tf_keras) model it was converted from",
         }}

@@ -19,7 +19,7 @@ import numpy as np
 
 from fmnist_edge.models import get_preset
 
-from .tflite import convert, int8_converter
+from .tflite import to_int8
 
 # Weightless layers a model file may carry (or its export wrapper adds) that tfmot has no quantization
 # recipe for; they compute the same with or without fake quantization around them.
@@ -139,11 +139,11 @@ def fit(model, x_fit, y_fit, cfg, callbacks=()) -> float:
     return time.perf_counter() - t0
 
 
-def to_int8(model, calibration) -> bytes:
-    """A tf_keras model to full-integer int8 TFLite."""
-    import tensorflow as tf
-
-    return convert(int8_converter(tf.lite.TFLiteConverter.from_keras_model(model), calibration))
+def tuned_result(model, x_test, calibration, seconds: float, **extra) -> dict:
+    """What every fine-tuned variant hands the pipeline: the full-integer int8 file of the tuned tf_keras
+    model, the tuned model's own test outputs (the file is checked against them) and the fit time."""
+    return {"tflite": to_int8(model, calibration), "tuned_probs": model.predict(x_test, batch_size=1024, verbose=0),
+            "fit_seconds": seconds, **extra}
 
 
 @dataclass(frozen=True)
@@ -166,8 +166,7 @@ def fine_tune_qat(model, model_name: str | None, x_fit, y_fit, x_test, calibrati
     seconds = fit(qmodel, x_fit, y_fit, cfg)
     # Fake-quant nodes carry the activation ranges; the converter still insists on a representative
     # dataset for int8-only builtins, so it gets the same calibration images as post-training int8.
-    return {"tflite": to_int8(qmodel, calibration), "tuned_probs": qmodel.predict(x_test, batch_size=1024, verbose=0),
-            "fit_seconds": seconds}
+    return tuned_result(qmodel, x_test, calibration, seconds)
 
 
 def fine_tune_float_control(model, x_fit, y_fit, x_test, cfg) -> np.ndarray:

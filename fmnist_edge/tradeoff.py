@@ -74,11 +74,11 @@ class Constraints:
 
     def checks(self):
         """(option, limit as shown, value of a candidate, ok) for each constraint that is set."""
-        def kib(n):
+        def kb(n):
             return f"{n / 1000:,.1f} KB"
         rules = [
-            ("--max-size", self.max_size, "compressed_bytes", kib, lambda v, lim: v <= lim),
-            ("--max-raw-size", self.max_raw_size, "bytes", kib, lambda v, lim: v <= lim),
+            ("--max-size", self.max_size, "compressed_bytes", kb, lambda v, lim: v <= lim),
+            ("--max-raw-size", self.max_raw_size, "bytes", kb, lambda v, lim: v <= lim),
             ("--max-latency", self.max_latency_us, "p50_us", lambda v: f"{v:,.0f} µs", lambda v, lim: v <= lim),
             ("--max-drop", self.max_drop, "drop_points", lambda v: f"{v:.2f} points", lambda v, lim: v <= lim),
             ("--min-agreement", self.min_agreement, "agreement", lambda v: f"{100 * v:.2f}%", lambda v, lim: v >= lim),

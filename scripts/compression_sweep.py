@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import tempfile
 import time
-import zlib
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -28,6 +28,7 @@ from exporters.settings import ClusterConfig, PruneConfig  # noqa: E402
 from exporters.pipeline import ExportConfig, Exporter  # noqa: E402
 from fmnist_edge.manifest import host_cpu  # noqa: E402
 from runtime.compare import compare  # noqa: E402
+from runtime.weights import compressed_size  # noqa: E402
 
 
 def evaluate(exp: Exporter, tflite: bytes, tmp: Path) -> dict:
@@ -38,7 +39,7 @@ def evaluate(exp: Exporter, tflite: bytes, tmp: Path) -> dict:
     probs = runtime.load(path).predict_proba(exp.x_test, batch_size=1000)
     c = compare(probs, exp.keras_probs, exp.y_test)
     return {"int8_accuracy": c["accuracy"], "drop_points": round(100 * (c["reference_accuracy"] - c["accuracy"]), 3),
-            "agreement_with_original": c["agreement"], "bytes": len(tflite), "zlib9_bytes": len(zlib.compress(tflite, 9))}
+            "agreement_with_original": c["agreement"], "bytes": len(tflite), "zlib9_bytes": compressed_size(path)}
 
 
 def main() -> None:
@@ -51,14 +52,14 @@ def main() -> None:
     console = Console()
     exp = Exporter(args.run_dir, ExportConfig(variants=(), overwrite=True), console)
     float32 = args.run_dir / "tflite-float32" / "model.tflite"
-    f32_zlib = len(zlib.compress(float32.read_bytes(), 9)) if float32.is_file() else None
+    f32_zlib = compressed_size(float32) if float32.is_file() else None
     points = [("pruning", PruneConfig(sparsity=float(s), min_share=float(m)))
               for s, m in (p.split(":") for p in args.prune)]
     points += [("clustering", ClusterConfig(clusters=int(k), min_share=float(m)))
                for k, m in (p.split(":") for p in args.cluster)]
     rows = []
-    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"sweep-{os.getpid()}"
-    tmp.mkdir()
+    scratch = tempfile.TemporaryDirectory(prefix="compression-sweep-")
+    tmp = Path(scratch.name)
     for kind, cfg in points:
         console.print(f"{kind}: {cfg}")
         t0 = time.perf_counter()
@@ -77,6 +78,7 @@ def main() -> None:
         table.add_row(r["kind"], str(r["setting"]), ", ".join(r["layers"]), f"{r['int8_accuracy']:.4f}",
                       f"{r['drop_points']:+.2f}", f"{r['agreement_with_original']:.2%}", f"{r['zlib9_bytes'] / 1000:,.0f}",
                       f"{r['zlib9_over_float32']:.1%}" if r["zlib9_over_float32"] else "-")
+    scratch.cleanup()
     console.print(table)
     if args.json:
         args.json.write_text(json.dumps({"run": str(args.run_dir), "keras_accuracy": exp.keras_accuracy,
