@@ -25,6 +25,7 @@ import numpy as np
 
 import runtime
 from fmnist_edge import cpumatrix
+from fmnist_edge.errors import stop_if_signalled
 from fmnist_edge.keras_io import load_trained_model
 from fmnist_edge.manifest import (PREPROCESSING, check_output_dir, class_names, host_cpu, library_versions, sha256_file,
                                   write_json)
@@ -75,6 +76,7 @@ def staged(target: Path, overwrite: bool):
     tmp.chmod(0o755)
     try:
         yield tmp
+        stop_if_signalled()
         if target.exists():
             if not overwrite:
                 raise ExportError(f"{target} already exists; pass --overwrite to replace it.")

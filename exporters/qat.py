@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fmnist_edge.errors import stop_if_signalled
 from fmnist_edge.models import get_preset
 
 from .tflite import to_int8
@@ -135,7 +136,10 @@ def fit(model, x_fit, y_fit, cfg, callbacks=()) -> float:
 
     model.compile(optimizer=tf_keras.optimizers.Adam(cfg.learning_rate), loss="sparse_categorical_crossentropy")
     t0 = time.perf_counter()
-    model.fit(x_fit, y_fit, batch_size=cfg.batch_size, epochs=cfg.epochs, shuffle=True, verbose=0, callbacks=list(callbacks))
+    # Stops at the next batch on SIGTERM, even where tf_keras swallowed the handler's SystemExit.
+    stop = tf_keras.callbacks.LambdaCallback(on_batch_end=lambda batch, logs: stop_if_signalled())
+    model.fit(x_fit, y_fit, batch_size=cfg.batch_size, epochs=cfg.epochs, shuffle=True, verbose=0,
+              callbacks=[*callbacks, stop])
     return time.perf_counter() - t0
 
 

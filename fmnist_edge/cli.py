@@ -24,7 +24,7 @@ from rich.text import Text
 from exporters.settings import ClusterConfig, PruneConfig
 
 from .cpumatrix import ALL_CPUS
-from .errors import FmnistEdgeError, MissingExtraError
+from .errors import FmnistEdgeError, MissingExtraError, signalled, stop_if_signalled
 from .models import PRESETS
 
 app = typer.Typer(
@@ -46,29 +46,28 @@ def user_errors(fn):
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, _terminate)
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
         except Exception as exc:
-            if _terminated:
+            if signalled:
                 # A SIGTERM's SystemExit raised inside a library callback (the TFLite converter calls the
                 # representative dataset from C++) comes back as some other error, e.g. a TypeError that
                 # export reports as a failed conversion: the process was stopped, so exit as stopped.
-                raise SystemExit(128 + _terminated[0]) from None
+                raise SystemExit(128 + signalled[0]) from None
             if not isinstance(exc, FmnistEdgeError) and not _is_runtime_error(exc):
                 raise
             # The message is plain text: rich markup would swallow things like "fmnist-edge[train]".
             err_console.print(Text("error: ", style="bold red") + Text(str(exc)), highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
+        stop_if_signalled()  # a stop that a library swallowed entirely still exits as stopped
+        return result
 
     return wrapper
-
-
-_terminated: list[int] = []  # the signal that stopped this process, once one has
 
 
 def _terminate(signum, frame):
     # `timeout`, systemd and CI cancellation send SIGTERM: unwind like Ctrl-C, so that every staged or
     # partial output is removed on the way out, and exit with the conventional 128 + signal number.
-    _terminated.append(signum)
+    signalled.append(signum)
     raise SystemExit(128 + signum)
 
 

@@ -23,3 +23,16 @@ class ModelFileError(FmnistEdgeError):
 
 class MissingExtraError(FmnistEdgeError):
     """A command needs an optional install (e.g. the `train` extra) that is not present."""
+
+
+# The signal (SIGTERM) that asked this process to stop, once one has. The CLI's handler raises SystemExit, but
+# libraries swallow it at times: Keras converts its logs to numbers after every batch inside a bare `except:`,
+# and the TFLite converter turns it into a TypeError. Long loops and commit points call `stop_if_signalled`
+# so a swallowed stop still stops, before anything is renamed into place.
+signalled: list[int] = []
+
+
+def stop_if_signalled() -> None:
+    """Exit as stopped (128 + signal number) if a stop signal arrived, even one a library swallowed."""
+    if signalled:
+        raise SystemExit(128 + signalled[0])

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from . import data as fdata
-from .errors import ConfigError
+from .errors import ConfigError, stop_if_signalled
 from .manifest import (
     INPUT_SPEC,
     OUTPUT_SPEC,
@@ -161,6 +161,7 @@ def _progress_callback(keras, console, epochs: int, steps: int):
             self.task = self.progress.add_task(f"epoch {epoch + 1}/{epochs}", total=steps)
 
         def on_train_batch_end(self, batch, logs=None):
+            stop_if_signalled()  # Keras swallows a SystemExit raised while it converts the batch's logs
             self.progress.advance(self.task)
 
         def on_epoch_end(self, epoch, logs=None):
@@ -365,6 +366,7 @@ def _train(cfg: TrainConfig, preset, recipe: Recipe, out: Path, console) -> Path
             "notes": preset.notes,
         }
         write_json(tmp / "manifest.json", manifest)
+        stop_if_signalled()
         os.replace(tmp, out)  # onto the empty placeholder: one atomic rename
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
