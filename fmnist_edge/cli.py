@@ -114,6 +114,15 @@ def train(
     out: Optional[Path] = typer.Option(None, help="Run directory to create (default: artifacts/<model>-<timestamp>)."),
     devices: int = typer.Option(1, help="Train data-parallel over N devices (GPUs, or CPU devices) with Keras's "
                                 "distribution API; needs KERAS_BACKEND=jax and a batch size divisible by N."),
+    schedule: Optional[str] = typer.Option(None, help="Override the recipe's learning-rate schedule: constant or cosine."),
+    augment: Optional[bool] = typer.Option(None, "--augment/--no-augment",
+                                           help="Override the recipe: garment augmentation (flip, shift, erasing)."),
+    distill: Optional[bool] = typer.Option(None, "--distill/--no-distill",
+                                           help="Override the recipe: also learn from a teacher run's model."),
+    teacher: Optional[Path] = typer.Option(None, help="Run directory to distil from (default: artifacts/reference)."),
+    temperature: Optional[float] = typer.Option(None, help="Override the recipe's distillation temperature."),
+    label_weight: Optional[float] = typer.Option(None, help="Override the recipe's weight of the labels' loss when "
+                                                 "distilling (0-1; the teacher's loss gets the rest)."),
 ):
     """Train a preset on the real Fashion-MNIST and write a run directory (model, manifest, metrics, curves)."""
     from .models import get_preset, parse_validation
@@ -122,6 +131,7 @@ def train(
     recipe = preset.recipe.with_overrides(
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, optimizer=optimizer,
         validation=parse_validation(validation) if validation is not None else None,
+        schedule=schedule, augment=augment, distill=distill, temperature=temperature, label_weight=label_weight,
     )
     require_train_extra()
     # TensorFlow logs error-level lines on every CPU-only machine (cuInit, NodeDef attributes) that users read as
@@ -131,7 +141,7 @@ def train(
 
     cfg = TrainConfig(model=model, seed=seed, recipe=recipe, limit=limit,
                       data_dir=str(data_dir) if data_dir else None, download=download, out=str(out) if out else None,
-                      devices=devices)
+                      devices=devices, teacher=str(teacher) if teacher else None)
     run_training(cfg, console=console)
 
 
@@ -555,12 +565,15 @@ def models():
     from .models import PRESETS
 
     table = Table(title="Model presets")
-    for col in ("name", "seed", "params", "epochs", "batch", "optimizer", "validation", "seed's test acc"):
+    for col in ("name", "seed", "params", "MFLOP", "epochs", "batch", "optimizer", "validation", "extras", "seed's test acc"):
         table.add_column(col)
     for p in PRESETS.values():
         r = p.recipe
-        table.add_row(p.name, p.seed_docs, f"{p.params:,}", str(r.epochs), str(r.batch_size),
-                      f"{r.optimizer} {r.learning_rate:g}", str(r.validation), f"{p.reported_accuracy:.4f}")
+        extras = ", ".join(x for x, on in ((r.schedule, r.schedule != "constant"), ("augment", r.augment),
+                                           (f"distill T={r.temperature:g}", r.distill)) if on)
+        table.add_row(p.name, p.seed_docs, f"{p.params:,}", f"{p.mflop:.2f}" if p.mflop else "-", str(r.epochs),
+                      str(r.batch_size), f"{r.optimizer} {r.learning_rate:g}", str(r.validation), extras or "-",
+                      f"{p.reported_accuracy:.4f}" if p.reported_accuracy else "- (designed here)")
     console.print(table)
 
 

@@ -24,6 +24,12 @@ class Recipe:
     optimizer: str  # "adam" or "rmsprop"
     learning_rate: float
     validation: float | int | str
+    # Defaults are the seeds' plain recipes, so runs written before these fields existed read back unchanged.
+    schedule: str = "constant"  # or "cosine": decay to 0 over the whole training
+    augment: bool = False  # garment augmentation (fmnist_edge.augment), new every batch
+    distill: bool = False  # learn from a teacher run's model as well as from the labels (fmnist_edge.distill)
+    temperature: float = 4.0  # distillation: softmax temperature of teacher and student logits
+    label_weight: float = 0.5  # distillation: weight of the labels' loss; the teacher's gets 1 - this
 
     def with_overrides(self, **overrides) -> "Recipe":
         recipe = replace(self, **{k: v for k, v in overrides.items() if v is not None})
@@ -39,6 +45,12 @@ class Recipe:
             raise ConfigError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}.")
         if not (math.isfinite(self.learning_rate) and 0 < self.learning_rate <= 10):
             raise ConfigError(f"--learning-rate must be a positive number of at most 10, got {self.learning_rate}.")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}.")
+        if not (math.isfinite(self.temperature) and 0 < self.temperature <= 100):
+            raise ConfigError(f"--temperature must be a positive number of at most 100, got {self.temperature}.")
+        if not (math.isfinite(self.label_weight) and 0 <= self.label_weight <= 1):
+            raise ConfigError(f"--label-weight must be from 0 to 1 (the teacher's loss gets the rest), got {self.label_weight}.")
         v = self.validation
         if isinstance(v, str) and v != "test":
             raise ConfigError(f"--validation must be a fraction in [0, 1), a count, or 'test'; got {v!r}.")
@@ -52,6 +64,7 @@ class Recipe:
 
 
 OPTIMIZERS = ("adam", "rmsprop")
+SCHEDULES = ("constant", "cosine")
 
 
 def parse_validation(text: str) -> float | int | str:
@@ -72,11 +85,12 @@ def parse_validation(text: str) -> float | int | str:
 class Preset:
     name: str
     seed_docs: str
-    reported_accuracy: float
+    reported_accuracy: float | None  # the seed's test accuracy (None: designed here, not taken from a seed)
     params: int | None  # expected parameter count (None where the seed does not fix it)
     recipe: Recipe
     build: Callable  # (keras module) -> keras.Model
     notes: str = ""
+    mflop: float | None = None  # forward MFLOP per image (flops_per_image), stated so listing needs no Keras
 
 
 def _reference(keras):
@@ -139,6 +153,37 @@ def _l2_vgg(keras):
     )
 
 
+def _edge(keras):
+    # Designed for microcontrollers (issue 12): one full conv at 28x28 (a depthwise conv on 1 channel would
+    # learn nothing), pooled at once because every layer at full resolution costs 784 positions; then
+    # depthwise-separable blocks at 14x14 and 7x7, global average pooling instead of the reference's
+    # Dense(3200x128) (410K of its 504K weights), and BatchNorm, which the converter folds into the convs.
+    # The softmax is a layer of its own so that distillation can train on the logits before it.
+    L = keras.layers
+
+    def block(layer):  # momentum 0.9: the moving statistics settle within a quick (--limit) run too
+        return [layer, L.BatchNormalization(momentum=0.9), L.ReLU()]
+
+    def sep(filters):
+        return block(L.SeparableConv2D(filters, 3, padding="same", use_bias=False))
+
+    return keras.Sequential(
+        [
+            keras.Input((28, 28, 1), name="image"),
+            *block(L.Conv2D(24, 3, padding="same", use_bias=False)),
+            L.MaxPooling2D(2),
+            *sep(48), *sep(64),
+            L.MaxPooling2D(2),
+            *sep(128), *sep(128),
+            L.GlobalAveragePooling2D(),
+            L.Dropout(0.2),
+            L.Dense(10, name="logits"),
+            L.Softmax(name="probabilities"),
+        ],
+        name="edge",
+    )
+
+
 def _mlp(keras):
     L = keras.layers
     return keras.Sequential(
@@ -158,19 +203,31 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "reference", "000, 003", 0.9305, 503_690, Recipe(30, 512, "adam", 1e-3, 0.1), _reference,
             "Layers from the notebook the articles link to; Adam defaults, batch 512, 30 epochs, 10% validation.",
+            mflop=37.19,
         ),
         Preset(
             "paper", "004", 0.9132, 896_906, Recipe(50, 128, "adam", 1e-3, 10_000), _paper,
             "The seed's listing (3 convs), not its text; 50,000/10,000 train/validation split.",
+            mflop=16.51,
         ),
         Preset(
             "l2-vgg", "001", 0.9052, 157_162, Recipe(100, 32, "adam", 1e-3, "test"), _l2_vgg,
             "Seed gives the trunk only; ReLU after each conv and a Flatten + Dense(10) head are assumed. "
             "The seed monitored on the test set (no early stopping, so it does not leak into training).",
+            mflop=48.38,
         ),
         Preset(
             "mlp", "002", 0.8683, 101_770, Recipe(5, 128, "rmsprop", 1e-3, 0.0), _mlp,
             "The seed does not show its optimizer; RMSprop (the Keras book example it follows) is assumed.",
+            mflop=0.2,
+        ),
+        Preset(
+            "edge", "-", None, 34_250,
+            Recipe(20, 128, "adam", 2e-3, 0.0, schedule="cosine", augment=True, distill=True), _edge,
+            "Designed here for microcontrollers (<= 5 MFLOP, int8 <= 64 KiB); distilled from a trained run "
+            "(--teacher, default artifacts/reference) with garment augmentation and a cosine schedule. All 60,000 "
+            "training images are used: nothing is selected on a validation split.",
+            mflop=4.83,
         ),
     )
 }
@@ -192,10 +249,14 @@ def flops_per_image(model) -> int:
         kind = type(layer).__name__
         if getattr(layer, "layers", None):  # a nested model (an exported model file sits inside a wrapper)
             total += flops_per_image(layer)
-        elif kind == "Conv2D":
+        elif kind in ("Conv2D", "SeparableConv2D", "DepthwiseConv2D"):
             _, h, w, c_out = layer.output.shape
-            kh, kw = layer.kernel_size
-            total += 2 * h * w * kh * kw * layer.input.shape[-1] * c_out
+            c_in, (kh, kw) = layer.input.shape[-1], layer.kernel_size
+            if kind == "Conv2D":
+                total += 2 * h * w * kh * kw * c_in * c_out
+            else:  # a kh x kw filter per input channel (x depth multiplier), then a 1x1 conv for separable
+                mult = getattr(layer, "depth_multiplier", 1)
+                total += 2 * h * w * kh * kw * c_in * mult + (2 * h * w * c_in * mult * c_out if kind == "SeparableConv2D" else 0)
         elif kind == "Dense":
             total += 2 * layer.input.shape[-1] * layer.units
     return int(total)

@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from . import data as fdata
+from . import distill
+from .augment import augmented_batches
 from .errors import ConfigError, stop_if_signalled
 from .manifest import (
     INPUT_SPEC,
@@ -37,6 +39,7 @@ from .manifest import (
     sha256_file,
     write_json,
 )
+from .keras_io import load_trained_model
 from .metrics import classification_report
 from .models import Recipe, get_preset
 
@@ -50,6 +53,7 @@ class TrainConfig:
     data_dir: str | None = None
     download: bool = True
     out: str | None = None  # run directory; default artifacts/<model>-<timestamp>
+    teacher: str | None = None  # run directory to distil from when the recipe distils (default artifacts/reference)
     devices: int = 1  # > 1: data-parallel over that many accelerators (or CPU devices) with Keras's distribution API
 
     def resolved_recipe(self) -> Recipe:
@@ -97,9 +101,12 @@ def seed_everything(seed: int) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def _optimizer(keras, recipe: Recipe):
+def _optimizer(keras, recipe: Recipe, steps_per_epoch: int):
     cls = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}[recipe.optimizer]
-    return cls(learning_rate=recipe.learning_rate)
+    lr = recipe.learning_rate
+    if recipe.schedule == "cosine":
+        lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=recipe.epochs * steps_per_epoch)
+    return cls(learning_rate=lr)
 
 
 def prepare_data(cfg: TrainConfig, recipe: Recipe) -> dict:
@@ -217,8 +224,11 @@ def train(cfg: TrainConfig, console=None) -> Path:
     if out.exists():
         raise ConfigError(f"Output directory {out} already exists; choose another --out or remove it.")
     check_output_dir(out, "--out")  # before training, not after it
+    teacher = distill.check_teacher(cfg.teacher) if recipe.distill else None
+    if cfg.teacher and not recipe.distill:
+        raise ConfigError("--teacher is only used when distilling; drop it or pass --distill.")
     with reserved(out):
-        return _train(cfg, preset, recipe, out, console)
+        return _train(cfg, preset, recipe, out, console, teacher)
 
 
 def check_devices(devices: int, batch_size: int) -> list:
@@ -282,7 +292,7 @@ def reserved(out: Path):
         raise
 
 
-def _train(cfg: TrainConfig, preset, recipe: Recipe, out: Path, console) -> Path:
+def _train(cfg: TrainConfig, preset, recipe: Recipe, out: Path, console, teacher) -> Path:
     import keras
 
     t_start = time.perf_counter()
@@ -297,19 +307,25 @@ def _train(cfg: TrainConfig, preset, recipe: Recipe, out: Path, console) -> Path
     # on one device, over every test image.
     with data_parallel(devices):
         model = preset.build(keras)
-        model.compile(optimizer=_optimizer(keras, recipe), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         steps = int(np.ceil(len(y_fit) / recipe.batch_size))
+        model.compile(optimizer=_optimizer(keras, recipe, steps), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        trainer = model
+        if teacher is not None:
+            teacher_model = load_trained_model(teacher.model_file)
+            trainer = distill.distiller(keras, teacher_model, model, recipe, _optimizer(keras, recipe, steps))
+        extras = "".join(f", {name}" for name, on in (("augmentation", recipe.augment), (f"{recipe.schedule} schedule", True),
+                                                      (f"distilled from {teacher and teacher.run}", teacher)) if on)
         console.print(
             f"Training [bold]{cfg.model}[/] ({model.count_params():,} params) on {len(y_fit):,} images, "
-            f"{recipe.epochs} epochs, batch {recipe.batch_size}, {recipe.optimizer} lr {recipe.learning_rate}, "
+            f"{recipe.epochs} epochs, batch {recipe.batch_size}, {recipe.optimizer} lr {recipe.learning_rate}{extras}, "
             f"backend {device['backend']} on {n_dev} x {device['device']} ({device['device_name']})"
         )
         progress = _progress_callback(keras, console, recipe.epochs, steps)
+        fit_data = (dict(x=augmented_batches(keras, x_fit, y_fit, recipe.batch_size, cfg.seed)) if recipe.augment else
+                    dict(x=x_fit, y=y_fit, batch_size=recipe.batch_size, shuffle=True))
         t_fit = time.perf_counter()
-        hist = model.fit(
-            x_fit, y_fit, batch_size=recipe.batch_size, epochs=recipe.epochs, shuffle=True,
-            validation_data=validation, verbose=0, callbacks=[progress, keras.callbacks.TerminateOnNaN()],
-        )
+        hist = trainer.fit(**fit_data, epochs=recipe.epochs, validation_data=validation, verbose=0,
+                           callbacks=[progress, keras.callbacks.TerminateOnNaN()])
     fit_seconds = time.perf_counter() - t_fit
     test_loss, _ = model.evaluate(d["x_test"], d["y_test"], batch_size=1024, verbose=0)
     probs = model.predict(d["x_test"], batch_size=1024, verbose=0)
@@ -363,6 +379,7 @@ def _train(cfg: TrainConfig, preset, recipe: Recipe, out: Path, console) -> Path
             "host": {**host_cpu(), "system": platform.system()},
             "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "seed_reported_accuracy": preset.reported_accuracy,
+            "teacher": teacher.record if teacher else None,
             "notes": preset.notes,
         }
         write_json(tmp / "manifest.json", manifest)

@@ -17,6 +17,10 @@ EXPECTED = {
                         "Dropout", "Dense"]),
     "l2-vgg": (157_162, ["Conv2D", "Conv2D", "MaxPooling2D", "Conv2D", "Conv2D", "MaxPooling2D", "Flatten", "Dense"]),
     "mlp": (101_770, ["Flatten", "Dense", "Dense"]),
+    "edge": (34_250, ["Conv2D", "BatchNormalization", "ReLU", "MaxPooling2D",
+                      *["SeparableConv2D", "BatchNormalization", "ReLU"] * 2, "MaxPooling2D",
+                      *["SeparableConv2D", "BatchNormalization", "ReLU"] * 2,
+                      "GlobalAveragePooling2D", "Dropout", "Dense", "Softmax"]),
 }
 
 
@@ -28,7 +32,8 @@ def test_preset_architecture_and_parameter_count(name):
     assert [type(layer).__name__ for layer in model.layers] == layers
     assert tuple(model.input_shape) == (None, 28, 28, 1)
     assert tuple(model.output_shape) == (None, 10)
-    assert model.layers[-1].activation.__name__ == "softmax"
+    last = model.layers[-1]
+    assert getattr(last, "activation", None).__name__ == "softmax" if name != "edge" else last.name == "probabilities"
 
 
 def test_every_preset_is_tested():
@@ -75,3 +80,28 @@ def test_flops_match_reference_models_md():
     mflops = {name: flops_per_image(build(name)) / 1e6 for name in EXPECTED}
     assert round(mflops["reference"], 1) == 37.2 and round(mflops["paper"], 1) == 16.5
     assert round(mflops["mlp"], 1) == 0.2 and 47 < mflops["l2-vgg"] < 49
+    assert mflops["edge"] <= 5.0  # issue 12's compute budget
+    for name, value in mflops.items():  # what `fmnist-edge models` states without building anything
+        assert get_preset(name).mflop == pytest.approx(value, abs=0.01), name
+
+
+def test_separable_conv_flops_by_hand():
+    from fmnist_edge.models import flops_per_image
+
+    model = keras.Sequential([keras.Input((14, 14, 8)), keras.layers.SeparableConv2D(16, 3, padding="same"),
+                              keras.layers.DepthwiseConv2D(3, depth_multiplier=2)])
+    # depthwise 14*14*9*8, pointwise 14*14*8*16; then depthwise 12*12*9*16*2 (valid padding); 2 FLOPs per multiply-add
+    assert flops_per_image(model) == 2 * (14 * 14 * 9 * 8 + 14 * 14 * 8 * 16 + 12 * 12 * 9 * 16 * 2)
+
+
+def test_recipes_written_before_the_training_options_still_read():
+    old = {"epochs": 30, "batch_size": 512, "optimizer": "adam", "learning_rate": 1e-3, "validation": 0.1}
+    r = Recipe(**old)
+    assert (r.schedule, r.augment, r.distill) == ("constant", False, False) and r == get_preset("reference").recipe
+
+
+def test_training_option_errors():
+    for bad, match in [({"schedule": "step"}, "--schedule must be one of constant, cosine"),
+                       ({"temperature": 0.0}, "--temperature"), ({"label_weight": 1.5}, "--label-weight must be from 0 to 1")]:
+        with pytest.raises(ConfigError, match=match):
+            get_preset("edge").recipe.with_overrides(**bad)

@@ -1,0 +1,119 @@
+"""The edge preset's training options: garment augmentation, distillation from a teacher run, and the
+teacher's checks (issue 12)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from fmnist_edge import cli
+from fmnist_edge.augment import MAX_SHIFT, augment_batch
+from fmnist_edge.distill import check_teacher
+from fmnist_edge.errors import ConfigError
+
+runner = CliRunner()
+
+
+def _explains(src: np.ndarray, out: np.ndarray) -> bool:
+    """Whether `out` is `src` flipped or not, shifted by at most MAX_SHIFT (background fill), and changed
+    only inside one rectangle of at most 20% of the image (the erasing)."""
+    h, w = src.shape
+    padded = np.pad(src, MAX_SHIFT)
+    for img in (padded, padded[:, ::-1]):
+        for dy in range(2 * MAX_SHIFT + 1):
+            for dx in range(2 * MAX_SHIFT + 1):
+                diff = np.argwhere(img[dy:dy + h, dx:dx + w] != out)
+                if not len(diff):
+                    return True
+                (y0, x0), (y1, x1) = diff.min(0), diff.max(0)
+                if (y1 - y0 + 1) * (x1 - x0 + 1) <= 0.2 * h * w + 2 * (h + w):  # rounding of the box's sides
+                    return True
+    return False
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_every_augmented_image_is_its_garment_flipped_shifted_and_partly_erased(seed):
+    rng = np.random.default_rng(seed)
+    x = rng.random((16, 28, 28, 1), dtype=np.float32) * (rng.random((16, 28, 28, 1)) < 0.7)
+    out = augment_batch(x, np.random.default_rng(seed))
+    assert out.shape == x.shape and out.dtype == np.float32 and 0 <= out.min() and out.max() <= 1
+    assert all(_explains(a[..., 0], b[..., 0]) for a, b in zip(x, out))
+    assert np.array_equal(out, augment_batch(x, np.random.default_rng(seed)))  # seeded: runs reproduce
+
+
+def test_augmentation_rates():
+    # Flip and erasing each hit about half the images; a vertical flip never happens.
+    x = np.zeros((2000, 28, 28, 1), np.float32)
+    x[:, :, :10] = 1.0  # left third bright: a flip moves it right
+    out = augment_batch(x, np.random.default_rng(1))
+    flipped = out[:, :, 14:].sum((1, 2, 3)) > out[:, :, :14].sum((1, 2, 3))
+    erased = ((out > 0) & (out < 1)).reshape(len(x), -1).any(1)
+    assert 0.45 < flipped.mean() < 0.55 and 0.45 < erased.mean() < 0.55
+    upper, lower = out[:, :14].sum((1, 2, 3)), out[:, 14:].sum((1, 2, 3))
+    assert np.abs(upper - lower).max() < 0.25 * 28 * 28  # rows are never flipped (erasing moves at most 20%)
+
+
+def test_distillation_loss_is_the_kl_of_softened_outputs():
+    # Keras 3.15.1's default LogitsDistillation computes 0 (see fmnist_edge.distill); ours must equal
+    # T^2 * KL(softmax(teacher/T) || softmax(student/T)) computed by hand.
+    keras = pytest.importorskip("keras")
+    from fmnist_edge.distill import distiller
+    from fmnist_edge.models import get_preset
+
+    recipe = get_preset("edge").recipe
+    keras.utils.set_random_seed(0)
+    teacher = get_preset("mlp").build(keras)
+    student = get_preset("edge").build(keras)
+    trainer = distiller(keras, teacher, student, recipe, keras.optimizers.Adam())
+    x = np.random.default_rng(0).random((8, 28, 28, 1), dtype=np.float32)
+    t = np.log(np.maximum(teacher.predict(x, verbose=0), 1e-12)) / recipe.temperature
+    s = keras.Model(student.inputs, student.get_layer("logits").output).predict(x, verbose=0) / recipe.temperature
+    p, q = (np.exp(v - v.max(1, keepdims=True)) for v in (t, s))
+    p, q = p / p.sum(1, keepdims=True), q / q.sum(1, keepdims=True)
+    expected = recipe.temperature**2 * np.mean(np.sum(p * np.log(p / q), 1))
+    got = float(trainer.distillation_losses[0].compute_loss(trainer.teacher(x), trainer.student(x)))
+    assert expected > 0.01 and got == pytest.approx(expected, rel=1e-3)
+
+
+def test_teacher_checks(tiny_run, tmp_path):
+    assert check_teacher(tiny_run).record["model"] == "tiny"
+    with pytest.raises(ConfigError, match="--teacher .*cannot read manifest.json.*--no-distill"):
+        check_teacher(tmp_path / "nowhere")
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("tflite-*", "onnx-*"))
+    with open(run / "model.keras", "ab") as f:
+        f.write(b"x")
+    with pytest.raises(ConfigError, match="does not match the sha256"):
+        check_teacher(run)
+    (run / "manifest.json").write_text(json.dumps({"kind": "release"}))
+    with pytest.raises(ConfigError, match="not a training run"):
+        check_teacher(run)
+
+
+def test_train_refuses_a_bad_teacher_before_training(tmp_path):
+    for args, message in ((["--teacher", str(tmp_path / "none")], "--teacher"),
+                          (["--no-distill", "--teacher", str(tmp_path)], "only used when distilling")):
+        out = tmp_path / "out"
+        result = runner.invoke(cli.app, ["train", "--model", "edge", "--limit", "300", *args, "--out", str(out)])
+        assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output, result.output
+        assert not out.exists()
+
+
+def test_edge_trains_distilled_and_augmented_and_records_its_teacher(tiny_run, tmp_path):
+    out = tmp_path / "edge"
+    result = runner.invoke(cli.app, ["train", "--model", "edge", "--limit", "300", "--epochs", "2", "--teacher", str(tiny_run),
+                                     "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["params"] == 34_250 and m["teacher"]["model"] == "tiny" and m["teacher"]["run"] == str(tiny_run)
+    assert {k: m["recipe"][k] for k in ("schedule", "augment", "distill")} == {"schedule": "cosine", "augment": True, "distill": True}
+    history = json.loads((out / "metrics.json").read_text())["history"]
+    assert all(v > 0 for v in history["distillation_loss"])
