@@ -123,6 +123,9 @@ def train(
     temperature: Optional[float] = typer.Option(None, help="Override the recipe's distillation temperature."),
     label_weight: Optional[float] = typer.Option(None, help="Override the recipe's weight of the labels' loss when "
                                                  "distilling (0-1; the teacher's loss gets the rest)."),
+    teacher_outputs: Optional[str] = typer.Option(None, help="Override the recipe: 'cached' (the teacher's logits on each "
+                                                  "training image, computed once) or 'live' (the teacher sees every "
+                                                  "augmented batch; about twice the time per epoch)."),
 ):
     """Train a preset on the real Fashion-MNIST and write a run directory (model, manifest, metrics, curves)."""
     from .models import get_preset, parse_validation
@@ -132,6 +135,7 @@ def train(
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, optimizer=optimizer,
         validation=parse_validation(validation) if validation is not None else None,
         schedule=schedule, augment=augment, distill=distill, temperature=temperature, label_weight=label_weight,
+        teacher_outputs=teacher_outputs,
     )
     require_train_extra()
     # TensorFlow logs error-level lines on every CPU-only machine (cuInit, NodeDef attributes) that users read as

@@ -30,6 +30,9 @@ class Recipe:
     distill: bool = False  # learn from a teacher run's model as well as from the labels (fmnist_edge.distill)
     temperature: float = 4.0  # distillation: softmax temperature of teacher and student logits
     label_weight: float = 0.5  # distillation: weight of the labels' loss; the teacher's gets 1 - this
+    # distillation: "cached" = the teacher's logits on each training image, computed once and used for all of
+    # its augmented views; "live" = the teacher runs on every augmented batch (keras.distillation, ~2x per epoch)
+    teacher_outputs: str = "cached"
 
     def with_overrides(self, **overrides) -> "Recipe":
         recipe = replace(self, **{k: v for k, v in overrides.items() if v is not None})
@@ -51,6 +54,8 @@ class Recipe:
             raise ConfigError(f"--temperature must be a positive number of at most 100, got {self.temperature}.")
         if not (math.isfinite(self.label_weight) and 0 <= self.label_weight <= 1):
             raise ConfigError(f"--label-weight must be from 0 to 1 (the teacher's loss gets the rest), got {self.label_weight}.")
+        if self.teacher_outputs not in TEACHER_OUTPUTS:
+            raise ConfigError(f"--teacher-outputs must be one of {', '.join(TEACHER_OUTPUTS)}, got {self.teacher_outputs!r}.")
         v = self.validation
         if isinstance(v, str) and v != "test":
             raise ConfigError(f"--validation must be a fraction in [0, 1), a count, or 'test'; got {v!r}.")
@@ -65,6 +70,7 @@ class Recipe:
 
 OPTIMIZERS = ("adam", "rmsprop")
 SCHEDULES = ("constant", "cosine")
+TEACHER_OUTPUTS = ("cached", "live")
 
 
 def parse_validation(text: str) -> float | int | str:

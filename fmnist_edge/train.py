@@ -309,12 +309,21 @@ def _train(cfg: TrainConfig, preset, recipe: Recipe, out: Path, console, teacher
         model = preset.build(keras)
         steps = int(np.ceil(len(y_fit) / recipe.batch_size))
         model.compile(optimizer=_optimizer(keras, recipe, steps), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        trainer = model
+        trainer, teacher_seconds = model, None
         if teacher is not None:
             teacher_model = load_trained_model(teacher.model_file)
-            trainer = distill.distiller(keras, teacher_model, model, recipe, _optimizer(keras, recipe, steps))
+            if recipe.teacher_outputs == "live":
+                trainer = distill.distiller(keras, teacher_model, model, recipe, _optimizer(keras, recipe, steps))
+            else:
+                t0 = time.perf_counter()
+                y_fit = distill.pack_targets(y_fit, distill.teacher_logits(keras, teacher_model, x_fit))
+                if validation is not None:
+                    validation = (validation[0], distill.pack_targets(validation[1], distill.teacher_logits(keras, teacher_model, validation[0])))
+                teacher_seconds = round(time.perf_counter() - t0, 2)
+                console.print(f"Teacher's logits on {len(y_fit):,} training images computed in {teacher_seconds:.0f}s")
+                trainer = distill.cached_trainer(keras, model, recipe, _optimizer(keras, recipe, steps))
         extras = "".join(f", {name}" for name, on in (("augmentation", recipe.augment), (f"{recipe.schedule} schedule", True),
-                                                      (f"distilled from {teacher and teacher.run}", teacher)) if on)
+                                                      (f"distilled from {teacher and teacher.run} ({recipe.teacher_outputs} teacher outputs)", teacher)) if on)
         console.print(
             f"Training [bold]{cfg.model}[/] ({model.count_params():,} params) on {len(y_fit):,} images, "
             f"{recipe.epochs} epochs, batch {recipe.batch_size}, {recipe.optimizer} lr {recipe.learning_rate}{extras}, "
@@ -373,7 +382,7 @@ def _train(cfg: TrainConfig, preset, recipe: Recipe, out: Path, console, teacher
             "training": {**device, "devices": n_dev,
                          "distribution": "keras.distribution.DataParallel" if devices else None,
                          "device_list": [str(x) for x in devices] or None, "dropped_for_even_sharding": dropped,
-                         "fit_seconds": round(fit_seconds, 2),
+                         "fit_seconds": round(fit_seconds, 2), "teacher_logits_seconds": teacher_seconds,
                          "wall_seconds": round(time.perf_counter() - t_start, 2)},
             "versions": library_versions("keras", "numpy", "tensorflow", "jax", "jaxlib", "torch"),
             "host": {**host_cpu(), "system": platform.system()},

@@ -83,6 +83,31 @@ def test_distillation_loss_is_the_kl_of_softened_outputs():
     assert expected > 0.01 and got == pytest.approx(expected, rel=1e-3)
 
 
+def test_cached_teacher_outputs_give_the_distillers_loss():
+    # The cached path must optimise exactly what keras.distillation does on the same images:
+    # label_weight * CE(labels) + (1 - label_weight) * T^2 * KL(teacher || student), softened by T.
+    keras = pytest.importorskip("keras")
+    from fmnist_edge.distill import cached_trainer, distiller, pack_targets, teacher_logits
+    from fmnist_edge.models import get_preset
+
+    recipe = get_preset("edge").recipe.with_overrides(label_weight=0.3, temperature=3.0)
+    keras.utils.set_random_seed(0)
+    teacher, student = get_preset("mlp").build(keras), get_preset("edge").build(keras)
+    rng = np.random.default_rng(1)
+    x, y = rng.random((16, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 16)
+    packed = pack_targets(y, teacher_logits(keras, teacher, x))
+    assert packed.shape == (16, 11) and (packed[:, 0] == y).all()
+    cached = cached_trainer(keras, student, recipe, keras.optimizers.Adam())
+    live = distiller(keras, teacher, student, recipe, keras.optimizers.Adam())
+    got = cached.evaluate(x, packed, batch_size=16, verbose=0, return_dict=True)
+    want = live.evaluate(x, y, batch_size=16, verbose=0, return_dict=True)
+    s = cached.predict(x, verbose=0)
+    ce = np.mean(np.log(np.exp(s - s.max(1, keepdims=True)).sum(1)) + s.max(1) - s[np.arange(16), y])
+    assert got["loss"] == pytest.approx(want["loss"], rel=1e-4)
+    assert got["loss"] > 0.3 * ce * 1.001  # the teacher's term is in it, not the labels' alone
+    assert got["accuracy"] == pytest.approx(np.mean(s.argmax(1) == y))
+
+
 def test_teacher_checks(tiny_run, tmp_path):
     assert check_teacher(tiny_run).record["model"] == "tiny"
     with pytest.raises(ConfigError, match="--teacher .*cannot read manifest.json.*--no-distill"):
@@ -115,5 +140,36 @@ def test_edge_trains_distilled_and_augmented_and_records_its_teacher(tiny_run, t
     m = json.loads((out / "manifest.json").read_text())
     assert m["params"] == 34_250 and m["teacher"]["model"] == "tiny" and m["teacher"]["run"] == str(tiny_run)
     assert {k: m["recipe"][k] for k in ("schedule", "augment", "distill")} == {"schedule": "cosine", "augment": True, "distill": True}
+    assert m["recipe"]["teacher_outputs"] == "cached" and m["training"]["teacher_logits_seconds"] > 0
+    history = json.loads((out / "metrics.json").read_text())["history"]
+    assert len(history["loss"]) == 2 and all(v > 0 for v in history["loss"]) and "accuracy" in history
+
+
+def test_edge_trains_with_the_teacher_seeing_every_augmented_batch(tiny_run, tmp_path):
+    out = tmp_path / "edge"
+    result = runner.invoke(cli.app, ["train", "--model", "edge", "--limit", "300", "--epochs", "1", "--teacher", str(tiny_run),
+                                     "--teacher-outputs", "live", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["recipe"]["teacher_outputs"] == "live" and m["training"]["teacher_logits_seconds"] is None
     history = json.loads((out / "metrics.json").read_text())["history"]
     assert all(v > 0 for v in history["distillation_loss"])
+
+
+def test_ablation_script_trains_each_cell_once_and_resumes(tiny_run, tmp_path):
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "edge_ablation.py"
+    cmd = [sys.executable, str(script), "--runs", str(tmp_path / "runs"), "--json", str(tmp_path / "a.json"), "--seeds", "0",
+           "--cells", "distill", "neither", "--epochs", "1", "--limit", "300", "--teacher", str(tiny_run)]
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert first.stdout.count("$ ") == 2
+    a = json.loads((tmp_path / "a.json").read_text())
+    assert [(r["cell"], r["distill"], r["augment"], r["epochs"]) for r in a["runs"]] == [("distill", True, False, 1), ("neither", False, False, 1)]
+    assert a["runs"][0]["teacher"] == str(tiny_run) and a["runs"][1]["teacher"] is None
+    assert a["cells"]["neither"]["mean"] == a["runs"][1]["test_accuracy"] and a["cells"]["neither"]["vs_full_points"] is None
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and "$ " not in again.stdout, again.stdout + again.stderr  # read back, not retrained
+    assert json.loads((tmp_path / "a.json").read_text())["runs"] == a["runs"]

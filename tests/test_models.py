@@ -102,6 +102,7 @@ def test_recipes_written_before_the_training_options_still_read():
 
 def test_training_option_errors():
     for bad, match in [({"schedule": "step"}, "--schedule must be one of constant, cosine"),
-                       ({"temperature": 0.0}, "--temperature"), ({"label_weight": 1.5}, "--label-weight must be from 0 to 1")]:
+                       ({"temperature": 0.0}, "--temperature"), ({"label_weight": 1.5}, "--label-weight must be from 0 to 1"),
+                       ({"teacher_outputs": "soft"}, "--teacher-outputs must be one of cached, live")]:
         with pytest.raises(ConfigError, match=match):
             get_preset("edge").recipe.with_overrides(**bad)
