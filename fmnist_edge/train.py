@@ -308,12 +308,15 @@ def _train(cfg: TrainConfig, preset, recipe: Recipe, out: Path, console, teacher
     with data_parallel(devices):
         model = preset.build(keras)
         steps = int(np.ceil(len(y_fit) / recipe.batch_size))
-        model.compile(optimizer=_optimizer(keras, recipe, steps), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        # One optimizer, shared with a distillation trainer, so that the saved model's optimizer state is the one
+        # that trained it (an unused one makes every later load warn that its variables do not match).
+        optimizer = _optimizer(keras, recipe, steps)
+        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         trainer, teacher_seconds = model, None
         if teacher is not None:
             teacher_model = load_trained_model(teacher.model_file)
             if recipe.teacher_outputs == "live":
-                trainer = distill.distiller(keras, teacher_model, model, recipe, _optimizer(keras, recipe, steps))
+                trainer = distill.distiller(keras, teacher_model, model, recipe, optimizer)
             else:
                 t0 = time.perf_counter()
                 y_fit = distill.pack_targets(y_fit, distill.teacher_logits(keras, teacher_model, x_fit))
@@ -321,7 +324,7 @@ def _train(cfg: TrainConfig, preset, recipe: Recipe, out: Path, console, teacher
                     validation = (validation[0], distill.pack_targets(validation[1], distill.teacher_logits(keras, teacher_model, validation[0])))
                 teacher_seconds = round(time.perf_counter() - t0, 2)
                 console.print(f"Teacher's logits on {len(y_fit):,} training images computed in {teacher_seconds:.0f}s")
-                trainer = distill.cached_trainer(keras, model, recipe, _optimizer(keras, recipe, steps))
+                trainer = distill.cached_trainer(keras, model, recipe, optimizer)
         extras = "".join(f", {name}" for name, on in (("augmentation", recipe.augment), (f"{recipe.schedule} schedule", True),
                                                       (f"distilled from {teacher and teacher.run} ({recipe.teacher_outputs} teacher outputs)", teacher)) if on)
         console.print(

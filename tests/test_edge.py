@@ -143,6 +143,7 @@ def test_edge_trains_distilled_and_augmented_and_records_its_teacher(tiny_run, t
     assert m["recipe"]["teacher_outputs"] == "cached" and m["training"]["teacher_logits_seconds"] > 0
     history = json.loads((out / "metrics.json").read_text())["history"]
     assert len(history["loss"]) == 2 and all(v > 0 for v in history["loss"]) and "accuracy" in history
+    _loads_without_optimizer_mismatch(out / "model.keras")
 
 
 def test_edge_trains_with_the_teacher_seeing_every_augmented_batch(tiny_run, tmp_path):
@@ -154,6 +155,19 @@ def test_edge_trains_with_the_teacher_seeing_every_augmented_batch(tiny_run, tmp
     assert m["recipe"]["teacher_outputs"] == "live" and m["training"]["teacher_logits_seconds"] is None
     history = json.loads((out / "metrics.json").read_text())["history"]
     assert all(v > 0 for v in history["distillation_loss"])
+    _loads_without_optimizer_mismatch(out / "model.keras")
+
+
+def _loads_without_optimizer_mismatch(path: Path) -> None:
+    # The saved optimizer must be the one that trained the weights, or every load warns about its variables.
+    import warnings
+
+    import keras
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        keras.saving.load_model(path)
+    assert not [w for w in caught if "optimizer" in str(w.message)], [str(w.message) for w in caught]
 
 
 def test_ablation_script_trains_each_cell_once_and_resumes(tiny_run, tmp_path):

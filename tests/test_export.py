@@ -68,7 +68,7 @@ def test_int8_variants_meet_their_checks(exported):
         assert m["check"]["agreement"] >= 0.985 and m["calibration"]["count"] == 200
         assert m["calibration"]["per_class"] == [20] * 10
     qat = rmf.read(exported / "tflite-int8-qat" / "manifest.json")
-    assert qat["check"]["agreement"] >= 0.995  # against the fake-quantized Keras model it came from
+    assert qat["check"]["agreement"] >= 0.99  # against the fake-quantized Keras model it came from
     assert 0.0 < qat["qat"]["float_control_accuracy"] <= 1.0 and "fake_quant_keras_accuracy" in qat["qat"]
 
 
