@@ -70,6 +70,11 @@ def pack_targets(labels, logits) -> "np.ndarray":
     return np.concatenate([np.asarray(labels, np.float32)[:, None], logits], axis=1)
 
 
+def soft_targets(keras, teacher, x, labels) -> "np.ndarray":
+    """`pack_targets` of the labels and the teacher's logits on `x`: what `cached_trainer` fits to."""
+    return pack_targets(labels, teacher_logits(keras, teacher, x))
+
+
 def cached_trainer(keras, student, recipe, optimizer):
     """The student's logits model, compiled with the Distiller's loss against `pack_targets` targets, so it
     trains `student` (its weights, in place) without running the teacher."""

@@ -319,9 +319,9 @@ def _train(cfg: TrainConfig, preset, recipe: Recipe, out: Path, console, teacher
                 trainer = distill.distiller(keras, teacher_model, model, recipe, optimizer)
             else:
                 t0 = time.perf_counter()
-                y_fit = distill.pack_targets(y_fit, distill.teacher_logits(keras, teacher_model, x_fit))
+                y_fit = distill.soft_targets(keras, teacher_model, x_fit, y_fit)
                 if validation is not None:
-                    validation = (validation[0], distill.pack_targets(validation[1], distill.teacher_logits(keras, teacher_model, validation[0])))
+                    validation = (validation[0], distill.soft_targets(keras, teacher_model, *validation))
                 teacher_seconds = round(time.perf_counter() - t0, 2)
                 console.print(f"Teacher's logits on {len(y_fit):,} training images computed in {teacher_seconds:.0f}s")
                 trainer = distill.cached_trainer(keras, model, recipe, optimizer)

@@ -135,7 +135,7 @@ def test_train_refuses_a_bad_teacher_before_training(tmp_path):
 def test_edge_trains_distilled_and_augmented_and_records_its_teacher(tiny_run, tmp_path):
     out = tmp_path / "edge"
     result = runner.invoke(cli.app, ["train", "--model", "edge", "--limit", "300", "--epochs", "2", "--teacher", str(tiny_run),
-                                     "--out", str(out)])
+                                     "--validation", "0.2", "--out", str(out)])
     assert result.exit_code == 0, result.output
     m = json.loads((out / "manifest.json").read_text())
     assert m["params"] == 34_250 and m["teacher"]["model"] == "tiny" and m["teacher"]["run"] == str(tiny_run)
@@ -143,6 +143,7 @@ def test_edge_trains_distilled_and_augmented_and_records_its_teacher(tiny_run, t
     assert m["recipe"]["teacher_outputs"] == "cached" and m["training"]["teacher_logits_seconds"] > 0
     history = json.loads((out / "metrics.json").read_text())["history"]
     assert len(history["loss"]) == 2 and all(v > 0 for v in history["loss"]) and "accuracy" in history
+    assert len(history["val_loss"]) == 2 and all(v > 0 for v in history["val_loss"])  # validation gets soft targets too
     _loads_without_optimizer_mismatch(out / "model.keras")
 
 
