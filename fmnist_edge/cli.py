@@ -115,8 +115,9 @@ def train(
     devices: int = typer.Option(1, help="Train data-parallel over N devices (GPUs, or CPU devices) with Keras's "
                                 "distribution API; needs KERAS_BACKEND=jax and a batch size divisible by N."),
     schedule: Optional[str] = typer.Option(None, help="Override the recipe's learning-rate schedule: constant or cosine."),
-    augment: Optional[bool] = typer.Option(None, "--augment/--no-augment",
-                                           help="Override the recipe: garment augmentation (flip, shift, erasing)."),
+    augment: Optional[str] = typer.Option(None, help="Override the recipe's garment augmentation, new every epoch: none, "
+                                          "flip (mirror half the images), flip+shift (and move by up to 2 px) or "
+                                          "flip+shift+erase (and hide a random patch in half of them)."),
     distill: Optional[bool] = typer.Option(None, "--distill/--no-distill",
                                            help="Override the recipe: also learn from a teacher run's model."),
     teacher: Optional[Path] = typer.Option(None, help="Run directory to distil from (default: artifacts/reference)."),
@@ -573,7 +574,7 @@ def models():
         table.add_column(col)
     for p in PRESETS.values():
         r = p.recipe
-        extras = ", ".join(x for x, on in ((r.schedule, r.schedule != "constant"), ("augment", r.augment),
+        extras = ", ".join(x for x, on in ((r.schedule, r.schedule != "constant"), (f"augment {r.augment}", r.augment != "none"),
                                            (f"distill T={r.temperature:g}", r.distill)) if on)
         table.add_row(p.name, p.seed_docs, f"{p.params:,}", f"{p.mflop:.2f}" if p.mflop else "-", str(r.epochs),
                       str(r.batch_size), f"{r.optimizer} {r.learning_rate:g}", str(r.validation), extras or "-",

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import data as fdata
 from . import distill
-from .augment import augmented_batches
+from .augment import fit_augmented
 from .errors import ConfigError, stop_if_signalled
 from .manifest import (
     INPUT_SPEC,
@@ -155,13 +155,16 @@ def _progress_callback(keras, console, epochs: int, steps: int):
     class RichProgress(keras.callbacks.Callback):
         """Rich progress bar for batches within an epoch plus one log line per epoch."""
 
+        def __init__(self):
+            super().__init__()
+            self.epoch_times = []  # across fit calls: augmented training calls fit once per epoch
+
         def on_train_begin(self, logs=None):
             self.progress = Progress(
                 TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                 console=console, transient=True,
             )
             self.progress.start()
-            self.epoch_times = []
 
         def on_epoch_begin(self, epoch, logs=None):
             self.t0 = time.perf_counter()
@@ -325,7 +328,8 @@ def _train(cfg: TrainConfig, preset, recipe: Recipe, out: Path, console, teacher
                 teacher_seconds = round(time.perf_counter() - t0, 2)
                 console.print(f"Teacher's logits on {len(y_fit):,} training images computed in {teacher_seconds:.0f}s")
                 trainer = distill.cached_trainer(keras, model, recipe, optimizer)
-        extras = "".join(f", {name}" for name, on in (("augmentation", recipe.augment), (f"{recipe.schedule} schedule", True),
+        extras = "".join(f", {name}" for name, on in ((f"augmentation {recipe.augment}", recipe.augment != "none"),
+                                                      (f"{recipe.schedule} schedule", True),
                                                       (f"distilled from {teacher and teacher.run} ({recipe.teacher_outputs} teacher outputs)", teacher)) if on)
         console.print(
             f"Training [bold]{cfg.model}[/] ({model.count_params():,} params) on {len(y_fit):,} images, "
@@ -333,21 +337,23 @@ def _train(cfg: TrainConfig, preset, recipe: Recipe, out: Path, console, teacher
             f"backend {device['backend']} on {n_dev} x {device['device']} ({device['device_name']})"
         )
         progress = _progress_callback(keras, console, recipe.epochs, steps)
-        fit_data = (dict(x=augmented_batches(keras, x_fit, y_fit, recipe.batch_size, cfg.seed)) if recipe.augment else
-                    dict(x=x_fit, y=y_fit, batch_size=recipe.batch_size, shuffle=True))
+        fit_kwargs = dict(epochs=recipe.epochs, batch_size=recipe.batch_size, validation_data=validation, verbose=0,
+                          callbacks=[progress, keras.callbacks.TerminateOnNaN()])
         t_fit = time.perf_counter()
-        hist = trainer.fit(**fit_data, epochs=recipe.epochs, validation_data=validation, verbose=0,
-                           callbacks=[progress, keras.callbacks.TerminateOnNaN()])
+        if recipe.augment != "none":
+            raw_history = fit_augmented(trainer, x_fit, y_fit, recipe.augment, cfg.seed, **fit_kwargs)
+        else:
+            raw_history = trainer.fit(x_fit, y_fit, shuffle=True, **fit_kwargs).history
     fit_seconds = time.perf_counter() - t_fit
     test_loss, _ = model.evaluate(d["x_test"], d["y_test"], batch_size=1024, verbose=0)
     probs = model.predict(d["x_test"], batch_size=1024, verbose=0)
     if not (np.isfinite(test_loss) and np.isfinite(probs).all()):
-        losses = hist.history.get("loss", [])
+        losses = raw_history.get("loss", [])
         raise ConfigError(f"training diverged: the loss became {losses[-1] if losses else test_loss} after "
                           f"{len(losses)} epoch(s), so the model computes NaN. Nothing was saved; lower --learning-rate "
                           f"(was {recipe.learning_rate:g}).")
     report = classification_report(d["y_test"], probs.argmax(axis=1))
-    history = {k: [float(x) for x in v] for k, v in hist.history.items()}
+    history = {k: [float(x) for x in v] for k, v in raw_history.items()}
     history["epoch_seconds"] = [round(t, 3) for t in progress.epoch_times]
 
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ from fmnist_edge import cli
 from fmnist_edge.augment import MAX_SHIFT, augment_batch
 from fmnist_edge.distill import check_teacher
 from fmnist_edge.errors import ConfigError
+from fmnist_edge.models import get_preset
 
 runner = CliRunner()
 
@@ -49,6 +50,48 @@ def test_every_augmented_image_is_its_garment_flipped_shifted_and_partly_erased(
     assert np.array_equal(out, augment_batch(x, np.random.default_rng(seed)))  # seeded: runs reproduce
 
 
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_weaker_augmentations_only_flip_or_only_flip_and_shift(seed):
+    rng = np.random.default_rng(seed)
+    x = rng.random((16, 28, 28, 1), dtype=np.float32) * (rng.random((16, 28, 28, 1)) < 0.7)
+    flipped = augment_batch(x, np.random.default_rng(seed), "flip")
+    assert all(np.array_equal(b, a) or np.array_equal(b, a[:, ::-1]) for a, b in zip(x, flipped))
+    shifted = augment_batch(x, np.random.default_rng(seed), "flip+shift")
+    h, w = 28, 28
+    assert all(any(np.array_equal(img[dy:dy + h, dx:dx + w], b[..., 0])  # no erasing: an exact crop of the padded garment
+                   for img in (np.pad(a[..., 0], MAX_SHIFT), np.pad(a[..., 0], MAX_SHIFT)[:, ::-1])
+                   for dy in range(2 * MAX_SHIFT + 1) for dx in range(2 * MAX_SHIFT + 1)) for a, b in zip(x, shifted))
+    none = augment_batch(x, np.random.default_rng(seed), "none")
+    assert np.array_equal(none, x) and none is not x
+    with pytest.raises(ValueError, match="must be one of none, flip"):
+        augment_batch(x, rng, "rotate")
+
+
+def test_augmented_training_sees_a_new_view_every_epoch_and_keeps_the_schedule():
+    # fit_augmented calls fit once per epoch; the optimizer's step count (hence a cosine schedule) must carry on,
+    # and each epoch must get different images.
+    keras = pytest.importorskip("keras")
+    from fmnist_edge.augment import fit_augmented
+
+    seen = []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            seen.append(int(self.model.optimizer.iterations.numpy()))
+
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10)])
+    calls = []
+    fit = model.fit
+    model.fit = lambda x, *a, **k: calls.append(x.copy()) or fit(x, *a, **k)
+    model.compile(keras.optimizers.SGD(0.01), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = np.random.default_rng(0).random((64, 28, 28, 1), dtype=np.float32)
+    history = fit_augmented(model, x, np.arange(64) % 10, "flip", 0, epochs=3, batch_size=32, verbose=0, callbacks=[Record()])
+    assert len(history["loss"]) == 3 and len(calls) == 3
+    assert seen == list(range(6))  # 2 steps per epoch, counted on across the three fit calls
+    assert not np.array_equal(calls[0], calls[1]) and not np.array_equal(calls[1], calls[2])
+
+
 def test_augmentation_rates():
     # Flip and erasing each hit about half the images; a vertical flip never happens.
     x = np.zeros((2000, 28, 28, 1), np.float32)
@@ -66,7 +109,6 @@ def test_distillation_loss_is_the_kl_of_softened_outputs():
     # T^2 * KL(softmax(teacher/T) || softmax(student/T)) computed by hand.
     keras = pytest.importorskip("keras")
     from fmnist_edge.distill import distiller
-    from fmnist_edge.models import get_preset
 
     recipe = get_preset("edge").recipe
     keras.utils.set_random_seed(0)
@@ -88,7 +130,6 @@ def test_cached_teacher_outputs_give_the_distillers_loss():
     # label_weight * CE(labels) + (1 - label_weight) * T^2 * KL(teacher || student), softened by T.
     keras = pytest.importorskip("keras")
     from fmnist_edge.distill import cached_trainer, distiller, pack_targets, teacher_logits
-    from fmnist_edge.models import get_preset
 
     recipe = get_preset("edge").recipe.with_overrides(label_weight=0.3, temperature=3.0)
     keras.utils.set_random_seed(0)
@@ -138,8 +179,8 @@ def test_edge_trains_distilled_and_augmented_and_records_its_teacher(tiny_run, t
                                      "--validation", "0.2", "--out", str(out)])
     assert result.exit_code == 0, result.output
     m = json.loads((out / "manifest.json").read_text())
-    assert m["params"] == 34_250 and m["teacher"]["model"] == "tiny" and m["teacher"]["run"] == str(tiny_run)
-    assert {k: m["recipe"][k] for k in ("schedule", "augment", "distill")} == {"schedule": "cosine", "augment": True, "distill": True}
+    assert m["params"] == get_preset("edge").params and m["teacher"]["model"] == "tiny" and m["teacher"]["run"] == str(tiny_run)
+    assert {k: m["recipe"][k] for k in ("schedule", "augment", "distill")} == {"schedule": "cosine", "augment": get_preset("edge").recipe.augment, "distill": True}
     assert m["recipe"]["teacher_outputs"] == "cached" and m["training"]["teacher_logits_seconds"] > 0
     history = json.loads((out / "metrics.json").read_text())["history"]
     assert len(history["loss"]) == 2 and all(v > 0 for v in history["loss"]) and "accuracy" in history
@@ -177,14 +218,20 @@ def test_ablation_script_trains_each_cell_once_and_resumes(tiny_run, tmp_path):
 
     script = Path(__file__).resolve().parents[1] / "scripts" / "edge_ablation.py"
     cmd = [sys.executable, str(script), "--runs", str(tmp_path / "runs"), "--json", str(tmp_path / "a.json"), "--seeds", "0",
-           "--cells", "distill", "neither", "--epochs", "1", "--limit", "300", "--teacher", str(tiny_run)]
+           "--cells", "distill", "neither", "--epochs", "1", "--limit", "300", "--teacher", str(tiny_run), "--jobs", "2"]
     first = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stdout + first.stderr
     assert first.stdout.count("$ ") == 2
+    for cell in ("distill", "neither"):  # side by side, each run's output in its own log
+        assert "Test accuracy" in (tmp_path / "runs" / f"{cell}-s0.log").read_text()
     a = json.loads((tmp_path / "a.json").read_text())
-    assert [(r["cell"], r["distill"], r["augment"], r["epochs"]) for r in a["runs"]] == [("distill", True, False, 1), ("neither", False, False, 1)]
+    assert [(r["cell"], r["distill"], r["augment"], r["epochs"]) for r in a["runs"]] == [("distill", True, "none", 1), ("neither", False, "none", 1)]
     assert a["runs"][0]["teacher"] == str(tiny_run) and a["runs"][1]["teacher"] is None
     assert a["cells"]["neither"]["mean"] == a["runs"][1]["test_accuracy"] and a["cells"]["neither"]["vs_full_points"] is None
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "$ " not in again.stdout, again.stdout + again.stderr  # read back, not retrained
     assert json.loads((tmp_path / "a.json").read_text())["runs"] == a["runs"]
+    # A run trained otherwise (here: fewer epochs) must not stand in for the one asked for.
+    other = subprocess.run([*cmd, "--epochs", "2"], capture_output=True, text=True, timeout=600)
+    assert other.returncode == 1 and "$ " not in other.stdout, other.stdout + other.stderr
+    assert "holds a run trained with epochs 1 (wanted 2)" in other.stderr and "Traceback" not in other.stderr

@@ -17,10 +17,10 @@ EXPECTED = {
                         "Dropout", "Dense"]),
     "l2-vgg": (157_162, ["Conv2D", "Conv2D", "MaxPooling2D", "Conv2D", "Conv2D", "MaxPooling2D", "Flatten", "Dense"]),
     "mlp": (101_770, ["Flatten", "Dense", "Dense"]),
-    "edge": (34_250, ["Conv2D", "BatchNormalization", "ReLU", "MaxPooling2D",
-                      *["SeparableConv2D", "BatchNormalization", "ReLU"] * 2, "MaxPooling2D",
-                      *["SeparableConv2D", "BatchNormalization", "ReLU"] * 2,
-                      "GlobalAveragePooling2D", "Dropout", "Dense", "Softmax"]),
+    "edge": (35_354, [*["Conv2D", "BatchNormalization", "ReLU"], "MaxPooling2D",
+                      *["Conv2D", "BatchNormalization", "ReLU"], *["SeparableConv2D", "BatchNormalization", "ReLU"],
+                      "MaxPooling2D", *["SeparableConv2D", "BatchNormalization", "ReLU"] * 2,
+                      *["Conv2D", "BatchNormalization", "ReLU"], "Flatten", "Dropout", "Dense", "Softmax"]),
 }
 
 
@@ -97,12 +97,15 @@ def test_separable_conv_flops_by_hand():
 def test_recipes_written_before_the_training_options_still_read():
     old = {"epochs": 30, "batch_size": 512, "optimizer": "adam", "learning_rate": 1e-3, "validation": 0.1}
     r = Recipe(**old)
-    assert (r.schedule, r.augment, r.distill) == ("constant", False, False) and r == get_preset("reference").recipe
+    assert (r.schedule, r.augment, r.distill) == ("constant", "none", False) and r == get_preset("reference").recipe
+    # Before augmentation had strengths it was a bool, and True meant all of it.
+    assert Recipe(**old, augment=True).augment == "flip+shift+erase" and Recipe(**old, augment=False).augment == "none"
 
 
 def test_training_option_errors():
     for bad, match in [({"schedule": "step"}, "--schedule must be one of constant, cosine"),
                        ({"temperature": 0.0}, "--temperature"), ({"label_weight": 1.5}, "--label-weight must be from 0 to 1"),
-                       ({"teacher_outputs": "soft"}, "--teacher-outputs must be one of cached, live")]:
+                       ({"teacher_outputs": "soft"}, "--teacher-outputs must be one of cached, live"),
+                       ({"augment": "rotate"}, "--augment must be one of none, flip, flip\\+shift, flip\\+shift\\+erase")]:
         with pytest.raises(ConfigError, match=match):
             get_preset("edge").recipe.with_overrides(**bad)
