@@ -235,3 +235,21 @@ def test_ablation_script_trains_each_cell_once_and_resumes(tiny_run, tmp_path):
     other = subprocess.run([*cmd, "--epochs", "2"], capture_output=True, text=True, timeout=600)
     assert other.returncode == 1 and "$ " not in other.stdout, other.stdout + other.stderr
     assert "holds a run trained with epochs 1 (wanted 2)" in other.stderr and "Traceback" not in other.stderr
+
+
+def test_architecture_script_measures_a_candidate_against_the_budget(tmp_path):
+    import subprocess
+    import sys
+
+    pytest.importorskip("tflite_micro", reason="optional extra `micro` (pip install --pre tflite-micro)")
+    script = Path(__file__).resolve().parents[1] / "scripts" / "edge_architectures.py"
+    out = tmp_path / "arch.json"
+    done = subprocess.run([sys.executable, str(script), "conv14-flat", "--json", str(out)], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (row,) = json.loads(out.read_text())["rows"]
+    assert (row["name"], row["params"], row["mflop"]) == ("conv14-flat", 26_778, 4.023)
+    # int8: about a byte per weight plus per-channel quantization parameters; arena: the 28x28x16 int8 output and more
+    assert 26_778 < row["int8_bytes"] < 2 * 26_778 and 28 * 28 * 16 < row["arena_bytes"] < 32 * 1024 and row["fits"]
+    bad = subprocess.run([sys.executable, str(script), "resnet"], capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 2 and "unknown architecture(s) resnet" in bad.stderr and "Traceback" not in bad.stderr
