@@ -25,9 +25,10 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fmnist_edge.manifest import host_cpu, write_json  # noqa: E402
+from fmnist_edge.augment import AUGMENTATIONS  # noqa: E402
 from fmnist_edge.models import Recipe, get_preset  # noqa: E402
 
-CELLS = {  # name: (distill, augment); augmentation "on" is the preset's own strength
+CELLS = {  # name: (distill, augment); augmentation "on" is --augment's strength (flip)
     "distill+augment": (True, True),
     "distill": (True, False),
     "augment": (False, True),
@@ -39,7 +40,7 @@ def expected(cell: str, args) -> dict:
     """What the run of `cell` must have been trained with, as its manifest records it."""
     preset = get_preset("edge")
     distill, augment = CELLS[cell]
-    return {"params": preset.params, "distill": distill, "augment": preset.recipe.augment if augment else "none",
+    return {"params": preset.params, "distill": distill, "augment": args.augment if augment else "none",
             "epochs": args.epochs or preset.recipe.epochs, "limit": args.limit}
 
 
@@ -107,6 +108,8 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--cells", nargs="+", choices=list(CELLS), default=list(CELLS))
     p.add_argument("--teacher", type=Path, help="teacher run directory (default: train's, artifacts/reference)")
+    p.add_argument("--augment", default="flip", choices=[a for a in AUGMENTATIONS if a != "none"],
+                   help="the augmentation of the cells that augment (default: flip)")
     p.add_argument("--epochs", type=int, help="override the recipe's epochs (the shipped numbers use the recipe's)")
     p.add_argument("--limit", type=int, help="quick mode: at most this many train and test images")
     p.add_argument("--data-dir", type=Path)
