@@ -8,7 +8,7 @@ import numpy as np
 from runtime.compare import compare
 from runtime.variants import VARIANTS
 
-from .errors import ParityError
+from .errors import ConversionError, ParityError, PortabilityError
 
 
 def tolerance(variant: str) -> dict:
@@ -28,3 +28,28 @@ def check(variant: str, probs: np.ndarray, reference: np.ndarray, labels: np.nda
         raise ParityError(variant, shown, {"agreement >=": tol["min_agreement"],
                                            **({"max_abs_diff <=": tol["max_abs_diff"]} if "max_abs_diff" in tol else {})})
     return {**result, "tolerance": tol, "passed": True}
+
+
+def remedy(variant: str, exc: Exception, calibration_images: int) -> str:
+    """What would help a variant that was refused, in the terms of the export command's options."""
+    spec = VARIANTS[variant]
+    leave_out = "or leave it out (name the others with --variant)"
+    if isinstance(exc, PortabilityError):
+        return ("choose a portable scheme (for ONNX: --onnx-int8-scheme u8u8 or u8s8-reduce-range), " + leave_out)
+    if isinstance(exc, ConversionError):
+        return f"the converter cannot build this model as {variant}; rebuild the model from supported layers, {leave_out}"
+    if spec.fine_tuned:
+        option = {"tflite-int8-qat": "--qat-epochs", "tflite-int8-pruned": "--prune-epochs",
+                  "tflite-int8-clustered": "--cluster-epochs"}.get(variant, "more fine-tuning epochs")
+        extra = {"tflite-int8-pruned": ", a lower --prune-sparsity", "tflite-int8-clustered": ", more --clusters"}.get(variant, "")
+        return f"more fine-tuning ({option} 2 or more), a lower learning rate{extra}, {leave_out}"
+    if variant == "tflite-dynamic-int8":
+        return ("dynamic-range weights are quantized without calibration, so no option changes them: use tflite-float16 "
+                "for smaller float weights or tflite-int8-qat (--qat), which trains the model for int8, " + leave_out)
+    if spec.int8_kernels:
+        more = max(2000, 4 * calibration_images)
+        scheme = " or another --onnx-int8-scheme" if spec.format == "onnx" else ""
+        return (f"more calibration images (--calibration-images {more}; this export used {calibration_images}){scheme}, "
+                f"or the QAT variant (--qat), which trains the model for int8, {leave_out}")
+    return ("a float variant should compute the Keras model exactly; this points at a converter problem: report it "
+            f"with the run's manifest.json, {leave_out}")

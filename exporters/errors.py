@@ -27,3 +27,27 @@ class PortabilityError(ExportError):
         super().__init__(f"{variant}: not portable: its outputs on the golden images under emulated {rows} differ from "
                          f"those computed here ({host_class}). No artifact was written. Choose a portable scheme "
                          "(for ONNX: --onnx-int8-scheme u8u8 or s8s8-reduce-range) or report the runtime version.")
+
+
+class ConversionError(ExportError):
+    """A converter could not build one variant from this model (an unsupported layer or option)."""
+
+    def __init__(self, variant: str, message: str):
+        self.variant = variant
+        super().__init__(message)
+
+
+class VariantsRefused(ExportError):
+    """Some variants were refused (gate missed, not portable, conversion failed); the others were written.
+
+    The CLI exits with code 3 (`EXIT_REFUSED`) for this, so a script can tell "some variants are missing" from
+    a failed export (1). `written` maps each written variant to its directory; `refused` each refused one to
+    its record (reason, numbers, what would help)."""
+
+    exit_code = 3
+
+    def __init__(self, written: dict, refused: dict):
+        self.written, self.refused = written, refused
+        lines = [f"{r['reason']}\n    what would help: {r['remedy']}" for r in refused.values()]
+        super().__init__(f"{len(refused)} variant(s) refused and not written ({', '.join(refused)}); "
+                         f"{len(written)} written ({', '.join(written) or 'none'}).\n  " + "\n  ".join(lines))

@@ -4,15 +4,16 @@ any trained run.
 
 The contract every artifact keeps: input float32 (N, 28, 28, 1) in [0, 1] named `image`, output softmax
 probabilities (N, 10) named `probabilities`. A model is wrapped to meet it, never retrained:
-    image -> [Rescaling(input_scale)] -> [Reshape to (28, 28)] -> the user's model -> [Softmax if logits]
+    image -> [input contract: image * scale + offset] -> [Reshape to (28, 28) or (784,)] -> the user's model
+          -> [Softmax if logits]
 so the preprocessing a device applies (uint8 / 255) is the same for every artifact, and what the
-user's model expects (raw pixels, a channel-less input) lives inside the exported graph.
+user's model expects (raw pixels, [-1, 1], standardised pixels, a channel-less or flat input) lives inside
+the exported graph (exporters.contract).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 import os
 import shutil
 import tempfile
@@ -27,6 +28,8 @@ from fmnist_edge.keras_io import load_trained_model
 from fmnist_edge.manifest import (INPUT_SPEC, OUTPUT_SPEC, PREPROCESSING, check_output_dir, host_cpu, library_versions,
                                   sha256_file, write_json)
 
+from . import contract as input_contract
+from .contract import InputContract
 from .errors import ExportError
 
 SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -35,9 +38,10 @@ OUTPUT_KINDS = ("auto", "probabilities", "logits")
 
 @dataclass(frozen=True)
 class ExternalModel:
-    """How to read a model the toolkit did not train (the CLI's --input-scale, --output, --labels)."""
+    """How to read a model the toolkit did not train (the CLI's --input-range/--input-norm/--input-scale, --output,
+    --labels)."""
 
-    input_scale: float | None = None  # None: 1.0 (inputs in [0, 1]), checked against 255 on real data
+    contract: InputContract | None = None  # None: [0, 1] is assumed, and checked against the common conventions
     output: str = "auto"  # auto: detected from the last layer
     labels: tuple[str, ...] | None = None  # default: Fashion-MNIST's class names
 
@@ -123,35 +127,42 @@ def detect_output(model) -> str:
                       f"{f' with activation {act}' if act else ''}. Declare it with --output probabilities or --output logits.")
 
 
+INPUT_SHAPES = ((28, 28, 1), (28, 28), (784,))  # what the wrapper can reshape the (N, 28, 28, 1) image into
+
+
 def check_shapes(model, source: str) -> tuple[int, ...]:
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise ExportError(f"{source}: the model has {len(model.inputs)} input(s) and {len(model.outputs)} output(s); "
                           "supported: one image input and one output of 10 classes.")
     shape, out = tuple(model.inputs[0].shape), tuple(model.outputs[0].shape)
-    if shape[1:] not in ((28, 28), (28, 28, 1)):
+    if shape[1:] == (1, 28, 28):
+        # Reshaping the pixels would be exact (one channel), but a channels-first model's own layers (Conv2D with
+        # data_format="channels_first") do not convert to TFLite's NHWC kernels; refuse before any work is done.
+        raise ExportError(f"{source}: input shape {shape} is channels-first (PyTorch's layout); TFLite, ONNX Runtime's "
+                          "NHWC path and every device here feed (N, 28, 28, 1). Rebuild the model with "
+                          "keras.Input((28, 28, 1)) and channels_last layers (the weights of Conv2D and Dense layers "
+                          "carry over unchanged), save it, and export that file.")
+    if shape[1:] not in INPUT_SHAPES:
         raise ExportError(f"{source}: input shape {shape} is not supported; fmnist-edge exports Fashion-MNIST "
-                          "classifiers with input (None, 28, 28) or (None, 28, 28, 1) (grayscale 28x28).")
+                          "classifiers with input (None, 28, 28) or (None, 28, 28, 1) (grayscale 28x28), or flat "
+                          "(None, 784).")
     if out[1:] != (10,):
         raise ExportError(f"{source}: output shape {out} is not supported; expected (None, 10): one score per "
                           "Fashion-MNIST class.")
     return shape
 
 
-def wrap(model, input_shape: tuple, input_scale: float, output: str):
+def wrap(model, input_shape: tuple, contract: InputContract, output: str):
     """The user's model inside the export contract (see the module docstring)."""
     import keras
 
     inp = keras.Input((28, 28, 1), name="image")
-    x = keras.layers.Rescaling(input_scale, name="input_scale")(inp) if input_scale != 1.0 else inp
-    if input_shape[1:] == (28, 28):
-        x = keras.layers.Reshape((28, 28), name="drop_channel")(x)
+    x = inp if contract.is_identity else keras.layers.Rescaling(contract.scale, contract.offset, name="input_contract")(inp)
+    if input_shape[1:] != (28, 28, 1):
+        x = keras.layers.Reshape(input_shape[1:], name="reshape_input")(x)
     y = model(x)
     y = keras.layers.Softmax(name="probabilities")(y) if output == "logits" else keras.layers.Identity(name="probabilities")(y)
     return keras.Model(inp, y, name=f"external_{model.name}")
-
-
-def _accuracy(model, x, y) -> float:
-    return float((model.predict(x, batch_size=1000, verbose=0).argmax(1) == y).mean())
 
 
 def prepare(path: Path, out: Path, spec: ExternalModel, limit: int | None, data_dir: str | None, download: bool,
@@ -164,9 +175,6 @@ def prepare(path: Path, out: Path, spec: ExternalModel, limit: int | None, data_
         if not _is_external_run(out):  # --overwrite replaces an earlier export of a model file, nothing else
             raise ExportError(f"{out} exists and is not a run directory written by exporting a model file; "
                               "refusing to replace it. Choose another --out.")
-    scale = 1.0 if spec.input_scale is None else spec.input_scale
-    if not (math.isfinite(scale) and scale > 0):
-        raise ExportError(f"--input-scale must be a positive number (255 for a model trained on raw 0-255 pixels), got {scale}.")
     if spec.output not in OUTPUT_KINDS:
         raise ExportError(f"--output must be one of {', '.join(OUTPUT_KINDS)}, got {spec.output!r}.")
     model = load_external(path)
@@ -176,19 +184,22 @@ def prepare(path: Path, out: Path, spec: ExternalModel, limit: int | None, data_
         raise ExportError(f"--limit must be at least 20 images (2 per class), got {limit}.")
     d = external_data(limit, data_dir, download)
     x_test, y_test = d["x_test"], d["y_test"]
-    wrapped = wrap(model, shape, scale, output)
+    # The contract is checked on the bare model (the wrapper's arithmetic applied in numpy), on a class-balanced
+    # sample of real test images, before anything is built or written.
+    sample = fdata.subset(y_test, input_contract.SAMPLE_IMAGES, 0)
+    reshape = (-1, *shape[1:])
+    checked = input_contract.check(lambda x: model.predict(x.reshape(reshape), batch_size=1000, verbose=0),
+                                   x_test[sample], y_test[sample], spec.contract, str(path))
+    contract = spec.contract or input_contract.CONVENTIONS["[0,1]"]
+    wrapped = wrap(model, shape, contract, output)
     probs = wrapped.predict(x_test, batch_size=1000, verbose=0)
     if output == "probabilities" and not np.allclose(probs.sum(1), 1.0, atol=1e-3):
         raise ExportError(f"{path}: its outputs do not sum to 1 (e.g. {probs[0].sum():.3g}), so they are not "
                           "probabilities; pass --output logits.")
     accuracy = float((probs.argmax(1) == y_test).mean())
-    if spec.input_scale is None:  # the user did not declare it: make sure [0, 1] is what the model was trained on
-        alt = _accuracy(wrap(model, shape, 255.0, output), x_test[:2000], y_test[:2000])
-        if alt > accuracy + 0.2:
-            raise ExportError(f"{path}: test accuracy is {accuracy:.3f} on inputs in [0, 1] but {alt:.3f} on raw 0-255 "
-                              "pixels: the model was trained on raw pixels. Pass --input-scale 255.")
-    console.print(f"{path.name}: input {shape}, {output}, input scale {scale:g}; Keras test accuracy {accuracy:.4f} "
-                  f"on {len(y_test):,} real test images")
+    console.print(f"{path.name}: input {shape}, {output}, inputs {contract.describe()} "
+                  f"({'declared' if spec.contract else 'assumed, and checked'}); Keras test accuracy {accuracy:.4f} "
+                  f"on {len(y_test):,} real test images under that contract")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
@@ -203,18 +214,23 @@ def prepare(path: Path, out: Path, spec: ExternalModel, limit: int | None, data_
             "source_model": {"name": path.name, "sha256": sha256_file(path), "bytes": path.stat().st_size,
                              "format": "keras" if path.suffix.lower() == ".keras" else "h5",
                              "keras_class": type(model).__name__, "layers": len(model.layers)},
-            "conventions": {"input_shape": list(shape), "input_scale": scale,
-                            "input_scale_declared": spec.input_scale is not None, "output": output,
-                            "output_declared": spec.output != "auto",
-                            "wrapped_as": "image [0,1] -> Rescaling(input_scale) -> reshape -> model -> softmax if logits"},
+            "conventions": {"input_shape": list(shape), "input_scale": contract.scale, "input_offset": contract.offset,
+                            "input_contract": checked["contract"], "input_scale_declared": checked["declared"],
+                            "input_check": {k: checked[k] for k in ("convention", "accuracy_by_convention", "sample_images")},
+                            "output": output, "output_declared": spec.output != "auto",
+                            "wrapped_as": "image [0,1] -> image * scale + offset (the input contract) -> reshape to the "
+                                          "model's input -> model -> softmax if logits"},
             "params": int(model.count_params()),
             "input": INPUT_SPEC, "output": OUTPUT_SPEC,
-            "preprocessing": {**PREPROCESSING, "model_input_scale": scale,
-                              "note": "the model's own input scale is applied inside the exported graph"},
+            "preprocessing": {**PREPROCESSING, "model_input_scale": contract.scale,
+                              "model_input_offset": contract.offset, "model_input": checked["contract"],
+                              "note": f"the model's own input contract ({contract.describe()}) is applied inside the "
+                                      "exported graph: devices feed pixels / 255 to every artifact"},
             "class_names": names, "class_names_source": "--labels" if spec.labels else "Fashion-MNIST",
             "recipe": None, "seed": None,
             "data": {"source": str(d["source"]), "limit": limit, "subset_seed": 0, "test_images": int(len(y_test))},
             "test_accuracy": accuracy,
+            "test_accuracy_contract": contract.describe(),
             "versions": library_versions("keras", "numpy", "tensorflow"),
             "host": {**host_cpu()},
             "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

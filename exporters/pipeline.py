@@ -37,10 +37,10 @@ from runtime.weights import compressed_size, kernel_stats
 
 from runtime.variants import VARIANTS
 
-from . import compress, external, onnx_export, tflite
+from . import compress, contract, external, onnx_export, tflite
 from .calibration import calibration_set
-from .check import check, compare
-from .errors import ExportError, PortabilityError
+from .check import check, compare, remedy
+from .errors import ConversionError, ExportError, ParityError, PortabilityError, VariantsRefused
 from .settings import ClusterConfig, PruneConfig
 from .qat import QATConfig, QATUnsupported, fine_tune_float_control, fine_tune_qat
 
@@ -153,6 +153,8 @@ class Exporter:
                                                  download=cfg.download), recipe)
         self.class_names = list(self.run.get("class_names") or class_names())
         self.skipped: dict[str, str] = {}
+        self.refused: dict[str, dict] = {}
+        self.written: dict[str, dict] = {}  # variant -> its manifest's fidelity and size, for the summary
         self.x_test, self.y_test = self.data["x_test"], self.data["y_test"]
         self.keras_probs = self.model.predict(self.x_test, batch_size=1024, verbose=0)
         if not np.isfinite(self.keras_probs).all():
@@ -294,7 +296,8 @@ class Exporter:
                 file_name, reference, extra = getattr(self, "_" + spec.builder)(tmp)
             except (ValueError, RuntimeError, TypeError, KeyError) as exc:
                 # Converters report unsupported graphs/options this way; name the variant instead of a traceback.
-                raise ExportError(f"{variant}: conversion failed ({type(exc).__name__}: {exc}). No artifact was written.") from exc
+                raise ConversionError(variant, f"{variant}: conversion failed ({type(exc).__name__}: {exc}). "
+                                               "No artifact was written.") from exc
             clf = runtime.load(tmp / file_name)  # the device's own code path, read back from the file
             probs = clf.predict_proba(self.x_test, batch_size=1000)
             result = check(variant, probs, reference, self.y_test)
@@ -340,6 +343,7 @@ class Exporter:
             manifest["export_seconds"] = round(time.perf_counter() - t0, 1)
             write_json(tmp / "manifest.json", rmf.validate(manifest, f"{variant} manifest"))
         f = manifest["fidelity"]
+        self.written[variant] = {**f, "bytes": manifest["file"]["bytes"], "seconds": manifest["export_seconds"]}
         self.console.print(
             f"[green]✓[/] {variant:16s} {manifest['file']['bytes'] / 1024:8.1f} KiB  accuracy {f['accuracy']:.4f} "
             f"(Keras {self.keras_accuracy:.4f})  agreement {f['agreement_with_keras']:.2%}  "
@@ -348,10 +352,41 @@ class Exporter:
         )
         return target
 
-    def record_skipped(self) -> None:
+    def refuse(self, variant: str, exc: ExportError) -> None:
+        """Record a variant that missed its gate (or could not be built or proven portable): not written."""
+        numbers = {"parity": getattr(exc, "numbers", None), "required": getattr(exc, "limits", None),
+                   "portability": getattr(exc, "failures", None)}
+        self.refused[variant] = {"reason": str(exc), "kind": type(exc).__name__,
+                                 **{k: v for k, v in numbers.items() if v is not None},
+                                 "remedy": remedy(variant, exc, self.cfg.calibration_images)}
+        self.console.print(f"[red]✗[/] {variant:16s} refused: {exc}")
+
+    def record_outcome(self) -> None:
         """Say in reference/manifest.json which variants were not exported and why."""
         path = self.out / "reference" / "manifest.json"
-        write_json(path, {**json.loads(path.read_text()), "skipped_variants": self.skipped})
+        record = {k: v for k, v in (("skipped_variants", self.skipped), ("refused_variants", self.refused)) if v}
+        write_json(path, {**json.loads(path.read_text()), **record})
+
+    def summary(self):
+        """A table of every variant asked for: written (with its numbers), refused and why, skipped and why."""
+        from rich.table import Table
+
+        table = Table(title=f"Export of {self.run_dir} (Keras {self.keras_accuracy:.4f})", title_justify="left")
+        for col in ("variant", "result", "accuracy", "agreement", "KiB", "why / what would help"):
+            table.add_column(col, justify="right" if col in ("accuracy", "agreement", "KiB") else "left")
+        for v in self.cfg.variants:
+            if v in self.written:
+                w = self.written[v]
+                table.add_row(v, "[green]written[/]", f"{w['accuracy']:.4f}", f"{w['agreement_with_keras']:.2%}",
+                              f"{w['bytes'] / 1024:.1f}", "")
+            elif v in self.refused:
+                r = self.refused[v]
+                parity = r.get("parity") or {}
+                agreement = f"{parity['agreement']:.2%}" if "agreement" in parity else ""
+                table.add_row(v, "[red]refused[/]", "", agreement, "", f"{r['reason']} -> {r['remedy']}")
+            elif v in self.skipped:
+                table.add_row(v, "[yellow]skipped[/]", "", "", "", self.skipped[v])
+        return table
 
     def write_reference(self) -> Path:
         """Keras outputs a device needs to judge artifacts without TensorFlow (same for every variant)."""
@@ -380,7 +415,10 @@ class Exporter:
 def export_run(run_dir: str | Path, cfg: ExportConfig, console) -> dict[str, Path]:
     """Export a run directory (trained here, or written from a model file) to `cfg.variants`; returns the
     written variant directories. A variant the model cannot support (QAT on a layer tfmot cannot quantize)
-    is skipped with its reason printed and recorded in reference/manifest.json; the others still export."""
+    is skipped with its reason; one that misses its gate, cannot be converted or is not portable is refused
+    with its numbers and what would help. Neither is written, both are recorded in reference/manifest.json
+    (`skipped_variants`, `refused_variants`), and the others still export. Refusals raise VariantsRefused at
+    the end, after everything else was written."""
     run_dir = Path(run_dir)
     t0 = time.perf_counter()
     exp = Exporter(run_dir, cfg, console)
@@ -394,21 +432,33 @@ def export_run(run_dir: str | Path, cfg: ExportConfig, console) -> dict[str, Pat
         except QATUnsupported as exc:
             exp.skipped[v] = str(exc)
             console.print(f"[yellow]–[/] {v:16s} skipped: {exc}")
-    if exp.skipped:
-        exp.record_skipped()
+        except (ParityError, PortabilityError, ConversionError) as exc:
+            stop_if_signalled()  # a stop that a converter turned into an error is a stop, not a refusal
+            exp.refuse(v, exc)
+    if exp.skipped or exp.refused:
+        exp.record_outcome()
+    if len(cfg.variants) > 1 or exp.refused or exp.skipped:
+        console.print(exp.summary())
     console.print(f"Done in {time.perf_counter() - t0:.0f}s; artifacts in {exp.out}")
+    if exp.refused:
+        raise VariantsRefused(done, exp.refused)
     return done
 
 
-def export(model_or_path, variants=None, out=None, *, input_scale: float | None = None, output: str = "auto",
-           labels=None, limit: int | None = None, console=None, **options) -> dict[str, Path]:
+def export(model_or_path, variants=None, out=None, *, input_range: str | None = None, input_norm: str | None = None,
+           input_scale: float | None = None, output: str = "auto", labels=None, limit: int | None = None, console=None,
+           **options) -> dict[str, Path]:
     """Export a Keras classifier to edge artifacts, each checked against it; returns {variant: directory}.
 
     `model_or_path`: a run directory written by `fmnist-edge train` (or by an earlier export of a model
     file), a `.keras` / `.h5` file, or an in-memory Keras model (e.g. in a notebook). For a model, `out` is
-    the run directory to create (default `artifacts/<name>`); `input_scale` (255 for raw-pixel models),
-    `output` ("auto", "probabilities" or "logits"), `labels` (10 class names) and `limit` (a seeded subset
-    of the real data, for quick checks) describe it. `options` are ExportConfig fields.
+    the run directory to create (default `artifacts/<name>`); its input contract (`input_range` "LO,HI",
+    `input_norm` "MEAN,STD", or `input_scale` S for range 0,S; see exporters.contract), `output` ("auto",
+    "probabilities" or "logits"), `labels` (10 class names) and `limit` (a seeded subset of the real data, for
+    quick checks) describe it. `options` are ExportConfig fields.
+
+    A variant that misses its gate or fails to convert is not written and the others still are; then
+    `VariantsRefused` is raised, holding what was written (`.written`) and what was refused (`.refused`).
     """
     from rich.console import Console
 
@@ -422,12 +472,13 @@ def export(model_or_path, variants=None, out=None, *, input_scale: float | None 
             model_or_path.save(source)
         source = Path(source)
         if source.is_file() or external.is_model_file(source):
-            spec = external.ExternalModel(input_scale, output, tuple(labels) if labels else None)
+            declared = contract.resolve(input_range, input_norm, input_scale)
+            spec = external.ExternalModel(declared, output, tuple(labels) if labels else None)
             run_dir = external.prepare(source, Path(out) if out else Path("artifacts") / source.stem, spec, limit,
                                        options.get("data_dir"), options.get("download", True),
                                        options.get("overwrite", False), console)
             return export_run(run_dir, ExportConfig(variants=variants, **{**options, "overwrite": True}), console)
-    if input_scale is not None or output != "auto" or labels or limit is not None:
-        raise ExportError(f"{source}: --input-scale, --output, --labels and --limit describe a model file; a run "
-                          "directory already records them.")
+    if any(v is not None for v in (input_range, input_norm, input_scale, limit)) or output != "auto" or labels:
+        raise ExportError(f"{source}: --input-range, --input-norm, --input-scale, --output, --labels and --limit "
+                          "describe a model file; a run directory already records them.")
     return export_run(source, ExportConfig(variants=variants, out=str(out) if out else None, **options), console)

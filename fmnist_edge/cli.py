@@ -57,7 +57,7 @@ def user_errors(fn):
                 raise
             # The message is plain text: rich markup would swallow things like "fmnist-edge[train]".
             err_console.print(Text("error: ", style="bold red") + Text(str(exc)), highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
+            raise typer.Exit(getattr(exc, "exit_code", 1)) from None
         stop_if_signalled()  # a stop that a library swallowed entirely still exits as stopped
         return result
 
@@ -205,8 +205,11 @@ def export(
     portability_check: bool = typer.Option(True, "--portability-check/--no-portability-check",
                                            help="Prove each int8 variant gives the same outputs under emulated x86 SSE4.2 and "
                                                 "AVX2 CPUs (qemu-user-static) before writing it."),
-    input_scale: Optional[float] = typer.Option(None, help="Model file: what the model multiplies [0, 1] pixels by; 255 for a "
-                                                "model trained on raw 0-255 pixels (with or without its own Rescaling)."),
+    input_range: Optional[str] = typer.Option(None, help="Model file: the range LO,HI the model was trained on, pixels mapped "
+                                              "linearly: 0,1 (the default, checked), 0,255 (raw pixels) or -1,1 (x / 127.5 - 1)."),
+    input_norm: Optional[str] = typer.Option(None, help="Model file: MEAN,STD the model standardised its inputs with, in the "
+                                             "units of --input-range (Fashion-MNIST in [0, 1]: 0.286,0.353)."),
+    input_scale: Optional[float] = typer.Option(None, help="Model file: shorthand for --input-range 0,S (255 for raw pixels)."),
     output: str = typer.Option("auto", help="Model file: its output is 'probabilities' or 'logits' (auto: detected from "
                                "the last layer)."),
     labels: Optional[Path] = typer.Option(None, help="Model file: 10 class names, one per line in output order "
@@ -215,7 +218,9 @@ def export(
 ):
     """Export a trained run, or a Keras model file, to every variant (TFLite float32, float16, dynamic-range,
     int8, int8-QAT, int8-pruned, int8-clustered; ONNX float32, int8), each checked against Keras. For a model
-    file, --out is the run directory to create (default artifacts/NAME)."""
+    file, --out is the run directory to create (default artifacts/NAME); its input contract is folded into the
+    exported graph and checked on real images first. A variant that misses its gate is refused and not written,
+    the others are: exit code 3 then (1: the export failed as a whole)."""
     from runtime.variants import VARIANTS
 
     groups = {"float": float_, "int8": int8, "qat": qat, "compress": compress, "onnx": onnx}
@@ -234,24 +239,33 @@ def export(
     # checked before TensorFlow loads: a bad option costs nothing
     pruning = PruneConfig(prune_sparsity, prune_min_share, prune_epochs, prune_ramp_epochs, prune_learning_rate)
     clustering = ClusterConfig(clusters, cluster_min_share, cluster_epochs, cluster_learning_rate)
+    from exporters.contract import resolve
+
+    resolve(input_range, input_norm, input_scale)
     require_train_extra("tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # see train()
     # The converters need the model in TensorFlow, whatever backend trained it (JAX/PyTorch .keras files load).
     os.environ["KERAS_BACKEND"] = "tensorflow"
+    from exporters.errors import VariantsRefused
     from exporters.external import read_labels
     from exporters.pipeline import ExportConfig
     from exporters.pipeline import export as export_model
     from exporters.qat import QATConfig
 
-    done = export_model(
-        run_dir or latest_run(), chosen, out, input_scale=input_scale, output=output,
-        labels=read_labels(labels) if labels else None, limit=limit, console=console,
-        calibration_images=calibration_images, calibration_seed=calibration_seed,
-        qat=QATConfig(qat_epochs, qat_learning_rate, qat_batch_size), pruning=pruning, clustering=clustering,
-        opset=opset, overwrite=overwrite,
-        data_dir=str(data_dir) if data_dir else None, onnx_int8_scheme=onnx_int8_scheme,
-        portability_cpus=ExportConfig.portability_cpus if portability_check else (),
-    )
+    refused = None
+    try:
+        done = export_model(
+            run_dir or latest_run(), chosen, out, input_range=input_range, input_norm=input_norm,
+            input_scale=input_scale, output=output,
+            labels=read_labels(labels) if labels else None, limit=limit, console=console,
+            calibration_images=calibration_images, calibration_seed=calibration_seed,
+            qat=QATConfig(qat_epochs, qat_learning_rate, qat_batch_size), pruning=pruning, clustering=clustering,
+            opset=opset, overwrite=overwrite,
+            data_dir=str(data_dir) if data_dir else None, onnx_int8_scheme=onnx_int8_scheme,
+            portability_cpus=ExportConfig.portability_cpus if portability_check else (),
+        )
+    except VariantsRefused as exc:  # the written variants still get their C source; then exit 3
+        done, refused = exc.written, exc
     if c_source:
         from .micro import write_c_source
 
@@ -259,6 +273,8 @@ def export(
             if variant in done:
                 header, _ = write_c_source(done[variant], done[variant] / "c", "fmnist_model")
                 console.print(f"C source for {variant}: {header.parent}/")
+    if refused is not None:
+        raise refused
 
 
 SHIPPED_RUN = Path("artifacts/reference")
@@ -508,6 +524,8 @@ def predict(
         raise FmnistEdgeError(f"--top-k must be between 1 and 10, got {top_k}.")
     clf = runtime.load(model or SHIPPED_RUN / "tflite-int8", num_threads=threads)
     batch = np.stack([load_image(p) for p in images])  # all images are checked before any is classified
+    if clf.input_contract != "[0, 1] (pixels / 255)":
+        console.print(f"{clf.variant}: the model's input contract, {clf.input_contract}, is applied inside its graph", highlight=False)
     for path, ranked in zip(images, clf.top_k(batch, top_k)):
         console.print(f"[bold]{path}[/]: " + ", ".join(f"{name} {p:.1%}" for name, p in ranked), highlight=False)
 

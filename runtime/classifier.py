@@ -95,6 +95,12 @@ class Classifier:
     def variant(self) -> str:
         return self.manifest["variant"]
 
+    @property
+    def input_contract(self) -> str:
+        """What the model inside expects, as folded into the graph at export (the caller always feeds pixels)."""
+        folded = self.manifest["preprocessing"].get("model_input")
+        return folded["description"] if folded and "description" in folded else "[0, 1] (pixels / 255)"
+
     def model_input(self, images) -> np.ndarray:
         """Validated, preprocessed and (for int8 inputs) quantized: exactly what the interpreter receives."""
         x = check_images(images)

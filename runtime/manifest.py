@@ -72,11 +72,28 @@ def validate(manifest: object, source: str = "manifest") -> dict:
         shape = manifest[which]["shape"]
         if len(shape) != rank or not all(d is None or (isinstance(d, int) and not isinstance(d, bool) and d > 0) for d in shape):
             raise ManifestError(f"{source}: {which}.shape must be {rank} positive ints or null, got {shape!r}.")
+    check_preprocessing(manifest["preprocessing"], source)
     n_classes = manifest["output"]["shape"][-1]
     names = manifest["class_names"]
     if len(names) != n_classes or not all(isinstance(c, str) for c in names):
         raise ManifestError(f"{source}: class_names must be {n_classes} strings.")
     return manifest
+
+
+def check_preprocessing(pre: dict, source: str) -> None:
+    """The runtime feeds every artifact pixels / 255, in [0, 1]: a model's own input contract (raw pixels,
+    [-1, 1], mean/std) must be folded into its graph at export and only recorded in `model_input`. A
+    manifest that asks for other inputs at the boundary would get wrong answers silently, so it is refused."""
+    rng = pre.get("input_range", [0.0, 1.0])
+    if not (isinstance(rng, list) and len(rng) == 2 and all(isinstance(v, (int, float)) for v in rng)) or list(rng) != [0, 1]:
+        raise ManifestError(f"{source}: preprocessing.input_range is {rng!r}, but this runtime feeds every artifact "
+                            "pixels / 255 in [0, 1]; re-export the model with its input contract (--input-range, "
+                            "--input-norm) folded into the graph.")
+    contract = pre.get("model_input")
+    if contract is not None and not (isinstance(contract, dict) and all(
+            isinstance(contract.get(k), (int, float)) and math.isfinite(contract[k]) for k in ("scale", "offset"))):
+        raise ManifestError(f"{source}: preprocessing.model_input must record the folded contract's scale and offset, "
+                            f"got {contract!r}.")
 
 
 def read_json(path: str | os.PathLike):

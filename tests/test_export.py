@@ -18,7 +18,7 @@ from typer.testing import CliRunner  # noqa: E402
 import runtime  # noqa: E402
 from exporters import VARIANTS, check, pipeline  # noqa: E402
 from exporters.settings import PruneConfig  # noqa: E402
-from exporters.errors import ExportError, ParityError, PortabilityError  # noqa: E402
+from exporters.errors import ExportError, VariantsRefused  # noqa: E402
 from exporters.onnx_export import qdq_io_params  # noqa: E402
 from fmnist_edge import cli, cpumatrix  # noqa: E402
 from fmnist_edge.manifest import cpu_features  # noqa: E402
@@ -156,7 +156,7 @@ def run_copy(tiny_run, tmp_path):
 
 def test_failed_parity_check_leaves_no_artifact(run_copy, monkeypatch):
     monkeypatch.setitem(VARIANTS, "tflite-float32", dataclasses.replace(VARIANTS["tflite-float32"], max_abs_diff=0.0))
-    with pytest.raises(ParityError, match=r"tflite-float32: parity check against Keras failed \(.*max_abs_diff"):
+    with pytest.raises(VariantsRefused, match=r"tflite-float32: parity check against Keras failed \(.*max_abs_diff"):
         pipeline.export_run(run_copy, pipeline.ExportConfig(variants=("tflite-float32",)), QUIET)
     assert not (run_copy / "tflite-float32").exists() and not list(run_copy.glob(".*partial*"))
 
@@ -169,7 +169,7 @@ def test_an_int8_file_that_differs_on_another_cpu_is_refused(run_copy, monkeypat
         return [np.roll(o, 1, axis=1) for o in out] if cpu == "Haswell-v4" else out
 
     monkeypatch.setattr(cpumatrix, "probe", haswell_differs)
-    with pytest.raises(PortabilityError, match=r"tflite-int8: not portable: .*Haswell-v4: agreement=0\.\d+.*No artifact was written"):
+    with pytest.raises(VariantsRefused, match=r"tflite-int8: not portable: .*Haswell-v4: agreement=0\.\d+.*No artifact was written"):
         pipeline.export_run(run_copy, pipeline.ExportConfig(variants=("tflite-int8",), calibration_images=100), QUIET)
     assert "tflite-int8" not in artifact_dirs(run_copy) and not list(run_copy.glob(".*partial*"))
 

@@ -115,7 +115,7 @@ def test_raw_pixel_model_with_its_own_rescaling_and_28x28_input(train_data, tmp_
     path = tmp_path / "rawpix.keras"
     model.save(path)
     # Undeclared, [0, 1] inputs would be fed to a raw-pixel model: refused, saying what to pass.
-    with pytest.raises(ExportError, match="trained on raw pixels. Pass --input-scale 255"):
+    with pytest.raises(ExportError, match=r"It was trained on \[0,255\] inputs: pass --input-range 0,255"):
         exporters.export(path, out=tmp_path / "wrong", **NO_EMULATION)
     assert not (tmp_path / "wrong").exists() and not list(tmp_path.glob(".wrong.partial*"))
     done = exporters.export(path, ["tflite-float32", "onnx-int8"], out=tmp_path / "run", input_scale=255, **NO_EMULATION)
