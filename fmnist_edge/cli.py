@@ -96,6 +96,8 @@ def require_train_extra(backend: str | None = None) -> None:
 def train(
     model: str = typer.Option("reference", "--model", "-m", help=f"Preset to train: {', '.join(PRESETS)} "
                               "(details: `fmnist-edge models`)."),
+    recipe_name: Optional[str] = typer.Option(None, "--recipe", help="A named recipe of the preset: seed (the seed's own, "
+                                              "the default) or another the preset lists (`fmnist-edge models`)."),
     epochs: Optional[int] = typer.Option(None, help="Override the recipe's number of epochs."),
     batch_size: Optional[int] = typer.Option(None, help="Override the recipe's batch size."),
     learning_rate: Optional[float] = typer.Option(None, help="Override the recipe's learning rate."),
@@ -127,16 +129,18 @@ def train(
     teacher_outputs: Optional[str] = typer.Option(None, help="Override the recipe: 'cached' (the teacher's logits on each "
                                                   "training image, computed once) or 'live' (the teacher sees every "
                                                   "augmented batch; about twice the time per epoch)."),
+    label_smoothing: Optional[float] = typer.Option(None, help="Override the recipe's label smoothing (0-1; e.g. 0.1)."),
+    weight_decay: Optional[float] = typer.Option(None, help="Override the recipe's decoupled weight decay (e.g. 1e-4)."),
 ):
     """Train a preset on the real Fashion-MNIST and write a run directory (model, manifest, metrics, curves)."""
     from .models import get_preset, parse_validation
 
     preset = get_preset(model)  # validate the name before the slow imports
-    recipe = preset.recipe.with_overrides(
+    recipe = preset.named_recipe(recipe_name).with_overrides(
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, optimizer=optimizer,
         validation=parse_validation(validation) if validation is not None else None,
         schedule=schedule, augment=augment, distill=distill, temperature=temperature, label_weight=label_weight,
-        teacher_outputs=teacher_outputs,
+        teacher_outputs=teacher_outputs, label_smoothing=label_smoothing, weight_decay=weight_decay,
     )
     require_train_extra()
     # TensorFlow logs error-level lines on every CPU-only machine (cuInit, NodeDef attributes) that users read as
@@ -584,19 +588,22 @@ def c_source(
 @app.command()
 @user_errors
 def models():
-    """List the model presets with their seeds' recipes and reported accuracies."""
+    """List the model presets and their named recipes (`train --recipe`), with the seeds' reported accuracies."""
     from .models import PRESETS
 
     table = Table(title="Model presets")
-    for col in ("name", "seed", "params", "MFLOP", "epochs", "batch", "optimizer", "validation", "extras", "seed's test acc"):
+    for col in ("name", "recipe", "seed", "params", "MFLOP", "epochs", "batch", "optimizer", "validation", "extras",
+                "seed's test acc"):
         table.add_column(col)
     for p in PRESETS.values():
-        r = p.recipe
-        extras = ", ".join(x for x, on in ((r.schedule, r.schedule != "constant"), (f"augment {r.augment}", r.augment != "none"),
-                                           (f"distill T={r.temperature:g}", r.distill)) if on)
-        table.add_row(p.name, p.seed_docs, f"{p.params:,}", f"{p.mflop:.2f}" if p.mflop else "-", str(r.epochs),
-                      str(r.batch_size), f"{r.optimizer} {r.learning_rate:g}", str(r.validation), extras or "-",
-                      f"{p.reported_accuracy:.4f}" if p.reported_accuracy else "- (designed here)")
+        for r in (p.recipe, *p.recipes):
+            extras = ", ".join(x for x, on in ((r.schedule, r.schedule != "constant"), (f"augment {r.augment}", r.augment != "none"),
+                                               (f"distill T={r.temperature:g}", r.distill),
+                                               (f"label smoothing {r.label_smoothing:g}", r.label_smoothing),
+                                               (f"weight decay {r.weight_decay:g}", r.weight_decay)) if on)
+            table.add_row(p.name, r.name, p.seed_docs, f"{p.params:,}", f"{p.mflop:.2f}" if p.mflop else "-", str(r.epochs),
+                          str(r.batch_size), f"{r.optimizer} {r.learning_rate:g}", str(r.validation), extras or "-",
+                          f"{p.reported_accuracy:.4f}" if p.reported_accuracy else "- (designed here)")
     console.print(table)
 
 

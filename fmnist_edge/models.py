@@ -34,6 +34,9 @@ class Recipe:
     # distillation: "cached" = the teacher's logits on each training image, computed once and used for all of
     # its augmented views; "live" = the teacher runs on every augmented batch (keras.distillation, ~2x per epoch)
     teacher_outputs: str = "cached"
+    label_smoothing: float = 0.0  # the labels' targets: 1 - e on the true class, e / 10 spread over all ten
+    weight_decay: float = 0.0  # decoupled weight decay (AdamW-style) per step, times the learning rate
+    name: str = "seed"  # which of the preset's named recipes this is (overrides keep the name; the manifest says both)
 
     def __post_init__(self):
         # Runs written before augmentation had strengths recorded a bool; True was the strongest.
@@ -42,6 +45,8 @@ class Recipe:
 
     def with_overrides(self, **overrides) -> "Recipe":
         recipe = replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        if recipe != self and not recipe.name.startswith("custom"):  # the manifest keeps every field; the name says so
+            recipe = replace(recipe, name=f"custom (from {self.name})")
         recipe.validate()
         return recipe
 
@@ -62,6 +67,13 @@ class Recipe:
             raise ConfigError(f"--temperature must be a positive number of at most 100, got {self.temperature}.")
         if not (math.isfinite(self.label_weight) and 0 <= self.label_weight <= 1):
             raise ConfigError(f"--label-weight must be from 0 to 1 (the teacher's loss gets the rest), got {self.label_weight}.")
+        if not (math.isfinite(self.label_smoothing) and 0 <= self.label_smoothing < 1):
+            raise ConfigError(f"--label-smoothing must be from 0 to below 1, got {self.label_smoothing}.")
+        if self.label_smoothing and self.distill:
+            raise ConfigError("--label-smoothing and distillation both soften the targets; use one (the teacher's "
+                              "soft targets already do what smoothing does).")
+        if not (math.isfinite(self.weight_decay) and 0 <= self.weight_decay < 1):
+            raise ConfigError(f"--weight-decay must be from 0 to below 1 (e.g. 1e-4), got {self.weight_decay}.")
         if self.teacher_outputs not in TEACHER_OUTPUTS:
             raise ConfigError(f"--teacher-outputs must be one of {', '.join(TEACHER_OUTPUTS)}, got {self.teacher_outputs!r}.")
         v = self.validation
@@ -105,6 +117,17 @@ class Preset:
     build: Callable  # (keras module) -> keras.Model
     notes: str = ""
     mflop: float | None = None  # forward MFLOP per image (flops_per_image), stated so listing needs no Keras
+    recipes: tuple[Recipe, ...] = ()  # further named recipes for the same architecture (`--recipe NAME`)
+
+    def named_recipe(self, name: str | None) -> Recipe:
+        """The preset's recipe called `name` (None or "seed": its own, the seed's)."""
+        if name in (None, self.recipe.name):
+            return self.recipe
+        for recipe in self.recipes:
+            if recipe.name == name:
+                return recipe
+        names = [self.recipe.name, *(r.name for r in self.recipes)]
+        raise ConfigError(f"--recipe {name!r} is not a recipe of {self.name}; choose one of: {', '.join(names)}.")
 
 
 def _reference(keras):
@@ -243,7 +266,7 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             "edge", "-", None, 35_354,
-            Recipe(20, 128, "adam", 2e-3, 0.0, schedule="cosine", augment="none", distill=True), _edge,
+            Recipe(20, 128, "adam", 2e-3, 0.0, schedule="cosine", augment="none", distill=True, name="designed"), _edge,
             "Designed here for microcontrollers (<= 5 MFLOP, int8 <= 64 KiB, TFLite Micro arena <= 32 KiB); distilled "
             "from a trained run (--teacher, default artifacts/reference) with a cosine schedule; no augmentation "
             "(the ablation over 3 seeds, artifacts/edge_ablation.json: flips did not help a model this small). "

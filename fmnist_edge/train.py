@@ -106,7 +106,20 @@ def _optimizer(keras, recipe: Recipe, steps_per_epoch: int):
     lr = recipe.learning_rate
     if recipe.schedule == "cosine":
         lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=recipe.epochs * steps_per_epoch)
-    return cls(learning_rate=lr)
+    # Keras 3 applies weight_decay decoupled from the gradient for every optimizer (Adam + it = AdamW).
+    return cls(learning_rate=lr, weight_decay=recipe.weight_decay or None)
+
+
+def _loss(keras, recipe: Recipe):
+    """The labels' loss: plain sparse cross-entropy, or with smoothed targets (on one-hot labels: Keras's sparse
+    loss has no smoothing)."""
+    if recipe.label_smoothing:
+        return keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing)
+    return "sparse_categorical_crossentropy"
+
+
+def _targets(y: np.ndarray, recipe: Recipe) -> np.ndarray:
+    return np.eye(10, dtype=np.float32)[y] if recipe.label_smoothing else y
 
 
 def prepare_data(cfg: TrainConfig, recipe: Recipe) -> dict:
@@ -314,8 +327,11 @@ def _train(cfg: TrainConfig, preset, recipe: Recipe, out: Path, console, teacher
         # One optimizer, shared with a distillation trainer, so that the saved model's optimizer state is the one
         # that trained it (an unused one makes every later load warn that its variables do not match).
         optimizer = _optimizer(keras, recipe, steps)
-        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.compile(optimizer=optimizer, loss=_loss(keras, recipe), metrics=["accuracy"])
         trainer, teacher_seconds = model, None
+        if recipe.label_smoothing:
+            y_fit = _targets(y_fit, recipe)
+            validation = (validation[0], _targets(validation[1], recipe)) if validation is not None else None
         if teacher is not None:
             teacher_model = load_trained_model(teacher.model_file)
             if recipe.teacher_outputs == "live":
@@ -328,8 +344,11 @@ def _train(cfg: TrainConfig, preset, recipe: Recipe, out: Path, console, teacher
                 teacher_seconds = round(time.perf_counter() - t0, 2)
                 console.print(f"Teacher's logits on {len(y_fit):,} training images computed in {teacher_seconds:.0f}s")
                 trainer = distill.cached_trainer(keras, model, recipe, optimizer)
-        extras = "".join(f", {name}" for name, on in ((f"augmentation {recipe.augment}", recipe.augment != "none"),
+        extras = "".join(f", {name}" for name, on in ((f"recipe {recipe.name}", True),
+                                                      (f"augmentation {recipe.augment}", recipe.augment != "none"),
                                                       (f"{recipe.schedule} schedule", True),
+                                                      (f"label smoothing {recipe.label_smoothing:g}", recipe.label_smoothing),
+                                                      (f"weight decay {recipe.weight_decay:g}", recipe.weight_decay),
                                                       (f"distilled from {teacher and teacher.run} ({recipe.teacher_outputs} teacher outputs)", teacher)) if on)
         console.print(
             f"Training [bold]{cfg.model}[/] ({model.count_params():,} params) on {len(y_fit):,} images, "
@@ -345,6 +364,8 @@ def _train(cfg: TrainConfig, preset, recipe: Recipe, out: Path, console, teacher
         else:
             raw_history = trainer.fit(x_fit, y_fit, shuffle=True, **fit_kwargs).history
     fit_seconds = time.perf_counter() - t_fit
+    if recipe.label_smoothing:  # evaluated, and saved, with the plain loss: test loss stays comparable across recipes
+        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     test_loss, _ = model.evaluate(d["x_test"], d["y_test"], batch_size=1024, verbose=0)
     probs = model.predict(d["x_test"], batch_size=1024, verbose=0)
     if not (np.isfinite(test_loss) and np.isfinite(probs).all()):

@@ -10,7 +10,19 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
+
+
+def recipe_name(m: dict) -> str:
+    """The recipe's name; runs written before recipes had names are named by comparing with the preset's."""
+    if "name" in m["recipe"]:
+        return m["recipe"]["name"]
+    from fmnist_edge.models import PRESETS, Recipe
+
+    preset = PRESETS.get(m["model"])
+    same = preset is not None and Recipe(**m["recipe"]) == replace(preset.recipe, name="seed")
+    return preset.recipe.name if same else "custom"
 
 
 def row(run: Path) -> dict:
@@ -19,6 +31,7 @@ def row(run: Path) -> dict:
     return {
         "run": str(run),
         "model": m["model"],
+        "recipe_name": recipe_name(m),
         "seed_reported_accuracy": m["seed_reported_accuracy"],
         "test_accuracy": round(m["test_accuracy"], 4),
         "test_images": m["data"]["test_images"],
@@ -42,10 +55,10 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also write the rows here")
     args = ap.parse_args()
     rows = [row(r) for r in args.runs]
-    print("| model | seed's test acc | our test acc (10k) | params | epochs | batch | seed | fit time | device |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| model | recipe | seed's test acc | our test acc (10k) | params | epochs | batch | seed | fit time | device |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['model']} | {r['seed_reported_accuracy']:.4f} | {r['test_accuracy']:.4f}"
+        print(f"| {r['model']} | {r['recipe_name']} | {r['seed_reported_accuracy'] or 0:.4f} | {r['test_accuracy']:.4f}"
               f"{'' if r['test_images'] == 10_000 else ' (' + str(r['test_images']) + ' imgs)'} | {r['params']:,} | "
               f"{r['epochs']} | {r['batch_size']} | {r['seed']} | {fmt_time(r['fit_seconds'])} | {r['device']} |")
     if args.json:

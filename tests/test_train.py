@@ -32,6 +32,7 @@ def test_run_directory_is_complete_and_consistent(quick_run):
     assert manifest["model_file"]["sha256"] == sha256_file(quick_run / "model.keras")
     assert manifest["model"] == "reference" and manifest["seed"] == 7 and manifest["params"] == 503_690
     assert manifest["recipe"]["epochs"] == 2 and manifest["recipe"]["batch_size"] == 64
+    assert manifest["recipe"]["name"] == "custom (from seed)"  # the seed's recipe with overrides
     # Whatever trained it (a CPU here, a GPU elsewhere) is what the manifest names, with the CPU's ISA features.
     assert manifest["training"]["backend"] == "tensorflow"
     assert {k: manifest["training"][k] for k in ("device", "device_name")} == {
@@ -95,3 +96,49 @@ def test_validation_on_the_test_set_and_scaled_counts(tmp_path):
     assert d["describe"]["train_images"] == 200 and d["describe"]["validation_source"].startswith("test set")
     d = ftrain.prepare_data(ftrain.TrainConfig(model="paper", limit=600), get_preset("paper").recipe)
     assert (d["describe"]["train_images"], d["describe"]["validation_images"]) == (500, 100)
+
+
+def test_label_smoothing_and_weight_decay_train_what_they_say(tmp_path):
+    """Smoothing trains, and the test loss reported stays the plain cross-entropy (recomputed here from the saved
+    model's outputs); weight decay is decoupled: a step with a zero gradient shrinks a weight by lr * decay."""
+    import keras
+
+    base = get_preset("mlp").recipe.with_overrides(epochs=2, validation=0.0)
+    for name, recipe in (("plain", base), ("smoothed", base.with_overrides(label_smoothing=0.2))):
+        out = tmp_path / name
+        ftrain.train(ftrain.TrainConfig(model="mlp", seed=3, recipe=recipe, limit=500, out=str(out)))
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["recipe"]["name"] == "custom (from seed)"
+        model = load_trained_model(out / "model.keras")
+        if name == "smoothed":  # the test loss reported is the plain cross-entropy, comparable across recipes
+            from fmnist_edge import data as fdata
+
+            ds = fdata.load(download=False, train=False)
+            idx = fdata.subset(ds.y_test, 500, seed=3)
+            probs = model.predict(fdata.to_model_input(ds.x_test[idx]), verbose=0)
+            plain = -np.log(np.clip(probs[np.arange(len(idx)), ds.y_test[idx]], 1e-7, 1)).mean()
+            assert manifest["recipe"]["label_smoothing"] == 0.2
+            assert manifest["test_loss"] == pytest.approx(plain, rel=1e-3)
+    for optimizer in ("adam", "rmsprop"):
+        recipe = base.with_overrides(optimizer=optimizer, learning_rate=0.01, weight_decay=0.1)
+        opt = ftrain._optimizer(keras, recipe, steps_per_epoch=10)
+        w = keras.Variable(np.ones(4, np.float32))
+        opt.apply([keras.ops.zeros(4)], [w])
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(w), 1 - 0.01 * 0.1, rtol=1e-6)
+    with pytest.raises(ConfigError, match="--label-smoothing must be from 0 to below 1"):
+        base.with_overrides(label_smoothing=1.0)
+    with pytest.raises(ConfigError, match="use one"):
+        get_preset("edge").recipe.with_overrides(label_smoothing=0.1)
+    with pytest.raises(ConfigError, match="--weight-decay must be from 0"):
+        base.with_overrides(weight_decay=-1e-4)
+    keras.utils.clear_session()
+
+
+def test_named_recipes_are_chosen_by_name_and_unknown_ones_listed():
+    preset = get_preset("reference")
+    assert preset.named_recipe(None) is preset.recipe and preset.named_recipe("seed") is preset.recipe
+    assert preset.recipe.name == "seed" and (preset.recipe.epochs, preset.recipe.batch_size) == (30, 512)
+    for recipe in preset.recipes:
+        assert preset.named_recipe(recipe.name) is recipe
+    with pytest.raises(ConfigError, match="--recipe 'fast' is not a recipe of reference; choose one of: seed"):
+        preset.named_recipe("fast")
