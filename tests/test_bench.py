@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from conftest import run_cli_without_tensorflow
 from fmnist_edge import cli, report
 from runtime import manifest as rmf
+from runtime.verify import verify as verify_artifact
 from runtime.variants import VARIANTS as REGISTRY
 
 RELEASE = Path(__file__).parent / "fixtures" / "micro-release"
@@ -91,6 +92,37 @@ def test_verify_fails_loudly_when_the_device_computes_differently(tmp_path):
     assert "x86-64" in result.output or "arm64" in result.output  # bench/verify name the CPU class
 
 
+def _drift_golden(release, variant: str, steps: float) -> np.ndarray:
+    """Move each recorded golden output's least likely class by `steps` output steps (1/256 for int8 softmax),
+    keeping every top-1 as it was; returns the new recorded outputs."""
+    art = release / variant
+    expected = np.load(art / "golden_outputs.npy")
+    step = rmf.read(art / "manifest.json")["output"]["quantization"]["scale"]
+    drifted = expected.copy()
+    rows = np.arange(len(drifted))
+    drifted[rows, expected.argmin(1)] += np.float32(steps * step)
+    assert (drifted.argmax(1) == expected.argmax(1)).all()
+    np.save(art / "golden_outputs.npy", drifted)
+    m = json.loads((art / "manifest.json").read_text())
+    m["golden_outputs"]["sha256"] = rmf.sha256_file(art / "golden_outputs.npy")
+    (art / "manifest.json").write_text(json.dumps(m))
+    return drifted
+
+
+@pytest.mark.parametrize("steps, passes", [(2.0, False), (0.5, True)])
+def test_verify_holds_int8_outputs_to_one_output_step_even_when_top1_agrees(tmp_path, steps, passes):
+    # Same top-1 on every image, so only the probability half of the contract can catch this drift.
+    release = tmp_path / "release"
+    shutil.copytree(RELEASE, release)
+    _drift_golden(release, "tflite-int8", steps)
+    result = verify_artifact(release / "tflite-int8")
+    assert result.agreement_with_export == 1.0
+    assert result.passed is passes, result.problems
+    if not passes:
+        assert any("max |probability difference| vs export-time outputs" in p for p in result.problems)
+        assert result.max_abs_diff_vs_export == pytest.approx(2.0 / 256, rel=0.02)
+
+
 def test_verify_refuses_a_tampered_model(tmp_path):
     art = tmp_path / "release"
     shutil.copytree(RELEASE, art)
@@ -102,7 +134,7 @@ def test_verify_refuses_a_tampered_model(tmp_path):
 
 # --- predict on real pictures ---
 
-PIL = pytest.importorskip("PIL.Image")
+from PIL import Image as PIL  # noqa: E402  (a base dependency: missing, this fails loudly)
 
 
 def golden_images(n=10):

@@ -16,7 +16,6 @@ import shutil
 import numpy as np
 import pytest
 
-os.environ["KERAS_BACKEND"] = "tensorflow"
 import keras  # noqa: E402
 from rich.console import Console  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402

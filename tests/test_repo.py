@@ -1,5 +1,6 @@
 """Repository-wide rules."""
 
+import os
 import re
 from pathlib import Path
 
@@ -15,3 +16,30 @@ def test_tensorflow_keras_alias_is_written_nowhere():
     offenders = [str(p.relative_to(ROOT)) for p in files
                  if ".venv" not in p.parts and FORBIDDEN.search(p.read_text(errors="replace"))]
     assert offenders == []
+
+
+def test_ci_turns_every_skip_into_a_failure_naming_what_is_missing(tmp_path):
+    """`.ci/run` sets CI: a check skipped because TensorFlow, tflite_micro or g++ is missing must fail the run."""
+    import shutil
+    import subprocess
+    import sys
+
+    shutil.copy(Path(__file__).parent / "conftest.py", tmp_path / "conftest.py")
+    (tmp_path / "test_skips.py").write_text(
+        "import pytest\n"
+        "def test_needs_a_compiler():\n    pytest.skip('no C++ compiler')\n"
+        "def test_runs():\n    assert True\n")
+    (tmp_path / "test_module_skip.py").write_text("import pytest\npytest.importorskip('no_such_module_xyz')\n")
+
+    def run(name: str, ci: bool):
+        env = {k: v for k, v in os.environ.items() if k != "CI"} | ({"CI": "true"} if ci else {})
+        return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(tmp_path),
+                               str(tmp_path / name)], capture_output=True, text=True, timeout=120, env=env)
+
+    assert run("test_skips.py", ci=False).returncode == 0  # a developer's machine without an extra: skipped
+    strict = run("test_skips.py", ci=True)
+    assert strict.returncode == 1 and "1 failed, 1 passed" in strict.stdout, strict.stdout
+    assert "skipped at call in CI" in strict.stdout and "no C++ compiler" in strict.stdout
+    assert run("test_module_skip.py", ci=False).returncode == 5  # pytest: no test ran (the module was skipped)
+    strict = run("test_module_skip.py", ci=True)
+    assert strict.returncode != 0 and "could not import 'no_such_module_xyz'" in strict.stdout, strict.stdout

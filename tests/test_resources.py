@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import gzip
-import resource
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -37,14 +38,41 @@ def test_threads_through_the_cli_fail_fast(tmp_path):
     assert result.exit_code == 1 and "must be an integer from 1 to 64" in result.output
 
 
-def test_gzip_bomb_named_like_a_dataset_file_is_refused_in_bounded_memory(tmp_path):
-    with gzip.open(tmp_path / "t10k-labels-idx1-ubyte.gz", "wb", compresslevel=9) as f:
-        for _ in range(300):  # 300 MB of zeros in ~300 KB
-            f.write(bytes(1_000_000))
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def _gzip_bomb(path: Path, gib: int = 1) -> int:
+    """`gib` GiB of zeros in ~1 MB: one 64 MiB gzip member, repeated (concatenated members are one stream)."""
+    member = gzip.compress(bytes(64 << 20), compresslevel=9)
+    with open(path, "wb") as f:
+        for _ in range(16 * gib):
+            f.write(member)
+    return path.stat().st_size
+
+
+def test_gzip_bomb_is_stopped_by_the_decompression_limit_in_bounded_memory(tmp_path):
+    # Named like the training images (47,040,016 bytes), ~1 MB compressed: the size check lets it through, so
+    # only the decompression limit stands between it and 1 GiB in memory. Peak memory is read in a fresh
+    # process, as its address space's own high-water mark (VmHWM): not this process's, which earlier tests
+    # raised, nor ru_maxrss, which Linux carries over from the parent across fork/exec.
+    size = _gzip_bomb(tmp_path / "train-images-idx3-ubyte.gz")
+    assert size < 47_040_016 // 20
+    code = ("import sys\nfrom pathlib import Path\nfrom fmnist_edge.data import read_file\n"
+            "from fmnist_edge.errors import DataError\n"
+            "try:\n    read_file(Path(sys.argv[1]), 'train-images-idx3-ubyte')\nexcept DataError as exc:\n    print(exc)\n"
+            "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')][0]\n"
+            "print('peak_kib', hwm.split()[1])\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "larger than the 47,040,016 bytes" in proc.stdout
+    peak_mib = int(proc.stdout.split("peak_kib")[1]) / 1024
+    # Python + numpy + the 1 MB file + at most 47 MB decompressed (and a copy) stay far below the 1 GiB bomb.
+    assert peak_mib < 400, peak_mib
+
+
+def test_a_small_gzip_bomb_is_refused_by_the_decompression_limit_not_the_size_check(tmp_path):
+    path = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    path.write_bytes(gzip.compress(bytes(1_000_000), compresslevel=9))  # ~1 KB: under the 10,008-byte size check
+    assert path.stat().st_size < 10_008
     with pytest.raises(DataError, match="larger than the 10,008 bytes"):
         read_file(tmp_path, "t10k-labels-idx1-ubyte")
-    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # KiB: far below 300 MB
 
 
 def test_oversized_uncompressed_file_is_refused_before_reading(tmp_path):

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import runtime
+from conftest import int8_kernel_sparsity
 from runtime import manifest as rmf
 from runtime.errors import ManifestError, RuntimeArtifactError
 
@@ -235,3 +236,8 @@ def test_weight_statistics_read_back_from_the_file_match_the_export_record():
     pruned = kernel_stats(release / "tflite-int8-pruned" / "model.tflite")
     assert [k["op"] for k in dense] == [k["op"] for k in pruned] == ["CONV_2D", "FULLY_CONNECTED"]
     assert pruned[1]["sparsity"] >= 0.45 > dense[1]["sparsity"]
+    # and an independent reading (the raw interpreter's tensors, not runtime.weights' flatbuffer walk)
+    own = {v: int8_kernel_sparsity(release / v / "model.tflite") for v in ("tflite-int8", "tflite-int8-pruned")}
+    fc = max(own["tflite-int8-pruned"], key=lambda shape: np.prod(shape))  # the classifier's kernel
+    assert pruned[1]["sparsity"] == pytest.approx(own["tflite-int8-pruned"][fc], abs=1e-4)
+    assert dense[1]["sparsity"] == pytest.approx(own["tflite-int8"][fc], abs=1e-4)

@@ -130,6 +130,24 @@ def test_throughput_runs_every_image_it_counts(n_images, batch):
     assert set(seen) == {batch}  # every call got a full batch, never a truncated one
 
 
+@pytest.mark.parametrize("batch", [1, 8, 256])
+def test_throughput_counts_timed_images_over_timed_seconds(batch, monkeypatch):
+    # A fake clock: every call of the model takes exactly 0.1 s and nothing else takes time, so the only right
+    # answer is batch / 0.1 images/s (the untimed warm-up call must not count, nor any call twice).
+    from fmnist_edge import bench
+
+    clock, calls = [0.0], []
+
+    def model(x):
+        calls.append(len(x))
+        clock[0] += 0.1
+
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: clock[0])
+    result = throughput(model, np.zeros((5, 28, 28), np.uint8), [batch], min_seconds=0.5)
+    assert result[str(batch)] == pytest.approx(batch / 0.1)
+    assert len(calls) >= 1 + 5  # the warm-up, then at least 0.5 s of timed calls
+
+
 @pytest.mark.parametrize("value", ["-5", "0", "100000"])
 def test_impossible_batch_sizes_are_refused(value):
     result = runner.invoke(cli.app, ["bench", str(RELEASE), "--batch-size", value])
