@@ -40,7 +40,9 @@ def row(run: Path) -> dict:
         "batch_size": m["recipe"]["batch_size"],
         "seed": m["seed"],
         "fit_seconds": t["fit_seconds"],
-        "device": f"{t['backend']} on {t['device']} ({t['device_name']}, {t['cpu_count']} cores)"
+        # a CPU is named with its class (its instruction sets): speed and int8 numerics depend on it
+        "device": f"{t['backend']} on {t['device']} ({t['device_name']}"
+                  f"{', ' + m['host']['class'] if m.get('host', {}).get('class') else ''}, {t['cpu_count']} cores)"
         if t["device"] == "CPU" else f"{t['backend']} on {t['device_name']}",
     }
 
