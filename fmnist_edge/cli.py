@@ -318,6 +318,8 @@ def bench(
     data_dir: Optional[Path] = typer.Option(None, help="Directory with the four Fashion-MNIST IDX files."),
     test_images: Optional[int] = typer.Option(None, help="Use a seeded class-balanced subset of N test images (default: all)."),
     compute_floor: bool = typer.Option(True, help="Measure the CPU's float32 matmul peak to show each model's compute floor."),
+    profile: bool = typer.Option(False, "--profile", help="Instead: where each artifact's batch-1 time goes, per op (ONNX "
+                                 "Runtime's profiler; for TFLite, timed cumulative prefixes of the file). Writes OUT/profile.json."),
 ):
     """Accuracy, agreement, size (raw and compressed) and latency of every artifact of a run next to the Keras
     original, with the Pareto-optimal variants marked. With --max-size/--max-raw-size/--max-latency it answers a
@@ -366,6 +368,8 @@ def bench(
         raise FmnistEdgeError(f"--variant: unknown {unknown}; choose from {', '.join(ARTIFACT_DIRS)}.")
     # Every output is checked before the benchmark runs, so a bad path cannot waste it.
     out = check_output_dir(out or Path("bench-results") / run.resolve().name, "--out")
+    if profile:
+        return profile_run(run, variant, runs, threads, check_output_file(json_out, "--json") if json_out else out / "profile.json")
     json_out, markdown_out, plot_out = ((p or out / name) for p, name in
                                         ((json_out, "bench.json"), (markdown_out, "bench.md"), (plot_out, "bench.png")))
     for option, path in (("--json", json_out), ("--markdown", markdown_out), ("--plot", plot_out)):
@@ -391,6 +395,38 @@ def bench(
     if querying:
         return answer_query(result, cons)
     gate_or_fail(report.gate(result, max_drop, min_agreement))
+
+
+def profile_run(run: Path, variants, runs: int, threads: int, json_out: Path) -> None:
+    """`bench --profile`: a per-op table for each artifact of a run (or one artifact directory), and JSON."""
+    from .bench import ARTIFACT_DIRS
+    from .manifest import host_cpu, write_json
+    from .profile import profile_artifact
+
+    if (run / "manifest.json").is_file() and (run / "model.tflite").exists() | (run / "model.onnx").exists():
+        dirs = [run]  # one artifact
+    else:
+        dirs = [run / v for v in (variants or ARTIFACT_DIRS) if (run / v / "manifest.json").is_file()]
+    if not dirs:
+        raise FmnistEdgeError(f"{run}: no exported artifact to profile (expected VARIANT/manifest.json inside it).")
+    host = host_cpu()
+    results = []
+    for d in dirs:
+        r = profile_artifact(d, runs=runs, threads=threads)
+        results.append(r)
+        table = Table(title=f"{r['variant']}: batch 1, {threads} thread(s), {host['class']}; whole {r['whole_us']:.1f} µs",
+                      caption=r["method"], caption_justify="left")
+        for col in ("op", "output shape", "µs", "share", "MFLOP", "MFLOP/s"):
+            table.add_column(col, justify="left" if col in ("op", "output shape") else "right")
+        for o in r["ops"]:
+            table.add_row(o["op"], str(o.get("shape") or ""), f"{o['us']:.1f}",
+                          f"{o['share']:.1%}" if o.get("share") is not None else "",
+                          f"{o['mflop']:.3f}" if o.get("mflop") else "",
+                          f"{o['mflop_per_s']:,.0f}" if o.get("mflop_per_s") else "")
+        console.print(table)
+    json_out.parent.mkdir(parents=True, exist_ok=True)
+    write_json(json_out, {"run": str(run), "host": host, "runs": runs, "threads": threads, "artifacts": results})
+    console.print(f"Wrote {json_out}")
 
 
 def gate_or_fail(bad: list[str]) -> None:

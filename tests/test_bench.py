@@ -288,3 +288,33 @@ def test_cpu_class_names_what_int8_kernels_depend_on(features, expected):
     from fmnist_edge.manifest import cpu_class
 
     assert cpu_class(features) == expected
+
+
+def test_bench_profile_splits_batch1_time_per_op_for_both_formats_without_tensorflow(tmp_path):
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    out = tmp_path / "profile.json"
+    proc = run_cli_without_tensorflow("bench", str(RELEASE), "--profile", "--variant", "tflite-int8", "--variant",
+                                      "onnx-float32", "--runs", "60", "--json", str(out))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads(out.read_text())
+    by_variant = {a["variant"]: a for a in result["artifacts"]}
+    assert set(by_variant) == {"tflite-int8", "onnx-float32"} and result["host"]["class"]
+    tfl = by_variant["tflite-int8"]
+    # one row per op of the file, in its execution order (read here with the raw interpreter, no delegate)
+    it = Interpreter(model_path=str(RELEASE / "tflite-int8" / "model.tflite"),
+                     experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    file_ops = [op["op_name"] for op in it._get_ops_details()]
+    assert [o["op"] for o in tfl["ops"][:-1]] == file_ops and tfl["ops"][-1]["op"] == "(sum of ops)"
+    it.allocate_tensors()
+    first = it._get_ops_details()[0]
+    shapes = {t["index"]: list(t["shape"]) for t in it.get_tensor_details()}
+    out_shape, kernel = shapes[first["outputs"][0]], shapes[first["inputs"][1]]  # NHWC out, (C_out, kh, kw, C_in)
+    conv = tfl["ops"][0]  # every output element is kh * kw * C_in multiply-adds
+    assert conv["op"] == "CONV_2D" and conv["shape"][1:] == out_shape[1:]
+    assert conv["mflop"] == pytest.approx(2 * np.prod(out_shape[1:]) * np.prod(kernel[1:]) / 1e6)
+    assert sum(o["us"] for o in tfl["ops"][:-1]) == pytest.approx(tfl["ops"][-1]["us"]) and tfl["whole_us"] > 0
+    onnx = by_variant["onnx-float32"]
+    assert "Conv" in [o["op"] for o in onnx["ops"]] and "onnxruntime profiler" in onnx["method"]
+    assert 0 < onnx["ops"][-1]["share"] <= 1.05  # the nodes' kernel time is part of each model_run
+    assert "cumulative prefixes" in proc.stdout and "MFLOP/s" in proc.stdout

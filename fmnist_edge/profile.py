@@ -1,0 +1,201 @@
+"""Where an artifact's batch-1 time goes, per op, without TensorFlow (`fmnist-edge bench --profile`).
+
+- ONNX: ONNX Runtime's own profiler (`SessionOptions.enable_profiling`): every node's kernel time on every
+  run, averaged; the whole is its `model_run` events, so the table says how much of it the nodes cover.
+- TFLite: LiteRT's Python interpreter exposes no op profiler, so time is measured by **cumulative prefixes**:
+  the file is rewritten (the flatbuffer schema that ships with ai-edge-litert) into N models holding its
+  first 1..N ops, each timed in interleaved rounds with XNNPACK as the runtime uses it, and op k gets
+  p50(prefix k) - p50(prefix k-1). The differences add up to the last prefix, the whole model, by
+  construction; the table compares that with the unmodified file's own p50. Noise of a few microseconds
+  can make a cheap op's share slightly negative: it is reported as measured.
+Each row: op, output shape, time (µs), share of the whole, MFLOP and MFLOP/s (conv and dense ops).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import runtime
+from runtime.backends import _tflite_interpreter_class
+
+
+def _flops(kind: str, weight_shape, out_shape, groups: int = 1) -> int | None:
+    """Multiply-adds x 2 of a conv or dense op from its weight and output shapes (NHWC/NCHW alike)."""
+    if weight_shape is None or out_shape is None:
+        return None
+    out = [int(d) for d in out_shape]
+    w = [int(d) for d in weight_shape]
+    if kind in ("CONV_2D", "DEPTHWISE_CONV_2D") and len(w) == 4 and len(out) == 4:
+        # TFLite: conv (C_out, kh, kw, C_in); depthwise (1, kh, kw, C_out)
+        per_output = w[1] * w[2] * (w[3] if kind == "CONV_2D" else 1)
+        return 2 * out[1] * out[2] * out[3] * per_output
+    if kind in ("FULLY_CONNECTED",) and len(w) == 2:
+        return 2 * out[0] * w[0] * w[1] // max(out[0], 1)
+    if kind in ("Conv", "ConvInteger", "QLinearConv") and len(w) == 4 and len(out) == 4:
+        # ONNX: (C_out, C_in / groups, kh, kw), output NCHW
+        return 2 * out[1] * out[2] * out[3] * w[1] * w[2] * w[3]
+    if kind in ("Gemm", "QGemm", "MatMul", "MatMulInteger", "QLinearMatMul") and len(w) == 2:
+        return 2 * w[0] * w[1]
+    return None
+
+
+def _rows(ops: list[dict], whole_us: float) -> list[dict]:
+    total = sum(o["us"] for o in ops)
+    for o in ops:
+        o["share"] = o["us"] / whole_us if whole_us else None
+        o["mflop_per_s"] = (o["flops"] / 1e6) / (o["us"] / 1e6) if o.get("flops") and o["us"] > 0 else None
+        o["mflop"] = o["flops"] / 1e6 if o.get("flops") else None
+    return [*ops, {"op": "(sum of ops)", "us": total, "share": total / whole_us if whole_us else None}]
+
+
+# --- ONNX Runtime --------------------------------------------------------------------------------------------
+
+def profile_onnx(path: Path, image: np.ndarray, runs: int, threads: int = 1) -> dict:
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory(prefix="fmnist-edge-profile-") as tmp:
+        opts = ort.SessionOptions()
+        opts.enable_profiling = True
+        opts.profile_file_prefix = os.path.join(tmp, "ort")
+        opts.intra_op_num_threads = opts.inter_op_num_threads = threads
+        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        feed = {sess.get_inputs()[0].name: image}
+        for _ in range(20):  # warm-up; its events are dropped below
+            sess.run(None, feed)
+        warm = 20
+        for _ in range(runs):
+            sess.run(None, feed)
+        events = json.loads(Path(sess.end_profiling()).read_text())
+        weights = _onnx_weights(path)
+    model_runs = [e["dur"] for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"][warm:]
+    nodes: dict[str, dict] = {}
+    seen_runs = 0
+    for e in events:
+        if e.get("cat") == "Session" and e.get("name") == "model_run":
+            seen_runs += 1
+        if e.get("cat") != "Node" or not e.get("name", "").endswith("_kernel_time") or seen_runs <= warm:
+            continue
+        name = e["name"][: -len("_kernel_time")]
+        args = e.get("args", {})
+        if name not in nodes:
+            op = args.get("op_name", "?")
+            queue = weights["conv"] if "Conv" in op else weights["dense"] if op in ("Gemm", "QGemm", "MatMul") else None
+            # ONNX Runtime prepacks weights and drops them from the profile's input shapes: take them in graph order
+            nodes[name] = {"op": op, "name": name, "durs": [], "shape": _first_shape(args.get("output_type_shape")),
+                           "weight": queue.pop(0) if queue else None}
+        row = nodes[name]
+        row["durs"].append(e["dur"])
+    ops = [{"op": r["op"], "name": r["name"], "shape": r["shape"], "us": float(np.mean(r["durs"])),
+            "flops": _flops(r["op"], r["weight"], r["shape"])} for r in nodes.values()]
+    whole = float(np.mean(model_runs)) if model_runs else sum(o["us"] for o in ops)
+    return {"method": "onnxruntime profiler (enable_profiling): mean kernel time per node over the timed runs; "
+                      "whole = mean model_run", "runs": runs, "whole_us": whole, "ops": _rows(ops, whole)}
+
+
+def _onnx_weights(path: Path) -> dict[str, list]:
+    """Conv (4-D) and dense (2-D) weight shapes in the order the graph's nodes use them (directly, or through
+    the DequantizeLinear of a QDQ file)."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    dims = {i.name: list(i.dims) for i in graph.initializer}
+    via_dq = {n.output[0]: n.input[0] for n in graph.node if n.op_type == "DequantizeLinear"}
+    out = {"conv": [], "dense": []}
+    for node in graph.node:
+        if node.op_type in ("Conv", "Gemm", "MatMul") and len(node.input) > 1:
+            shape = dims.get(via_dq.get(node.input[1], node.input[1]))
+            if shape is not None:
+                out["conv" if node.op_type == "Conv" else "dense"].append(shape)
+    return out
+
+
+def _first_shape(io) -> list | None:
+    for item in io or []:
+        for shape in item.values():
+            return shape
+    return None
+
+
+# --- LiteRT (cumulative prefixes) ----------------------------------------------------------------------------
+
+def _prefix_models(path: Path) -> list[tuple[dict, bytes]]:
+    """(op record, the model cut after that op) for every op of the main subgraph, in execution order."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    buf = path.read_bytes()
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(buf, 0))
+    graph = model.subgraphs[0]
+    codes = {i: c for i, c in enumerate(model.operatorCodes)}
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    ops, out = list(graph.operators), []
+    for k, op in enumerate(ops):
+        code = codes[op.opcodeIndex]
+        kind = names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "?")
+        tensor = graph.tensors[op.outputs[0]]
+        weight = graph.tensors[op.inputs[1]].shape if len(op.inputs) > 1 and op.inputs[1] >= 0 else None
+        record = {"op": kind, "name": (tensor.name or b"").decode(errors="replace"),
+                  "shape": [int(d) for d in tensor.shape] if tensor.shape is not None else None,
+                  "weight": [int(d) for d in weight] if weight is not None else None}
+        graph.operators = ops[: k + 1]
+        saved_outputs = graph.outputs
+        graph.outputs = [op.outputs[0]]
+        builder = flatbuffers.Builder(len(buf) + 1024)
+        builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+        out.append((record, bytes(builder.Output())))
+        graph.outputs = saved_outputs
+    graph.operators = ops
+    return out
+
+
+def profile_tflite(path: Path, image: np.ndarray, runs: int, threads: int = 1, rounds: int = 10) -> dict:
+    Interpreter = _tflite_interpreter_class()
+    with tempfile.TemporaryDirectory(prefix="fmnist-edge-profile-") as tmp:
+        prefixes = _prefix_models(path)
+        interpreters = []
+        for k, (_, data) in enumerate([*prefixes, (None, path.read_bytes())]):
+            file = Path(tmp) / f"prefix{k}.tflite"
+            file.write_bytes(data)
+            it = Interpreter(model_path=str(file), num_threads=threads)
+            inp = it.get_input_details()[0]
+            it.resize_tensor_input(inp["index"], [1, 28, 28, 1])
+            it.allocate_tensors()
+            it.set_tensor(inp["index"], image.astype(inp["dtype"]))
+            interpreters.append(it)
+        samples = [[] for _ in interpreters]
+        per_round = max(10, runs // rounds)
+        for _ in range(rounds):  # interleaved, so drift on a shared machine hits every prefix alike
+            for k, it in enumerate(interpreters):
+                for _ in range(3):
+                    it.invoke()
+                for _ in range(per_round):
+                    t0 = time.perf_counter_ns()
+                    it.invoke()
+                    samples[k].append(time.perf_counter_ns() - t0)
+    p50 = [float(np.median(s)) / 1e3 for s in samples]
+    whole, prefix_us = p50[-1], p50[:-1]
+    ops = []
+    for k, (record, _) in enumerate(prefixes):
+        us = prefix_us[k] - (prefix_us[k - 1] if k else 0.0)
+        ops.append({"op": record["op"], "name": record["name"], "shape": record["shape"], "us": us,
+                    "flops": _flops(record["op"], record["weight"], record["shape"])})
+    return {"method": "cumulative prefixes: the file cut after each op (LiteRT schema), p50 of each in interleaved "
+                      "rounds with XNNPACK; op k = p50(prefix k) - p50(prefix k-1); whole = the unmodified file's p50",
+            "runs": per_round * rounds, "whole_us": whole, "ops": _rows(ops, whole)}
+
+
+def profile_artifact(directory: Path, runs: int = 500, threads: int = 1) -> dict:
+    """Per-op profile of one artifact at batch 1, on one real-shaped image (a golden one when the release has them)."""
+    clf = runtime.load(directory, num_threads=threads)
+    golden = directory.parent / "reference" / "golden.npz"
+    pixels = np.load(golden)["images"][:1] if golden.is_file() else np.full((1, 28, 28), 128, np.uint8)
+    image = clf.model_input(pixels)
+    fn = profile_onnx if clf.manifest["format"] == "onnx" else profile_tflite
+    result = fn(clf.path, image, runs, threads)
+    return {"variant": clf.variant, "format": clf.manifest["format"], "threads": threads, **result}
