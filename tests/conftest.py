@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -97,6 +98,20 @@ def int8_kernel_sparsity(path) -> dict:
                 continue
             out[tuple(int(d) for d in t["shape"])] = float((w == 0).mean())
     return out
+
+
+def copy_run(run: Path, dst: Path) -> Path:
+    """A training run's model and manifests copied to `dst`, to export into or break without touching `run`."""
+    dst.mkdir(parents=True)
+    for name in ("model.keras", "manifest.json", "metrics.json"):
+        shutil.copy(run / name, dst / name)
+    return dst
+
+
+@pytest.fixture
+def run_copy(tiny_run, tmp_path):
+    """A fresh copy of the session's trained run under tmp_path/artifacts/run."""
+    return copy_run(tiny_run, tmp_path / "artifacts" / "run")
 
 
 MICRO_RELEASE = Path(__file__).parent / "fixtures" / "micro-release"

@@ -186,15 +186,6 @@ def test_the_runtime_refuses_a_manifest_that_asks_for_other_inputs(tmp_path):
         runtime.load(tmp_path / "a")
 
 
-@pytest.fixture
-def run_copy(tiny_run, tmp_path):
-    dst = tmp_path / "artifacts" / "run"
-    dst.mkdir(parents=True)
-    for name in ("model.keras", "manifest.json", "metrics.json"):
-        shutil.copy(tiny_run / name, dst / name)
-    return dst
-
-
 def test_one_variant_missing_its_gate_is_refused_and_the_others_are_written(run_copy, monkeypatch):
     # An agreement above 100% cannot be met: tflite-int8 must miss its gate whatever the model.
     monkeypatch.setitem(VARIANTS, "tflite-int8", dataclasses.replace(VARIANTS["tflite-int8"], min_agreement=1.01))

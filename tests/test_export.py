@@ -21,7 +21,7 @@ from exporters.onnx_export import qdq_io_params  # noqa: E402
 from fmnist_edge import cli, cpumatrix  # noqa: E402
 from fmnist_edge.manifest import cpu_features  # noqa: E402
 from fmnist_edge.errors import FmnistEdgeError  # noqa: E402
-from conftest import int8_kernel_sparsity  # noqa: E402
+from conftest import copy_run, int8_kernel_sparsity  # noqa: E402
 from runtime import manifest as rmf  # noqa: E402
 
 QUIET = Console(quiet=True)
@@ -34,10 +34,7 @@ def artifact_dirs(root):
 @pytest.fixture(scope="module")
 def exported(tiny_run, tmp_path_factory):
     # Into a copy: the session's trained run stays as training wrote it, whatever the order of the tests.
-    run = tmp_path_factory.mktemp("exported") / "artifacts" / "tiny-run"
-    run.mkdir(parents=True)
-    for name in ("model.keras", "manifest.json", "metrics.json"):
-        shutil.copy(tiny_run / name, run / name)
+    run = copy_run(tiny_run, tmp_path_factory.mktemp("exported") / "artifacts" / "tiny-run")
     # A 13,610-parameter model trained for seconds is quantization-fragile: half its classifier pruned keeps
     # int8 within the check (90% did not: 96.4% agreement); the reference's settings are measured in the README.
     pipeline.export_run(run, pipeline.ExportConfig(calibration_images=200, pruning=PruneConfig(sparsity=0.5)), QUIET)
@@ -218,16 +215,6 @@ def test_reference_outputs_match_keras_and_their_checksums(exported):
     test_probs = np.load(exported / "reference" / "test_probs.npy")
     assert test_probs.dtype == np.float16 and test_probs.shape == (3000, 10)
     np.testing.assert_allclose(test_probs[golden["test_indices"]], keras_probs, atol=1e-3)
-
-
-@pytest.fixture
-def run_copy(tiny_run, tmp_path):
-    """A fresh copy of the trained run (model + manifests only), to export into or break."""
-    dst = tmp_path / "artifacts" / "run"
-    dst.mkdir(parents=True)
-    for name in ("model.keras", "manifest.json", "metrics.json"):
-        shutil.copy(tiny_run / name, dst / name)
-    return dst
 
 
 def test_failed_parity_check_leaves_no_artifact(run_copy, monkeypatch):

@@ -23,15 +23,6 @@ runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def run_copy(tiny_run, tmp_path):
-    dst = tmp_path / "artifacts" / "run"
-    dst.mkdir(parents=True)
-    for name in ("model.keras", "manifest.json", "metrics.json"):
-        shutil.copy(tiny_run / name, dst / name)
-    return dst
-
-
 def written(run: Path) -> list[str]:
     return sorted(p.name for p in run.iterdir() if p.name in VARIANTS and (p / "manifest.json").is_file())
 
