@@ -51,18 +51,24 @@ def fmt_time(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
+def markdown(rows: list[dict]) -> str:
+    """The README's training-fidelity table, from fidelity.json's rows (a test keeps the README equal to it)."""
+    lines = ["| model | recipe | seed's test acc | our test acc (10k) | params | epochs | batch | seed | fit time | device |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['recipe_name']} | {r['seed_reported_accuracy'] or 0:.4f} | {r['test_accuracy']:.4f}"
+                     f"{'' if r['test_images'] == 10_000 else ' (' + str(r['test_images']) + ' imgs)'} | {r['params']:,} | "
+                     f"{r['epochs']} | {r['batch_size']} | {r['seed']} | {fmt_time(r['fit_seconds'])} | {r['device']} |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs", nargs="+", type=Path)
     ap.add_argument("--json", type=Path, help="also write the rows here")
     args = ap.parse_args()
     rows = [row(r) for r in args.runs]
-    print("| model | recipe | seed's test acc | our test acc (10k) | params | epochs | batch | seed | fit time | device |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['model']} | {r['recipe_name']} | {r['seed_reported_accuracy'] or 0:.4f} | {r['test_accuracy']:.4f}"
-              f"{'' if r['test_images'] == 10_000 else ' (' + str(r['test_images']) + ' imgs)'} | {r['params']:,} | "
-              f"{r['epochs']} | {r['batch_size']} | {r['seed']} | {fmt_time(r['fit_seconds'])} | {r['device']} |")
+    print(markdown(rows), end="")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
 

@@ -43,3 +43,19 @@ def test_ci_turns_every_skip_into_a_failure_naming_what_is_missing(tmp_path):
     assert run("test_module_skip.py", ci=False).returncode == 5  # pytest: no test ran (the module was skipped)
     strict = run("test_module_skip.py", ci=True)
     assert strict.returncode != 0 and "could not import 'no_such_module_xyz'" in strict.stdout, strict.stdout
+
+
+def test_the_readme_training_fidelity_table_is_the_one_fidelity_json_renders():
+    """Numbers are not copied by hand: the README's table is scripts/fidelity.py's rendering of the JSON rows,
+    and every row's accuracy is the one its run's manifest recorded."""
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location("fidelity", ROOT / "scripts" / "fidelity.py")
+    fidelity = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fidelity)
+    rows = json.loads((ROOT / "artifacts" / "fidelity.json").read_text())
+    assert fidelity.markdown(rows) in (ROOT / "README.md").read_text()
+    for r in rows:
+        manifest = json.loads((ROOT / r["run"] / "manifest.json").read_text())
+        assert round(manifest["test_accuracy"], 4) == r["test_accuracy"] and manifest["seed"] == r["seed"], r["run"]
