@@ -48,8 +48,13 @@ SCHEMES = {
 DEFAULT_SCHEME = "u8u8"
 
 
-def to_int8(float_path: Path, path: Path, calibration: np.ndarray, tmp: Path, scheme: str = DEFAULT_SCHEME) -> None:
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+CALIBRATION_METHODS = ("MinMax", "Entropy", "Percentile")  # onnxruntime.quantization.CalibrationMethod names
+
+
+def to_int8(float_path: Path, path: Path, calibration: np.ndarray, tmp: Path, scheme: str = DEFAULT_SCHEME,
+            method: str = "MinMax", per_channel: bool = True) -> None:
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                          quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     class Reader(CalibrationDataReader):
@@ -65,9 +70,9 @@ def to_int8(float_path: Path, path: Path, calibration: np.ndarray, tmp: Path, sc
     # Symbolic shape inference needs sympy; these CNNs have static shapes apart from the batch.
     quant_pre_process(str(float_path), str(prepped), skip_symbolic_shape=True)
     quantize_static(
-        str(prepped), str(path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+        str(prepped), str(path), Reader(), quant_format=QuantFormat.QDQ, per_channel=per_channel,
         activation_type=QuantType[spec["activation"]], weight_type=QuantType[spec["weight"]],
-        reduce_range=spec["reduce_range"],
+        reduce_range=spec["reduce_range"], calibrate_method=CalibrationMethod[method],
     )
     prepped.unlink()
 

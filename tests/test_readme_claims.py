@@ -163,3 +163,21 @@ def test_the_onnx_int8_scheme_study_runs_on_a_tiny_run(run_copy, tmp_path):
     text = json.dumps(study)
     for scheme in ("u8u8", "s8s8", "u8s8-reduce-range", "s8s8-reduce-range"):
         assert scheme in text, scheme
+
+
+def test_the_onnx_int8_calibration_study_runs_on_a_tiny_run(run_copy, tmp_path):
+    out = tmp_path / "calibration.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "onnx_int8_calibration.py"), str(run_copy),
+                           "--json", str(out), "--schemes", "u8s8-reduce-range", "--methods", "MinMax,Entropy",
+                           "--sizes", "100", "--cpus", "Haswell-v4", "--rounds", "2", "--runs-per-round", "20"],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    study = json.loads(out.read_text())
+    cells = study["cells"]
+    assert set(cells) == {"float32", "u8s8-reduce-range MinMax 100", "u8s8-reduce-range Entropy 100"}
+    for name in ("u8s8-reduce-range MinMax 100", "u8s8-reduce-range Entropy 100"):
+        c = cells[name]
+        # the reduce-range scheme cannot saturate: bit-identical under the emulated AVX2 CPU
+        assert c["identical_on"] == {"Haswell-v4": True} and 0.9 < c["agreement"] <= 1.0 and c["p50_us"] > 0
+        assert c["passes"] == (c["agreement"] >= 0.995 and c["drop_points"] <= 0.2 and c["latency_vs_float"] <= 0.5)
+    assert study["passing"] == [n for n in study["passing"] if cells[n]["passes"]]
