@@ -40,7 +40,7 @@ class ConversionError(ExportError):
 class VariantsRefused(ExportError):
     """Some variants were refused (gate missed, not portable, conversion failed); the others were written.
 
-    The CLI exits with code 3 (`EXIT_REFUSED`) for this, so a script can tell "some variants are missing" from
+    The CLI exits with code 3 (`exit_code`) for this, so a script can tell "some variants are missing" from
     a failed export (1). `written` maps each written variant to its directory; `refused` each refused one to
     its record (reason, numbers, what would help)."""
 

@@ -214,7 +214,7 @@ def prepare(path: Path, out: Path, spec: ExternalModel, limit: int | None, data_
             "source_model": {"name": path.name, "sha256": sha256_file(path), "bytes": path.stat().st_size,
                              "format": "keras" if path.suffix.lower() == ".keras" else "h5",
                              "keras_class": type(model).__name__, "layers": len(model.layers)},
-            "conventions": {"input_shape": list(shape), "input_scale": contract.scale, "input_offset": contract.offset,
+            "conventions": {"input_shape": list(shape), "input_scale": contract.scale,
                             "input_contract": checked["contract"], "input_scale_declared": checked["declared"],
                             "input_check": {k: checked[k] for k in ("convention", "accuracy_by_convention", "sample_images")},
                             "output": output, "output_declared": spec.output != "auto",
@@ -222,8 +222,7 @@ def prepare(path: Path, out: Path, spec: ExternalModel, limit: int | None, data_
                                           "model's input -> model -> softmax if logits"},
             "params": int(model.count_params()),
             "input": INPUT_SPEC, "output": OUTPUT_SPEC,
-            "preprocessing": {**PREPROCESSING, "model_input_scale": contract.scale,
-                              "model_input_offset": contract.offset, "model_input": checked["contract"],
+            "preprocessing": {**PREPROCESSING, "model_input_scale": contract.scale, "model_input": checked["contract"],
                               "note": f"the model's own input contract ({contract.describe()}) is applied inside the "
                                       "exported graph: devices feed pixels / 255 to every artifact"},
             "class_names": names, "class_names_source": "--labels" if spec.labels else "Fashion-MNIST",

@@ -343,7 +343,7 @@ class Exporter:
             manifest["export_seconds"] = round(time.perf_counter() - t0, 1)
             write_json(tmp / "manifest.json", rmf.validate(manifest, f"{variant} manifest"))
         f = manifest["fidelity"]
-        self.written[variant] = {**f, "bytes": manifest["file"]["bytes"], "seconds": manifest["export_seconds"]}
+        self.written[variant] = {**f, "bytes": manifest["file"]["bytes"]}
         self.console.print(
             f"[green]✓[/] {variant:16s} {manifest['file']['bytes'] / 1024:8.1f} KiB  accuracy {f['accuracy']:.4f} "
             f"(Keras {self.keras_accuracy:.4f})  agreement {f['agreement_with_keras']:.2%}  "

@@ -65,6 +65,16 @@ def time_calls(fn, warmup: int, runs: int) -> np.ndarray:
     return out
 
 
+def interleaved_p50(calls: dict, rounds: int, runs_per_round: int, warmup: int = 3) -> dict:
+    """p50 µs of each call, timed round-robin (`time_calls` per call per round) so that drift on a shared
+    machine hits every call alike: comparisons within one such run are ratios of the same conditions."""
+    samples: dict = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, fn in calls.items():
+            samples[name].append(time_calls(fn, warmup, runs_per_round))
+    return {name: float(np.median(np.concatenate(s))) / 1e3 for name, s in samples.items()}
+
+
 def throughput(fn_batch, images: np.ndarray, batch_sizes, min_seconds: float = 0.5) -> dict:
     """Images/s at each batch size, over repeated whole batches for at least `min_seconds`. A batch
     larger than the test images repeats them, so every counted image really runs."""

@@ -403,7 +403,7 @@ def profile_run(run: Path, variants, runs: int, threads: int, json_out: Path) ->
     from .manifest import host_cpu, write_json
     from .profile import profile_artifact
 
-    if (run / "manifest.json").is_file() and (run / "model.tflite").exists() | (run / "model.onnx").exists():
+    if (run / "manifest.json").is_file() and any((run / f"model.{fmt}").exists() for fmt in ("tflite", "onnx")):
         dirs = [run]  # one artifact
     else:
         dirs = [run / v for v in (variants or ARTIFACT_DIRS) if (run / v / "manifest.json").is_file()]
@@ -564,8 +564,8 @@ def predict(
         raise FmnistEdgeError(f"--top-k must be between 1 and 10, got {top_k}.")
     clf = runtime.load(model or SHIPPED_RUN / "tflite-int8", num_threads=threads)
     batch = np.stack([load_image(p) for p in images])  # all images are checked before any is classified
-    if clf.input_contract != "[0, 1] (pixels / 255)":
-        console.print(f"{clf.variant}: the model's input contract, {clf.input_contract}, is applied inside its graph", highlight=False)
+    if clf.folded_contract:
+        console.print(f"{clf.variant}: the model's input contract, {clf.folded_contract}, is applied inside its graph", highlight=False)
     for path, ranked in zip(images, clf.top_k(batch, top_k)):
         console.print(f"[bold]{path}[/]: " + ", ".join(f"{name} {p:.1%}" for name, p in ranked), highlight=False)
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +23,12 @@ import numpy as np
 import runtime
 from runtime.backends import _tflite_interpreter_class
 
+from .bench import interleaved_p50
 
-def _flops(kind: str, weight_shape, out_shape, groups: int = 1) -> int | None:
+WARMUP_RUNS = 20  # ONNX Runtime runs whose profile events are dropped
+
+
+def _flops(kind: str, weight_shape, out_shape) -> int | None:
     """Multiply-adds x 2 of a conv or dense op from its weight and output shapes (NHWC/NCHW alike)."""
     if weight_shape is None or out_shape is None:
         return None
@@ -35,8 +38,8 @@ def _flops(kind: str, weight_shape, out_shape, groups: int = 1) -> int | None:
         # TFLite: conv (C_out, kh, kw, C_in); depthwise (1, kh, kw, C_out)
         per_output = w[1] * w[2] * (w[3] if kind == "CONV_2D" else 1)
         return 2 * out[1] * out[2] * out[3] * per_output
-    if kind in ("FULLY_CONNECTED",) and len(w) == 2:
-        return 2 * out[0] * w[0] * w[1] // max(out[0], 1)
+    if kind == "FULLY_CONNECTED" and len(w) == 2:  # (units, inputs), per image
+        return 2 * w[0] * w[1]
     if kind in ("Conv", "ConvInteger", "QLinearConv") and len(w) == 4 and len(out) == 4:
         # ONNX: (C_out, C_in / groups, kh, kw), output NCHW
         return 2 * out[1] * out[2] * out[3] * w[1] * w[2] * w[3]
@@ -66,20 +69,17 @@ def profile_onnx(path: Path, image: np.ndarray, runs: int, threads: int = 1) -> 
         opts.intra_op_num_threads = opts.inter_op_num_threads = threads
         sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         feed = {sess.get_inputs()[0].name: image}
-        for _ in range(20):  # warm-up; its events are dropped below
-            sess.run(None, feed)
-        warm = 20
-        for _ in range(runs):
+        for _ in range(WARMUP_RUNS + runs):  # the warm-up's events are dropped below
             sess.run(None, feed)
         events = json.loads(Path(sess.end_profiling()).read_text())
         weights = _onnx_weights(path)
-    model_runs = [e["dur"] for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"][warm:]
+    model_runs = [e["dur"] for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"][WARMUP_RUNS:]
     nodes: dict[str, dict] = {}
     seen_runs = 0
     for e in events:
         if e.get("cat") == "Session" and e.get("name") == "model_run":
             seen_runs += 1
-        if e.get("cat") != "Node" or not e.get("name", "").endswith("_kernel_time") or seen_runs <= warm:
+        if e.get("cat") != "Node" or not e.get("name", "").endswith("_kernel_time") or seen_runs <= WARMUP_RUNS:
             continue
         name = e["name"][: -len("_kernel_time")]
         args = e.get("args", {})
@@ -168,17 +168,8 @@ def profile_tflite(path: Path, image: np.ndarray, runs: int, threads: int = 1, r
             it.allocate_tensors()
             it.set_tensor(inp["index"], image.astype(inp["dtype"]))
             interpreters.append(it)
-        samples = [[] for _ in interpreters]
         per_round = max(10, runs // rounds)
-        for _ in range(rounds):  # interleaved, so drift on a shared machine hits every prefix alike
-            for k, it in enumerate(interpreters):
-                for _ in range(3):
-                    it.invoke()
-                for _ in range(per_round):
-                    t0 = time.perf_counter_ns()
-                    it.invoke()
-                    samples[k].append(time.perf_counter_ns() - t0)
-    p50 = [float(np.median(s)) / 1e3 for s in samples]
+        p50 = list(interleaved_p50(dict(enumerate(it.invoke for it in interpreters)), rounds, per_round).values())
     whole, prefix_us = p50[-1], p50[:-1]
     ops = []
     for k, (record, _) in enumerate(prefixes):

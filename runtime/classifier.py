@@ -96,10 +96,11 @@ class Classifier:
         return self.manifest["variant"]
 
     @property
-    def input_contract(self) -> str:
-        """What the model inside expects, as folded into the graph at export (the caller always feeds pixels)."""
+    def folded_contract(self) -> str | None:
+        """What the model inside expects when export folded an input contract into its graph (e.g. "[-1, 1]"),
+        else None; either way the caller feeds pixels."""
         folded = self.manifest["preprocessing"].get("model_input")
-        return folded["description"] if folded and "description" in folded else "[0, 1] (pixels / 255)"
+        return folded.get("description") if folded and (folded["scale"], folded["offset"]) != (1.0, 0.0) else None
 
     def model_input(self, images) -> np.ndarray:
         """Validated, preprocessed and (for int8 inputs) quantized: exactly what the interpreter receives."""

@@ -35,25 +35,11 @@ from exporters import onnx_export  # noqa: E402
 from exporters.calibration import calibration_set  # noqa: E402
 from exporters.pipeline import ExportConfig, Exporter  # noqa: E402
 from fmnist_edge import cpumatrix  # noqa: E402
+from fmnist_edge.bench import interleaved_p50  # noqa: E402
 from fmnist_edge.manifest import host_cpu, library_versions  # noqa: E402
 from runtime.compare import compare  # noqa: E402
 
 GATES = {"min_agreement": 0.995, "max_drop_points": 0.2, "max_latency_vs_float": 0.5}
-
-
-def interleaved_p50(clfs: dict, image: np.ndarray, rounds: int, per_round: int) -> dict[str, float]:
-    """p50 µs of each session's bare call, timed round-robin so that drift on a shared machine hits all alike."""
-    calls = {name: clf.backend.raw_invoker(clf.model_input(image)) for name, clf in clfs.items()}
-    samples = {name: [] for name in calls}
-    for _ in range(rounds):
-        for name, call in calls.items():
-            for _ in range(5):
-                call()
-            for _ in range(per_round):
-                t0 = time.perf_counter_ns()
-                call()
-                samples[name].append(time.perf_counter_ns() - t0)
-    return {name: float(np.median(s)) / 1e3 for name, s in samples.items()}
 
 
 def main() -> None:
@@ -97,7 +83,8 @@ def main() -> None:
             rows[name] = {**meta[name], "accuracy": c["accuracy"], "agreement": c["agreement"],
                           "drop_points": round(100 * (c["reference_accuracy"] - c["accuracy"]), 3),
                           "golden": probs[exp.golden_idx]}
-        p50 = interleaved_p50(clfs, exp.x_test[:1], args.rounds, args.runs_per_round)
+        calls = {name: clf.backend.raw_invoker(clf.model_input(exp.x_test[:1])) for name, clf in clfs.items()}
+        p50 = interleaved_p50(calls, args.rounds, args.runs_per_round, warmup=5)
         for name in rows:
             rows[name]["p50_us"] = round(p50[name], 1)
             rows[name]["latency_vs_float"] = round(p50[name] / p50["float32"], 3)
