@@ -513,7 +513,7 @@ def verify(
 
 def verify_cpu_matrix(targets: list[Path], cpus: tuple[str, ...], json_out: Optional[Path]) -> None:
     """The golden set of every artifact on this CPU and on emulated ones; a table of artifact x CPU."""
-    from .cpumatrix import ALL_CPUS, ARM_CPUS, X86_CPUS, run_matrix
+    from .cpumatrix import ALL_CPUS, ARM_CPUS, EMULATED_FLOAT_IMAGES, X86_CPUS, run_matrix
     from .manifest import check_output_file, host_cpu, write_json
 
     unknown = [c for c in cpus if c not in ALL_CPUS]
@@ -532,9 +532,11 @@ def verify_cpu_matrix(targets: list[Path], cpus: tuple[str, ...], json_out: Opti
     variants = list(matrix[cpus[0]])
     for v in variants:
         table.add_row(v, *(("[green]✓[/]" if (c := matrix[cpu][v]).passed else "[red]✗[/]") +
-                           f" {c.agreement:.0%} |Δp| {c.max_abs_diff:.1g}" for cpu in cpus))
+                           f" {c.agreement:.0%} |Δp| {c.max_abs_diff:.1g} ({c.images} img)" for cpu in cpus))
     console.print(table)
     console.print("Rule: 100% top-1 agreement; |Δp| within one int8 output step (int8) or 1e-4 (float). "
+                  f"Emulated CPUs run float kernels on {EMULATED_FLOAT_IMAGES} of the golden images (qemu runs FMA "
+                  "in software: seconds per image), int8 kernels on all. "
                   "qemu cannot emulate AVX-512, so the native column is the only one that covers it.", highlight=False)
     if json_out:
         write_json(json_out, {"host": host, "cpus": {c: label[c] for c in cpus},

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from conftest import run_cli_without_tensorflow
 from fmnist_edge import cli, report
+from fmnist_edge.cpumatrix import EMULATED_FLOAT_IMAGES, float_subset
 from runtime import manifest as rmf
 from runtime.verify import verify as verify_artifact
 from runtime.variants import VARIANTS as REGISTRY
@@ -243,10 +244,16 @@ def test_cpu_matrix_on_native_and_emulated_x86(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     matrix = json.loads((tmp_path / "matrix.json").read_text())
     assert list(matrix["cpus"]) == ["native", "Haswell-v4"] and matrix["host"]["class"]
+    golden = len(np.load(RELEASE / "reference" / "golden.npz")["labels"])
+    assert golden > EMULATED_FLOAT_IMAGES  # else the subset would be the whole set and prove nothing here
     for cpu in ("native", "Haswell-v4"):
         assert set(matrix["results"][cpu]) == set(VARIANTS)
         for v, cell in matrix["results"][cpu].items():
             assert cell["passed"] and cell["agreement"] == 1.0 and cell["max_abs_diff"] <= cell["tolerance"], (cpu, v)
+            # int8 kernels (which differ per instruction set) on every golden image, everywhere; float kernels on
+            # a spread-out subset under emulation only.
+            full = cpu == "native" or REGISTRY[v].int8_kernels
+            assert cell["images"] == (golden if full else EMULATED_FLOAT_IMAGES), (cpu, v, cell["images"])
     assert "native: " in proc.stdout and "✓" in proc.stdout
 
 
@@ -262,6 +269,12 @@ def test_cpu_matrix_fails_naming_the_artifact_and_cpu(tmp_path):
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "the CPU matrix failed" in result.output and "onnx-int8 on native: top-1 agreement" in result.output
     assert "tflite-int8 on native" not in result.output
+
+
+def test_float_subset_spreads_over_the_golden_set():
+    idx = float_subset(300)
+    assert len(idx) == EMULATED_FLOAT_IMAGES and idx[0] == 0 and idx[-1] == 299 and np.all(np.diff(idx) > 0)
+    assert list(float_subset(10)) == list(range(10))  # a small set is run whole
 
 
 @pytest.mark.parametrize("args, message", [
