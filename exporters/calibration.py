@@ -9,10 +9,6 @@ from fmnist_edge import data as fdata
 
 def calibration_set(x_fit: np.ndarray, y_fit: np.ndarray, count: int, seed: int) -> tuple[np.ndarray, dict]:
     """Pick `count` images (float32 model input) round-robin over classes; returns them and a record."""
-    if count < 10:
-        from .errors import ExportError
-
-        raise ExportError(f"--calibration-images must be at least 10 (one per class), got {count}.")
     idx = fdata.subset(y_fit, count, seed)
     return x_fit[idx], {
         "count": int(len(idx)),

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from runtime.weights import kernel_stats
+
+from .builders import builder, fine_tuned
+from .config import ClusterConfig, PruneConfig
 from .qat import QATUnsupported, fit, tf_keras_copy, tuned_result
-from .settings import ClusterConfig, PruneConfig
 
 PRUNABLE = ("Conv2D", "Dense", "SeparableConv2D", "DepthwiseConv2D")
 
@@ -89,3 +92,28 @@ def cluster(model, model_name, x_fit, y_fit, x_test, calibration, cfg: ClusterCo
         "layers": {n: {"weights": int(k.size), "distinct_values": int(len(np.unique(k)))} for n, k in kernels.items()},
     }
     return tuned_result(stripped, x_test, calibration, seconds, details=details)
+
+
+# -- builders (exporters.builders): trained pruning or clustering, then int8; the manifest also records what
+# the int8 file itself holds, per kernel (sparsity, distinct values).
+def _compressed(exp, tmp, what: str, method, cfg, summary: str):
+    exp.console.print(f"  {what}: {summary} in layers holding >= {cfg.min_share:.0%} of the weights, {cfg.epochs} "
+                      f"epoch(s), lr {cfg.learning_rate:g}; and a float control with the same schedule")
+    res = method(exp.model, exp.preset_name, exp.data["x_fit"], exp.data["y_fit"], exp.x_test, exp.calibration, cfg)
+    built = fine_tuned(exp, tmp, what, cfg, res, res["details"])
+    kernels = kernel_stats(tmp / "model.tflite")
+    built.extra[what].update(file_kernels=kernels, file_sparsity=round(
+        sum(k["sparsity"] * k["weights"] for k in kernels) / sum(k["weights"] for k in kernels), 4))
+    return built
+
+
+@builder("tflite_int8_pruned")
+def build_int8_pruned(exp, tmp):
+    p = exp.cfg.pruning
+    return _compressed(exp, tmp, "pruning", prune, p, f"{p.sparsity:.0%} of the weights zeroed")
+
+
+@builder("tflite_int8_clustered")
+def build_int8_clustered(exp, tmp):
+    c = exp.cfg.clustering
+    return _compressed(exp, tmp, "clustering", cluster, c, f"{c.clusters} centroids per layer")

@@ -14,9 +14,6 @@ the exported graph (exporters.contract).
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,8 +22,10 @@ import numpy as np
 from fmnist_edge import CLASS_NAMES
 from fmnist_edge import data as fdata
 from fmnist_edge.keras_io import load_trained_model
-from fmnist_edge.manifest import (INPUT_SPEC, OUTPUT_SPEC, PREPROCESSING, check_output_dir, host_cpu, library_versions,
-                                  sha256_file, write_json)
+from fmnist_edge.atomic import committed_dir, write_json
+from fmnist_edge.host import host_cpu, library_versions
+from fmnist_edge.manifest import INPUT_SPEC, OUTPUT_SPEC, PREPROCESSING, sha256_file
+from fmnist_edge.paths import check_output_dir
 
 from . import contract as input_contract
 from .contract import InputContract
@@ -200,10 +199,7 @@ def prepare(path: Path, out: Path, spec: ExternalModel, limit: int | None, data_
     console.print(f"{path.name}: input {shape}, {output}, inputs {contract.describe()} "
                   f"({'declared' if spec.contract else 'assumed, and checked'}); Keras test accuracy {accuracy:.4f} "
                   f"on {len(y_test):,} real test images under that contract")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    try:
-        tmp.chmod(0o755)
+    with committed_dir(out, replace=True) as tmp:
         wrapped.save(tmp / "model.keras")
         names = list(spec.labels or CLASS_NAMES)
         write_json(tmp / "manifest.json", {
@@ -234,10 +230,4 @@ def prepare(path: Path, out: Path, spec: ExternalModel, limit: int | None, data_
             "host": {**host_cpu()},
             "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         })
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .builders import Built, builder
+from .config import ONNX_INT8_SCHEMES, ExportConfig, option_default
 from .tflite import quiet
 
 INPUT_NAME, OUTPUT_NAME = "image", "probabilities"
@@ -30,22 +32,9 @@ def to_float32(model, path: Path, opset: int) -> None:
         tf2onnx.convert.from_function(serve, input_signature=spec, opset=opset, output_path=str(path))
 
 
-# ONNX Runtime int8 schemes (QDQ, per-channel weights). On x86 without AVX-512 VNNI, ORT runs int8 x int8
-# products through a saturating 16-bit intermediate (signed activations are shifted to uint8 first), so the
-# same S8S8 file computes differently on AVX2, SSE4.2 and VNNI CPUs. 7-bit weights (`reduce_range`) or
-# uint8 x uint8 operands cannot saturate: every CPU computes the exact integer result. The default was
-# chosen by measurement (scripts/onnx_int8_schemes.py; README "ONNX int8 on every CPU").
-SCHEMES = {
-    "s8s8": {"activation": "QInt8", "weight": "QInt8", "reduce_range": False,
-             "portable": False, "why": "int8 x int8; saturates a 16-bit intermediate on x86 without VNNI"},
-    "s8s8-reduce-range": {"activation": "QInt8", "weight": "QInt8", "reduce_range": True,
-                          "portable": True, "why": "7-bit weights: products cannot saturate the 16-bit intermediate"},
-    "u8s8-reduce-range": {"activation": "QUInt8", "weight": "QInt8", "reduce_range": True,
-                          "portable": True, "why": "ORT's recommended x86 scheme: uint8 activations, 7-bit weights"},
-    "u8u8": {"activation": "QUInt8", "weight": "QUInt8", "reduce_range": False,
-             "portable": True, "why": "uint8 x uint8 operands are widened exactly to 16 bits before accumulation"},
-}
-DEFAULT_SCHEME = "u8u8"
+# The schemes and why u8u8 is the default: exporters.config.
+SCHEMES = ONNX_INT8_SCHEMES
+DEFAULT_SCHEME = option_default(ExportConfig, "onnx_int8_scheme")
 
 
 CALIBRATION_METHODS = ("MinMax", "Entropy", "Percentile")  # onnxruntime.quantization.CalibrationMethod names
@@ -112,3 +101,26 @@ def qdq_io_params(path: Path) -> dict:
             break
         tensor = node.input[0]
     return out
+
+
+# -- builders (exporters.builders)
+@builder("onnx_float32")
+def build_float32(exp, tmp):
+    to_float32(exp.model, tmp / "model.onnx", exp.cfg.opset)
+    return Built("model.onnx", exp.keras_probs, {"opset": exp.cfg.opset})
+
+
+@builder("onnx_int8")
+def build_int8(exp, tmp):
+    float_path = tmp / "float.onnx"
+    to_float32(exp.model, float_path, exp.cfg.opset)
+    scheme = exp.cfg.onnx_int8_scheme
+    to_int8(float_path, tmp / "model.onnx", exp.calibration, tmp, scheme)
+    float_path.unlink()
+    spec = SCHEMES[scheme]
+    return Built("model.onnx", exp.keras_probs, {
+        "opset": exp.cfg.opset, "calibration": exp.calibration_record,
+        "qdq_graph_io_quantization": qdq_io_params(tmp / "model.onnx"),
+        "quantization_scheme": {"name": scheme, "activations": spec["activation"], "weights": spec["weight"],
+                                "reduce_range": spec["reduce_range"], "per_channel": True, "format": "QDQ",
+                                "why": spec["why"], "chosen_by": "scripts/onnx_int8_schemes.py; README 'ONNX int8 on every CPU'"}})

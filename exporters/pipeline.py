@@ -14,81 +14,39 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
 import tempfile
 import time
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 import runtime
 from fmnist_edge import cpumatrix
+from fmnist_edge import data as fdata
 from fmnist_edge.errors import stop_if_signalled
 from fmnist_edge.keras_io import load_trained_model
-from fmnist_edge.manifest import (PREPROCESSING, check_output_dir, class_names, host_cpu, library_versions, sha256_file,
-                                  write_json)
+from fmnist_edge.atomic import committed_dir, write_json
+from fmnist_edge.host import host_cpu, library_versions
+from fmnist_edge.manifest import PREPROCESSING, class_names, sha256_file
+from fmnist_edge.paths import check_output_dir
 from fmnist_edge.models import Recipe, flops_per_image
-from fmnist_edge.train import TrainConfig, prepare_data
 from runtime import manifest as rmf
 from runtime.verify import output_tolerance
-from runtime.weights import compressed_size, kernel_stats
-
 from runtime.variants import VARIANTS
+from runtime.weights import compressed_size
 
-from . import compress, contract, external, onnx_export, tflite
+from . import contract, external
+from .builders import registry
 from .calibration import calibration_set
 from .check import check, compare, remedy
+from .config import ExportConfig
 from .errors import ConversionError, ExportError, ParityError, PortabilityError, VariantsRefused
-from .settings import ClusterConfig, PruneConfig
-from .qat import QATConfig, QATUnsupported, fine_tune_float_control, fine_tune_qat
+from .qat import QATUnsupported
 
-TUNED = {"qat": "fake-quantized", "pruning": "pruned", "clustering": "clustered"}
+BUILDERS = registry()
+
 VERSIONS = ("tensorflow", "keras", "tf-keras", "tensorflow-model-optimization", "tf2onnx", "onnx", "onnxruntime",
             "ai-edge-litert", "numpy")
-
-
-@dataclass(frozen=True)
-class ExportConfig:
-    variants: tuple[str, ...] = tuple(VARIANTS)
-    calibration_images: int = 500
-    calibration_seed: int = 0
-    qat: QATConfig = field(default_factory=QATConfig)
-    pruning: PruneConfig = field(default_factory=PruneConfig)
-    clustering: ClusterConfig = field(default_factory=ClusterConfig)
-    opset: int = 17
-    onnx_int8_scheme: str = onnx_export.DEFAULT_SCHEME
-    # int8 kernels differ per instruction set: every int8 variant must reproduce its outputs under these
-    # emulated CPUs before it is written (empty: not checked, and the manifest says so).
-    portability_cpus: tuple[str, ...] = tuple(cpumatrix.X86_CPUS)
-    golden_images: int = 300
-    overwrite: bool = False
-    out: str | None = None  # default: the run directory
-    data_dir: str | None = None
-    download: bool = True
-
-
-@contextmanager
-def staged(target: Path, overwrite: bool):
-    """Yield a hidden temp dir beside `target`; on success swap it into place, on any failure delete it."""
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
-    tmp.chmod(0o755)
-    try:
-        yield tmp
-        stop_if_signalled()
-        if target.exists():
-            if not overwrite:
-                raise ExportError(f"{target} already exists; pass --overwrite to replace it.")
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def read_run(run_dir: Path) -> dict:
@@ -125,14 +83,6 @@ class Exporter:
         self.run_dir, self.cfg, self.console = run_dir, cfg, console
         self.run = read_run(run_dir)
         self.out = check_output_dir(Path(cfg.out) if cfg.out else run_dir, "--out")
-        unknown = [v for v in cfg.variants if v not in VARIANTS]
-        if unknown:
-            raise ExportError(f"unknown variant(s) {unknown}; choose from {', '.join(VARIANTS)}.")
-        if cfg.onnx_int8_scheme not in onnx_export.SCHEMES:
-            raise ExportError(f"unknown ONNX int8 scheme {cfg.onnx_int8_scheme!r}; choose from {', '.join(onnx_export.SCHEMES)}.")
-        if not onnx_export.SCHEMES[cfg.onnx_int8_scheme]["portable"] and cfg.portability_cpus and "onnx-int8" in cfg.variants:
-            raise ExportError(f"ONNX int8 scheme {cfg.onnx_int8_scheme!r} computes differently on x86 CPUs without VNNI "
-                              "and cannot pass the portability check; choose a portable scheme or pass --no-portability-check.")
         existing = [v for v in cfg.variants if (self.out / v).exists()]
         if existing and not cfg.overwrite:
             raise ExportError(f"{', '.join(str(self.out / v) for v in existing)} already exist(s); pass --overwrite to replace.")
@@ -147,10 +97,8 @@ class Exporter:
         if self.external:  # a model file exported as is: no recipe, the whole training split
             self.data = external.external_data(self.run["data"]["limit"], cfg.data_dir, cfg.download)
         else:
-            recipe = Recipe(**self.run["recipe"])
-            self.data = prepare_data(TrainConfig(model=self.run["model"], seed=self.run["seed"], recipe=recipe,
-                                                 limit=self.run["data"]["limit"], data_dir=cfg.data_dir,
-                                                 download=cfg.download), recipe)
+            self.data = fdata.run_split(cfg.data_dir, cfg.download, self.run["data"]["limit"], self.run["seed"],
+                                        Recipe(**self.run["recipe"]).validation)
         self.class_names = list(self.run.get("class_names") or class_names())
         self.skipped: dict[str, str] = {}
         self.refused: dict[str, dict] = {}
@@ -181,97 +129,6 @@ class Exporter:
                 "conventions": self.run["conventions"]} if self.external else {}),
         }
 
-    # -- builders (named by runtime.variants' `builder`): each writes its model file into `tmp` and returns
-    # (file name, the outputs of the Keras model it was converted from, extra manifest fields)
-    def _tflite_float32(self, tmp: Path):
-        (tmp / "model.tflite").write_bytes(tflite.to_float32(self.model))
-        return "model.tflite", self.keras_probs, {}
-
-    def _tflite_float16(self, tmp: Path):
-        (tmp / "model.tflite").write_bytes(tflite.to_float16(self.model))
-        return "model.tflite", self.keras_probs, {"weights": "float16 (dequantized to float32 at load)"}
-
-    def _tflite_dynamic_int8(self, tmp: Path):
-        (tmp / "model.tflite").write_bytes(tflite.to_dynamic_int8(self.model))
-        return "model.tflite", self.keras_probs, {
-            "weights": "int8 per channel (the converter keeps tensors under 1,024 weights in float32); activations "
-                       "quantized on the fly per inference; float32 I/O"}
-
-    def _tflite_int8(self, tmp: Path):
-        (tmp / "model.tflite").write_bytes(tflite.to_int8(self.model, self.calibration))
-        return "model.tflite", self.keras_probs, {"calibration": self.calibration_record}
-
-    def _fine_tune_control(self, cfg) -> dict:
-        """The float Keras model fine-tuned with the same schedule: what extra training alone does."""
-        control = compare(fine_tune_float_control(self.model, self.data["x_fit"], self.data["y_fit"], self.x_test, cfg),
-                          self.keras_probs, self.y_test)
-        return {"float_control_accuracy": control["accuracy"], "float_control_agreement_with_original": control["agreement"]}
-
-    def _fine_tuned(self, tmp: Path, what: str, cfg, res: dict, details: dict):
-        """Write a fine-tuned variant's file; its manifest says how it was trained, how the tuned float model
-        and the float control score, and how the result agrees with the original model."""
-        (tmp / "model.tflite").write_bytes(res["tflite"])
-        tuned = res["tuned_probs"]
-        vs_original = compare(tuned, self.keras_probs, self.y_test)
-        extra = {"calibration": self.calibration_record, what: {
-            **details, "epochs": cfg.epochs, "learning_rate": cfg.learning_rate, "batch_size": cfg.batch_size,
-            "seed": cfg.seed, "fit_seconds": round(res["fit_seconds"], 1),
-            "fine_tune_images": int(len(self.data["y_fit"])),
-            "tuned_keras_accuracy": vs_original["accuracy"],
-            "tuned_keras_agreement_with_original": vs_original["agreement"],
-            **self._fine_tune_control(cfg),
-            "checked_against": f"the fine-tuned {TUNED[what]} Keras (tf_keras) model it was converted from",
-        }}
-        return "model.tflite", tuned, extra
-
-    def _tflite_int8_qat(self, tmp: Path):
-        q = self.cfg.qat
-        self.console.print(f"  QAT: fine-tuning under fake quantization ({q.epochs} epoch(s), lr {q.learning_rate:g}, "
-                           f"batch {q.batch_size}) and a float control with the same schedule")
-        res = fine_tune_qat(self.model, self.preset_name, self.data["x_fit"], self.data["y_fit"], self.x_test,
-                            self.calibration, q)
-        file_name, tuned, extra = self._fine_tuned(tmp, "qat", q, res, {})
-        extra["qat"]["fake_quant_keras_accuracy"] = extra["qat"]["tuned_keras_accuracy"]  # name kept from earlier releases
-        return file_name, tuned, extra
-
-    def _tflite_int8_pruned(self, tmp: Path):
-        p = self.cfg.pruning
-        return self._compressed(tmp, "pruning", compress.prune, p, f"{p.sparsity:.0%} of the weights zeroed")
-
-    def _tflite_int8_clustered(self, tmp: Path):
-        c = self.cfg.clustering
-        return self._compressed(tmp, "clustering", compress.cluster, c, f"{c.clusters} centroids per layer")
-
-    def _compressed(self, tmp: Path, what: str, method, cfg, summary: str):
-        """Trained pruning or clustering (exporters.compress), then int8; the manifest also records what the
-        int8 file itself holds, per kernel (sparsity, distinct values)."""
-        self.console.print(f"  {what}: {summary} in layers holding >= {cfg.min_share:.0%} of the weights, {cfg.epochs} "
-                           f"epoch(s), lr {cfg.learning_rate:g}; and a float control with the same schedule")
-        res = method(self.model, self.preset_name, self.data["x_fit"], self.data["y_fit"], self.x_test, self.calibration, cfg)
-        out = self._fine_tuned(tmp, what, cfg, res, res["details"])
-        kernels = kernel_stats(tmp / "model.tflite")
-        out[2][what].update(file_kernels=kernels, file_sparsity=round(
-            sum(k["sparsity"] * k["weights"] for k in kernels) / sum(k["weights"] for k in kernels), 4))
-        return out
-
-    def _onnx_float32(self, tmp: Path):
-        onnx_export.to_float32(self.model, tmp / "model.onnx", self.cfg.opset)
-        return "model.onnx", self.keras_probs, {"opset": self.cfg.opset}
-
-    def _onnx_int8(self, tmp: Path):
-        float_path = tmp / "float.onnx"
-        onnx_export.to_float32(self.model, float_path, self.cfg.opset)
-        scheme = self.cfg.onnx_int8_scheme
-        onnx_export.to_int8(float_path, tmp / "model.onnx", self.calibration, tmp, scheme)
-        float_path.unlink()
-        qdq = onnx_export.qdq_io_params(tmp / "model.onnx")
-        spec = onnx_export.SCHEMES[scheme]
-        return "model.onnx", self.keras_probs, {
-            "opset": self.cfg.opset, "calibration": self.calibration_record, "qdq_graph_io_quantization": qdq,
-            "quantization_scheme": {"name": scheme, "activations": spec["activation"], "weights": spec["weight"],
-                                    "reduce_range": spec["reduce_range"], "per_channel": True, "format": "QDQ",
-                                    "why": spec["why"], "chosen_by": "scripts/onnx_int8_schemes.py; README 'ONNX int8 on every CPU'"}}
-
     def _portability(self, variant: str, model_file: Path, golden: np.ndarray, manifest: dict) -> dict:
         """Prove an int8 file computes the same under other CPUs' instruction sets, or refuse it."""
         cpus = self.cfg.portability_cpus
@@ -290,14 +147,15 @@ class Exporter:
     def export_variant(self, variant: str) -> Path:
         target = self.out / variant
         t0 = time.perf_counter()
-        with staged(target, self.cfg.overwrite) as tmp:
+        with committed_dir(target, replace=self.cfg.overwrite) as tmp:
             spec = VARIANTS[variant]
             try:
-                file_name, reference, extra = getattr(self, "_" + spec.builder)(tmp)
+                built = BUILDERS[spec.builder](self, tmp)
             except (ValueError, RuntimeError, TypeError, KeyError) as exc:
                 # Converters report unsupported graphs/options this way; name the variant instead of a traceback.
                 raise ConversionError(variant, f"{variant}: conversion failed ({type(exc).__name__}: {exc}). "
                                                "No artifact was written.") from exc
+            file_name, reference = built.file_name, built.reference
             clf = runtime.load(tmp / file_name)  # the device's own code path, read back from the file
             probs = clf.predict_proba(self.x_test, batch_size=1000)
             result = check(variant, probs, reference, self.y_test)
@@ -322,7 +180,7 @@ class Exporter:
                 "preprocessing": self.run.get("preprocessing", PREPROCESSING),
                 "class_names": self.class_names,
                 "lineage": self.lineage,
-                **extra,
+                **built.extra,
                 "golden_outputs": {"path": "golden_outputs.npy", "sha256": sha256_file(tmp / "golden_outputs.npy"),
                                    "images": int(len(self.golden_idx)), "reference": "../reference/golden.npz"},
                 "check": result,
@@ -392,7 +250,7 @@ class Exporter:
         """Keras outputs a device needs to judge artifacts without TensorFlow (same for every variant)."""
         target = self.out / "reference"
         golden_idx, pixels = self.golden_idx, self.golden_pixels
-        with staged(target, overwrite=True) as tmp:
+        with committed_dir(target, replace=True) as tmp:
             np.save(tmp / "test_probs.npy", self.keras_probs.astype(np.float16))
             np.savez_compressed(tmp / "golden.npz", images=pixels, labels=self.y_test[golden_idx],
                                 keras_probs=self.keras_probs[golden_idx].astype(np.float32), test_indices=golden_idx)

@@ -13,13 +13,15 @@ change can be split into "more training" and "quantization awareness".
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import numpy as np
 
 from fmnist_edge.errors import stop_if_signalled
 from fmnist_edge.models import get_preset
 
+from .builders import builder, fine_tuned
+from .config import QATConfig
+from .errors import ExportError
 from .tflite import to_int8
 
 # Weightless layers a model file may carry (or its export wrapper adds) that tfmot has no quantization
@@ -27,7 +29,7 @@ from .tflite import to_int8
 PASSTHROUGH = ("Rescaling", "Reshape", "Flatten", "Identity", "InputLayer", "Dropout")
 
 
-class QATUnsupported(Exception):
+class QATUnsupported(ExportError):
     """This model cannot go through tensorflow-model-optimization (QAT, pruning or clustering); that variant
     is skipped, with this reason."""
 
@@ -150,14 +152,6 @@ def tuned_result(model, x_test, calibration, seconds: float, **extra) -> dict:
             "fit_seconds": seconds, **extra}
 
 
-@dataclass(frozen=True)
-class QATConfig:
-    epochs: int = 1
-    learning_rate: float = 3e-5
-    batch_size: int = 256
-    seed: int = 0
-
-
 def fine_tune_qat(model, model_name: str | None, x_fit, y_fit, x_test, calibration, cfg: QATConfig) -> dict:
     """`model_name`: the preset the model was trained as (rebuilt with tf_keras by name), or None for a
     model file, whose layers are rebuilt one by one (QATUnsupported when that is not possible)."""
@@ -184,3 +178,14 @@ def fine_tune_float_control(model, x_fit, y_fit, x_test, cfg) -> np.ndarray:
     control.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss="sparse_categorical_crossentropy")
     control.fit(x_fit, y_fit, batch_size=cfg.batch_size, epochs=cfg.epochs, shuffle=True, verbose=0)
     return control.predict(x_test, batch_size=1024, verbose=0)
+
+
+@builder("tflite_int8_qat")  # exporters.builders
+def build_int8_qat(exp, tmp):
+    q = exp.cfg.qat
+    exp.console.print(f"  QAT: fine-tuning under fake quantization ({q.epochs} epoch(s), lr {q.learning_rate:g}, "
+                      f"batch {q.batch_size}) and a float control with the same schedule")
+    res = fine_tune_qat(exp.model, exp.preset_name, exp.data["x_fit"], exp.data["y_fit"], exp.x_test, exp.calibration, q)
+    built = fine_tuned(exp, tmp, "qat", q, res, {})
+    built.extra["qat"]["fake_quant_keras_accuracy"] = built.extra["qat"]["tuned_keras_accuracy"]  # name kept from earlier releases
+    return built

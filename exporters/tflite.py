@@ -13,6 +13,8 @@ import warnings
 
 import numpy as np
 
+from .builders import Built, builder
+
 
 @contextlib.contextmanager
 def quiet():
@@ -75,3 +77,30 @@ def to_dynamic_int8(model) -> bytes:
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     return convert(converter)
+
+
+# -- builders (exporters.builders): the Keras model as it is, converted
+@builder("tflite_float32")
+def build_float32(exp, tmp):
+    (tmp / "model.tflite").write_bytes(to_float32(exp.model))
+    return Built("model.tflite", exp.keras_probs)
+
+
+@builder("tflite_float16")
+def build_float16(exp, tmp):
+    (tmp / "model.tflite").write_bytes(to_float16(exp.model))
+    return Built("model.tflite", exp.keras_probs, {"weights": "float16 (dequantized to float32 at load)"})
+
+
+@builder("tflite_dynamic_int8")
+def build_dynamic_int8(exp, tmp):
+    (tmp / "model.tflite").write_bytes(to_dynamic_int8(exp.model))
+    return Built("model.tflite", exp.keras_probs, {
+        "weights": "int8 per channel (the converter keeps tensors under 1,024 weights in float32); activations "
+                   "quantized on the fly per inference; float32 I/O"})
+
+
+@builder("tflite_int8")
+def build_int8(exp, tmp):
+    (tmp / "model.tflite").write_bytes(to_int8(exp.model, exp.calibration))
+    return Built("model.tflite", exp.keras_probs, {"calibration": exp.calibration_record})

@@ -26,13 +26,17 @@ import numpy as np
 
 from . import data as fdata
 from .errors import FmnistEdgeError
-from .manifest import host_cpu, library_versions
+from .host import host_cpu, library_versions
+from .results import BenchResult
 from .tradeoff import pareto
 
 from runtime.compare import compare
 from runtime.variants import VARIANTS
 
 ARTIFACT_DIRS = tuple(VARIANTS)  # every registered variant, in registry order
+
+
+MAX_BATCH = 4096  # throughput batches: beyond this a small device runs out of memory long before it gets faster
 
 
 @dataclass(frozen=True)
@@ -42,10 +46,23 @@ class BenchConfig:
     warmup: int = 50
     runs: int = 500
     variants: tuple[str, ...] | None = None  # None: every artifact found
-    keras: str = "auto"  # auto (live if TensorFlow is installed), live, recorded, skip
+    keras: str = "auto"  # auto (live if TensorFlow is installed), live, recorded
     data_dir: str | None = None
     test_images: int | None = None  # a seeded class-balanced subset (e.g. for slow emulated devices)
     compute_floor: bool = True  # measure the CPU's matmul peak (meaningless, and slow, under emulation)
+
+    def __post_init__(self):
+        from runtime.backends import MAX_THREADS
+
+        if self.keras not in ("auto", "live", "recorded"):
+            raise FmnistEdgeError(f"--keras must be auto, live or recorded; got {self.keras!r}.")
+        if self.test_images is not None and self.test_images < 10:
+            raise FmnistEdgeError(f"--test-images must be at least 10 (one per class), got {self.test_images}.")
+        if not 1 <= self.threads <= MAX_THREADS or self.runs < 10 or self.warmup < 0:
+            raise FmnistEdgeError(f"--threads must be from 1 to {MAX_THREADS}, --runs >= 10 and --warmup >= 0.")
+        bad_batches = [b for b in self.batch_sizes if not 1 <= b <= MAX_BATCH]
+        if bad_batches:
+            raise FmnistEdgeError(f"--batch-size must be between 1 and {MAX_BATCH:,}, got {bad_batches}.")
 
 
 def percentiles(samples_ns: np.ndarray) -> dict:
@@ -249,7 +266,7 @@ def tensorflow_available() -> bool:
     return importlib.util.find_spec("tensorflow") is not None
 
 
-def run_bench(run_dir: Path, cfg: BenchConfig, progress=None) -> dict:
+def run_bench(run_dir: Path, cfg: BenchConfig, progress=None) -> BenchResult:
     run_dir = Path(run_dir)
     manifest_path = run_dir / "manifest.json"
     if not manifest_path.is_file():
@@ -314,4 +331,4 @@ def run_bench(run_dir: Path, cfg: BenchConfig, progress=None) -> dict:
     }
     result["pareto"] = pareto(result)
     result["pareto_axes"] = "test accuracy (max), zlib-9 compressed size (min), batch-1 p50 latency on this CPU (min)"
-    return result
+    return BenchResult(**result)

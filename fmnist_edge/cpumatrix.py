@@ -160,6 +160,19 @@ def run_matrix(artifact_dirs: list[Path], cpus: tuple[str, ...], progress=None) 
     return out
 
 
+def cpu_labels(host: dict) -> dict[str, str]:
+    """Each CPU's column label: this machine's model and class for `native`, the emulated ones' class."""
+    return {"native": f"native: {host['model']}, {host['class']}", **X86_CPUS, **ARM_CPUS}
+
+
+def matrix_record(matrix: dict[str, dict[str, Cell]], host: dict, cpus: tuple[str, ...]) -> dict:
+    """The matrix as `verify --cpu-matrix --json` writes it."""
+    labels = cpu_labels(host)
+    return {"host": host, "cpus": {c: labels[c] for c in cpus},
+            "results": {cpu: {v: {**vars(cell), "passed": cell.passed} for v, cell in row.items()}
+                        for cpu, row in matrix.items()}}
+
+
 def float_subset(n: int) -> np.ndarray:
     """Indices of EMULATED_FLOAT_IMAGES golden images spread evenly over all n (every class, not the first few)."""
     import numpy as np

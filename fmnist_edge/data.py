@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError
+from .errors import ConfigError, DataError
 
 IMAGE_MAGIC = 2051
 LABEL_MAGIC = 2049
@@ -238,3 +238,45 @@ def subset(labels: np.ndarray, limit: int, seed: int) -> np.ndarray:
 def to_model_input(images: np.ndarray) -> np.ndarray:
     """The preprocessing contract: uint8 (N, 28, 28) -> float32 (N, 28, 28, 1) in [0, 1]."""
     return (images.astype(np.float32) / np.float32(255.0)).reshape(-1, 28, 28, 1)
+
+
+def run_split(data_dir, download: bool, limit: int | None, seed: int, validation) -> dict:
+    """A run's data: load, subset (quick mode, `limit`) and split by `validation` (a fraction, a count or
+    "test"), seeded; returns model-input arrays plus a description for the manifest. Training and export
+    (which rebuilds the run's training split for calibration and fine-tuning) both call it."""
+    ds = load(data_dir, download)
+    x_train, y_train, x_test, y_test = ds.x_train, ds.y_train, ds.x_test, ds.y_test
+    if limit is not None:
+        if limit < 20:
+            raise ConfigError(f"--limit must be at least 20 images (2 per class), got {limit}.")
+        tr = subset(y_train, limit, seed)
+        te = subset(y_test, limit, seed)
+        x_train, y_train, x_test, y_test = x_train[tr], y_train[tr], x_test[te], y_test[te]
+    val = validation
+    if val == "test":
+        fit_idx, val_idx = np.arange(len(y_train)), None
+    else:
+        if isinstance(val, int) and limit is not None:
+            val = val / len(ds.y_train)  # keep the recipe's proportion when only a subset is used
+        try:
+            fit_idx, val_idx = split(len(y_train), val, seed)
+        except ValueError as exc:
+            raise ConfigError(f"--validation: {exc}") from None
+    x_val, y_val = (x_test, y_test) if val_idx is None else (x_train[val_idx], y_train[val_idx])
+    return {
+        "x_fit": to_model_input(x_train[fit_idx]),
+        "y_fit": y_train[fit_idx],
+        "x_val": to_model_input(x_val) if len(y_val) else None,
+        "y_val": y_val,
+        "x_test": to_model_input(x_test),
+        "y_test": y_test,
+        "describe": {
+            "source": ds.source,
+            "sha256_decompressed": ds.checksums,
+            "train_images": int(len(fit_idx)),
+            "validation_images": int(len(y_val)),
+            "validation_source": "test set (seed's recipe)" if val_idx is None else f"seeded split of the training set (seed {seed})",
+            "test_images": int(len(y_test)),
+            "limit": limit,
+        },
+    }

@@ -1,12 +1,11 @@
-"""The project's own exception types.
+"""The training tier's exception types.
 
-Every error a user can cause (bad data, bad flags, a missing optional install) is one of these, so the
-CLI can print its message and exit non-zero instead of showing a traceback.
+Every error a user can cause (bad data, bad flags, a missing optional install, a full disk) is a
+FmnistEdgeError, in every tier (runtime, exporters, this package), so the CLI prints its message and exits
+non-zero instead of showing a traceback. The base lives in the runtime, which imports nothing of ours.
 """
 
-
-class FmnistEdgeError(Exception):
-    """Base class: the message is meant for the user and says what to do."""
+from runtime.errors import FmnistEdgeError  # noqa: F401  (the one base; re-exported for this tier)
 
 
 class DataError(FmnistEdgeError):
@@ -19,6 +18,18 @@ class ConfigError(FmnistEdgeError):
 
 class ModelFileError(FmnistEdgeError):
     """A model file is missing, unreadable or not a Keras model this project can load."""
+
+
+class OutputExistsError(ConfigError):
+    """An output that must not be silently replaced already exists."""
+
+
+class DiskFullError(FmnistEdgeError):
+    """The disk (or quota) filled up while writing; nothing was left half-written."""
+
+    def __init__(self, message: str, errno: int):
+        super().__init__(message)
+        self.errno = errno  # ENOSPC or EDQUOT, as the OSError it replaces had
 
 
 class MissingExtraError(FmnistEdgeError):

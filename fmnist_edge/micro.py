@@ -20,7 +20,9 @@ import numpy as np
 from runtime.compare import compare
 
 from .errors import FmnistEdgeError, MissingExtraError
-from .manifest import check_output_dir, write_atomic
+from .atomic import text as text_writer, write_together
+from .results import MicroReport
+from .paths import check_output_dir
 
 
 def _flush_c_stdio() -> None:
@@ -63,7 +65,7 @@ def _int8_artifact(artifact: Path):
     return clf
 
 
-def micro_report(artifact: Path, images: np.ndarray, labels: np.ndarray) -> dict:
+def micro_report(artifact: Path, images: np.ndarray, labels: np.ndarray) -> MicroReport:
     try:
         from tflite_micro.python.tflite_micro import runtime as micro
     except ImportError:
@@ -85,17 +87,17 @@ def micro_report(artifact: Path, images: np.ndarray, labels: np.ndarray) -> dict
     q = clf.manifest["output"]["quantization"]
     micro_probs = (outputs.astype(np.float32) - q["zero_point"]) * q["scale"]
     vs_litert = compare(micro_probs, clf.predict_proba(images), labels)
-    return {
-        "artifact": clf.manifest["variant"],
-        "runs_on_tflite_micro": True,
-        "images": int(len(images)),
-        "accuracy": vs_litert["accuracy"],
-        "litert_accuracy": vs_litert["reference_accuracy"],
-        "agreement_with_litert": vs_litert["agreement"],
-        "tensor_arena_bytes": int(arena.group(1)) if arena else None,
-        "flash_bytes": clf.manifest["file"]["bytes"],
-        "ms_per_image_reference_kernels_on_host": round(1000 * seconds / len(images), 2),
-    }
+    return MicroReport(
+        artifact=clf.manifest["variant"],
+        runs_on_tflite_micro=True,
+        images=int(len(images)),
+        accuracy=vs_litert["accuracy"],
+        litert_accuracy=vs_litert["reference_accuracy"],
+        agreement_with_litert=vs_litert["agreement"],
+        tensor_arena_bytes=int(arena.group(1)) if arena else None,
+        flash_bytes=clf.manifest["file"]["bytes"],
+        ms_per_image_reference_kernels_on_host=round(1000 * seconds / len(images), 2),
+    )
 
 
 # C and C++ keywords (and the alternative operator spellings) that a generated identifier must not be.
@@ -173,8 +175,7 @@ const char *const {ident}_class_names[{len(clf.class_names)}] = {{{names}}};
     check_output_dir(out_dir, "--out")
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = (out_dir / f"{name}.h", out_dir / f"{name}.cc")
-    for path, text in zip(paths, (header, source)):
-        write_atomic(path, lambda tmp, text=text: tmp.write_text(text))
+    write_together({path: text_writer(content) for path, content in zip(paths, (header, source))})
     return paths
 
 

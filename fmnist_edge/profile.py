@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 
 import runtime
-from runtime.backends import _tflite_interpreter_class
+from runtime.backends import _tflite_interpreter_class, without_delegate_notice
 
 from .bench import interleaved_p50
+from .errors import FmnistEdgeError
 
 WARMUP_RUNS = 20  # ONNX Runtime runs whose profile events are dropped
 
@@ -162,10 +163,11 @@ def profile_tflite(path: Path, image: np.ndarray, runs: int, threads: int = 1, r
         for k, (_, data) in enumerate([*prefixes, (None, path.read_bytes())]):
             file = Path(tmp) / f"prefix{k}.tflite"
             file.write_bytes(data)
-            it = Interpreter(model_path=str(file), num_threads=threads)
-            inp = it.get_input_details()[0]
-            it.resize_tensor_input(inp["index"], [1, 28, 28, 1])
-            it.allocate_tensors()
+            with without_delegate_notice():
+                it = Interpreter(model_path=str(file), num_threads=threads)
+                inp = it.get_input_details()[0]
+                it.resize_tensor_input(inp["index"], [1, 28, 28, 1])
+                it.allocate_tensors()
             it.set_tensor(inp["index"], image.astype(inp["dtype"]))
             interpreters.append(it)
         per_round = max(10, runs // rounds)
@@ -190,3 +192,15 @@ def profile_artifact(directory: Path, runs: int = 500, threads: int = 1) -> dict
     fn = profile_onnx if clf.manifest["format"] == "onnx" else profile_tflite
     result = fn(clf.path, image, runs, threads)
     return {"variant": clf.variant, "format": clf.manifest["format"], "threads": threads, **result}
+
+
+def artifact_dirs(run: Path, variants=None) -> list[Path]:
+    """What `bench --profile RUN` profiles: RUN itself if it is one artifact, else its variant directories."""
+    from .bench import ARTIFACT_DIRS
+
+    if (run / "manifest.json").is_file() and any((run / f"model.{fmt}").exists() for fmt in ("tflite", "onnx")):
+        return [run]
+    dirs = [run / v for v in (variants or ARTIFACT_DIRS) if (run / v / "manifest.json").is_file()]
+    if not dirs:
+        raise FmnistEdgeError(f"{run}: no exported artifact to profile (expected VARIANT/manifest.json inside it).")
+    return dirs

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from rich.table import Table
 
+from .errors import FmnistEdgeError
+
 
 def _fmt(value, spec: str, missing: str = "-") -> str:
     return missing if value is None else format(value, spec)
@@ -159,3 +161,17 @@ def gate(result: dict, max_drop: float | None, min_agreement: float | None) -> l
         if min_agreement is not None and not m["agreement"] >= min_agreement:
             bad.append(f"{r['name']}: agreement {m['agreement']:.4f} < --min-agreement {min_agreement}")
     return bad
+
+
+def load_result(path: Path) -> dict:
+    """A bench.json written by `fmnist-edge bench`, checked enough to be queried."""
+    from runtime.manifest import ManifestError, read_json
+
+    try:
+        result = read_json(path)
+    except ManifestError as exc:
+        raise FmnistEdgeError(str(exc)) from None
+    if not (isinstance(result, dict) and isinstance(result.get("rows"), list) and isinstance(result.get("method"), dict)
+            and all(isinstance(r, dict) and {"name", "kind", "status", "metrics", "latency"} <= set(r) for r in result["rows"])):
+        raise FmnistEdgeError(f"{path}: not a bench result (expected the bench.json written by `fmnist-edge bench`).")
+    return result

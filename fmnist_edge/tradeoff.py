@@ -132,3 +132,22 @@ def explain(answer: dict) -> str:
     lines = [f"No variant fits. {b['option']} {b['limit']} binds: without it, {b['closest']} would fit "
              f"({b['closest_value']})." for b in answer["binding"]]
     return "\n".join(lines)
+
+
+def constraints_from_options(max_size: str | None, max_raw_size: str | None, max_latency: str | None,
+                             max_drop: float | None, min_agreement: float | None) -> Constraints:
+    """The bench command's gate and query options, parsed and checked (FmnistEdgeError when one cannot work)."""
+    from .errors import FmnistEdgeError
+
+    for name, value, low, high in (("--max-drop", max_drop, 0.0, 100.0), ("--min-agreement", min_agreement, 0.0, 1.0)):
+        # NaN compares false with everything, so an unchecked NaN would silently switch the gate off.
+        if value is not None and not (math.isfinite(value) and low <= value <= high):
+            raise FmnistEdgeError(f"{name} must be a number between {low:g} and {high:g}, got {value}.")
+    try:
+        return Constraints(
+            max_size=parse_size(max_size) if max_size is not None else None,
+            max_raw_size=parse_size(max_raw_size) if max_raw_size is not None else None,
+            max_latency_us=parse_latency(max_latency) if max_latency is not None else None,
+            max_drop=max_drop, min_agreement=min_agreement)
+    except ValueError as exc:
+        raise FmnistEdgeError(f"{exc}.") from None

@@ -13,8 +13,6 @@ import contextlib
 import datetime as dt
 import os
 import platform
-import shutil
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,19 +24,10 @@ from . import data as fdata
 from . import distill
 from .augment import fit_augmented
 from .errors import ConfigError, stop_if_signalled
-from .manifest import (
-    INPUT_SPEC,
-    OUTPUT_SPEC,
-    PREPROCESSING,
-    RUN_SCHEMA_VERSION,
-    check_output_dir,
-    class_names,
-    cpu_name,
-    host_cpu,
-    library_versions,
-    sha256_file,
-    write_json,
-)
+from .atomic import committed_dir, write_json
+from .host import cpu_name, host_cpu, library_versions
+from .manifest import INPUT_SPEC, OUTPUT_SPEC, PREPROCESSING, RUN_SCHEMA_VERSION, class_names, sha256_file
+from .paths import check_output_dir
 from .keras_io import load_trained_model
 from .metrics import classification_report
 from .models import Recipe, get_preset
@@ -123,43 +112,8 @@ def _targets(y: np.ndarray, recipe: Recipe) -> np.ndarray:
 
 
 def prepare_data(cfg: TrainConfig, recipe: Recipe) -> dict:
-    """Load, subset (quick mode) and split the data; returns arrays plus a description for the manifest."""
-    ds = fdata.load(cfg.data_dir, cfg.download)
-    x_train, y_train, x_test, y_test = ds.x_train, ds.y_train, ds.x_test, ds.y_test
-    if cfg.limit is not None:
-        if cfg.limit < 20:
-            raise ConfigError(f"--limit must be at least 20 images (2 per class), got {cfg.limit}.")
-        tr = fdata.subset(y_train, cfg.limit, cfg.seed)
-        te = fdata.subset(y_test, cfg.limit, cfg.seed)
-        x_train, y_train, x_test, y_test = x_train[tr], y_train[tr], x_test[te], y_test[te]
-    val = recipe.validation
-    if val == "test":
-        fit_idx, val_idx = np.arange(len(y_train)), None
-    else:
-        if isinstance(val, int) and cfg.limit is not None:
-            val = val / len(ds.y_train)  # keep the recipe's proportion when only a subset is used
-        try:
-            fit_idx, val_idx = fdata.split(len(y_train), val, cfg.seed)
-        except ValueError as exc:
-            raise ConfigError(f"--validation: {exc}") from None
-    x_val, y_val = (x_test, y_test) if val_idx is None else (x_train[val_idx], y_train[val_idx])
-    return {
-        "x_fit": fdata.to_model_input(x_train[fit_idx]),
-        "y_fit": y_train[fit_idx],
-        "x_val": fdata.to_model_input(x_val) if len(y_val) else None,
-        "y_val": y_val,
-        "x_test": fdata.to_model_input(x_test),
-        "y_test": y_test,
-        "describe": {
-            "source": ds.source,
-            "sha256_decompressed": ds.checksums,
-            "train_images": int(len(fit_idx)),
-            "validation_images": int(len(y_val)),
-            "validation_source": "test set (seed's recipe)" if val_idx is None else f"seeded split of the training set (seed {cfg.seed})",
-            "test_images": int(len(y_test)),
-            "limit": cfg.limit,
-        },
-    }
+    """The run's data (fmnist_edge.data.run_split) for this config and recipe."""
+    return fdata.run_split(cfg.data_dir, cfg.download, cfg.limit, cfg.seed, recipe.validation)
 
 
 def _progress_callback(keras, console, epochs: int, steps: int):
@@ -377,10 +331,7 @@ def _train(cfg: TrainConfig, preset, recipe: Recipe, out: Path, console, teacher
     history = {k: [float(x) for x in v] for k, v in raw_history.items()}
     history["epoch_seconds"] = [round(t, 3) for t in progress.epoch_times]
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    try:
-        tmp.chmod(0o755)  # mkdtemp creates 0700
+    with committed_dir(out) as tmp:  # renamed onto the empty placeholder `reserved` holds, once complete
         model.save(tmp / "model.keras")
         plot_curves(history, tmp / "curves.png", f"{cfg.model}: test accuracy {report['accuracy']:.4f}")
         metrics = {
@@ -422,11 +373,6 @@ def _train(cfg: TrainConfig, preset, recipe: Recipe, out: Path, console, teacher
             "notes": preset.notes,
         }
         write_json(tmp / "manifest.json", manifest)
-        stop_if_signalled()
-        os.replace(tmp, out)  # onto the empty placeholder: one atomic rename
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     console.print(
         f"Test accuracy [bold]{report['accuracy']:.4f}[/] (loss {test_loss:.4f}) on {len(d['y_test']):,} images; "
         f"fit {fit_seconds:.1f}s. Run written to [bold]{out}[/]"

@@ -7,6 +7,9 @@ device with only one of them installed can still run the other format.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 import threading
 from pathlib import Path
 
@@ -15,6 +18,28 @@ import numpy as np
 from .errors import RuntimeArtifactError
 
 TFLITE_MAGIC = b"TFL3"  # flatbuffer file identifier at bytes 4..8
+# LiteRT's C++ logs this to the process's stderr for every interpreter it creates (no setting silences it,
+# TF_CPP_MIN_LOG_LEVEL included): noise on every predict and verify that users read as something happening.
+DELEGATE_NOTICE = b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+
+
+@contextlib.contextmanager
+def without_delegate_notice():
+    """Capture file descriptor 2 while an interpreter is created, then pass on everything but DELEGATE_NOTICE
+    (a real warning or error from the C++ side still reaches the terminal)."""
+    with tempfile.TemporaryFile() as captured:
+        saved = os.dup(2)
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            rest = b"".join(line for line in captured.read().splitlines(keepends=True)
+                            if not line.startswith(DELEGATE_NOTICE))
+            if rest:
+                os.write(2, rest)
 
 
 def sniff_format(path: Path) -> str:
@@ -49,8 +74,9 @@ class TFLiteBackend:
     def __init__(self, path: Path, num_threads: int = 1):
         Interpreter = _tflite_interpreter_class()
         try:
-            self._it = Interpreter(model_path=str(path), num_threads=num_threads)
-            self._it.allocate_tensors()
+            with without_delegate_notice():
+                self._it = Interpreter(model_path=str(path), num_threads=num_threads)
+                self._it.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise RuntimeArtifactError(f"{path}: LiteRT could not load the model ({exc}).") from None
         self._in = self._it.get_input_details()[0]

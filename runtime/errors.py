@@ -1,7 +1,12 @@
-"""Errors raised by the runtime. Self-contained: the runtime imports nothing from the training tier."""
+"""The project's one error hierarchy starts here, in the runtime (which imports nothing of the project), so
+that the training tier and the exporters derive from it too and the CLI catches a single type."""
 
 
-class RuntimeArtifactError(Exception):
+class FmnistEdgeError(Exception):
+    """Base of every error a user can cause, in every tier: the message says what was wrong and what to do."""
+
+
+class RuntimeArtifactError(FmnistEdgeError):
     """An artifact (model file or manifest) is missing, malformed, tampered with, or of an unknown schema."""
 
 

@@ -2,7 +2,7 @@
 
 The name is the registry key, the CLI choice, the manifest's `variant` and the directory name. Export,
 bench, verify, micro, the CPU matrix and the CLI all read this table (it lives in the runtime tier so a
-device can use it without TensorFlow); `exporters.pipeline` maps `builder` to the code that builds it.
+device can use it without TensorFlow); `exporters.builders` maps `builder` to the function that builds it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ class Variant:
     format: str  # "tflite" or "onnx": which runtime backend runs it
     description: str
     group: str  # CLI group flag selecting it: float, int8, qat, compress, onnx
-    builder: str  # exporters.pipeline.Exporter method that writes the model file
+    builder: str  # the @builder(name) function that writes the model file (exporters.builders)
     min_agreement: float  # top-1 agreement with the Keras model it was converted from, checked at export
     max_abs_diff: float | None = None  # and max |probability difference|, where it applies
     full_integer: bool = False  # int8 input, output and kernels: what TFLite Micro and NPUs need

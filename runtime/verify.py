@@ -51,7 +51,7 @@ def compare_with_export(got: np.ndarray, expected: np.ndarray, tolerance: float)
     return agreement, diff, problems
 
 
-@dataclass
+@dataclass(frozen=True)
 class VerifyResult:
     variant: str
     images: int

@@ -24,9 +24,9 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from exporters import compress  # noqa: E402
-from exporters.settings import ClusterConfig, PruneConfig  # noqa: E402
+from exporters.config import ClusterConfig, PruneConfig  # noqa: E402
 from exporters.pipeline import ExportConfig, Exporter  # noqa: E402
-from fmnist_edge.manifest import host_cpu  # noqa: E402
+from fmnist_edge.host import host_cpu  # noqa: E402
 from runtime.compare import compare  # noqa: E402
 from runtime.weights import compressed_size  # noqa: E402
 

@@ -29,7 +29,8 @@ from rich.table import Table  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fmnist_edge import data, models  # noqa: E402
 from fmnist_edge.augment import fit_augmented  # noqa: E402
-from fmnist_edge.manifest import host_cpu, write_json  # noqa: E402
+from fmnist_edge.atomic import write_json  # noqa: E402
+from fmnist_edge.host import host_cpu  # noqa: E402
 
 FLASH, ARENA, MFLOP = 64 * 1024, 32 * 1024, 5.0
 

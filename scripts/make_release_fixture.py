@@ -6,16 +6,19 @@ Keras model itself is left out, so bench must use the recorded reference outputs
     python scripts/make_release_fixture.py tests/fixtures/micro-release
 """
 
+import os
 import shutil
 import sys
 from pathlib import Path
 
-from rich.console import Console
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's cuInit lines on a CPU-only machine are noise
 
-from exporters.settings import PruneConfig
-from exporters.pipeline import ExportConfig, export_run
-from fmnist_edge.models import PRESETS, Preset, Recipe
-from fmnist_edge.train import TrainConfig, train
+from rich.console import Console  # noqa: E402
+
+from exporters.config import ExportConfig, PruneConfig  # noqa: E402
+from exporters.pipeline import export_run  # noqa: E402
+from fmnist_edge.models import PRESETS, Preset, Recipe  # noqa: E402
+from fmnist_edge.train import TrainConfig, train  # noqa: E402
 
 
 def micro(keras):

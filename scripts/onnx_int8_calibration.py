@@ -36,7 +36,7 @@ from exporters.calibration import calibration_set  # noqa: E402
 from exporters.pipeline import ExportConfig, Exporter  # noqa: E402
 from fmnist_edge import cpumatrix  # noqa: E402
 from fmnist_edge.bench import interleaved_p50  # noqa: E402
-from fmnist_edge.manifest import host_cpu, library_versions  # noqa: E402
+from fmnist_edge.host import host_cpu, library_versions  # noqa: E402
 from runtime.compare import compare  # noqa: E402
 
 GATES = {"min_agreement": 0.995, "max_drop_points": 0.2, "max_latency_vs_float": 0.5}

@@ -16,7 +16,7 @@ import os
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ["KERAS_BACKEND"] = "tensorflow"
 
 import numpy as np  # noqa: E402
@@ -28,7 +28,7 @@ from exporters import onnx_export  # noqa: E402
 from exporters.pipeline import ExportConfig, Exporter  # noqa: E402
 from fmnist_edge import cpumatrix  # noqa: E402
 from fmnist_edge.bench import percentiles, time_calls  # noqa: E402
-from fmnist_edge.manifest import host_cpu, library_versions  # noqa: E402
+from fmnist_edge.host import host_cpu, library_versions  # noqa: E402
 from runtime.compare import compare  # noqa: E402
 
 

@@ -209,7 +209,7 @@ def test_bench_on_a_test_subset_uses_matching_recorded_outputs(tmp_path):
     from fmnist_edge.bench import BenchConfig, run_bench
 
     result = run_bench(RELEASE, BenchConfig(runs=10, warmup=0, batch_sizes=(4,), variants=("tflite-float32",),
-                                            keras="recorded", test_images=200))
+                                            keras="recorded", test_images=200)).to_dict()
     rows = {r["name"]: r for r in result["rows"]}
     assert result["test_images"] == 200
     # float32 artifact vs the float16 recording of the same images: only float16 rounding apart.
@@ -222,7 +222,7 @@ def test_bench_json_schema(bench_result):
     assert set(result["method"]) >= {"threads", "latency_batch", "warmup", "runs", "throughput_batches", "keras",
                                      "timer", "percentiles", "peak_gflops_float32_matmul", "flops_per_image"}
     assert set(result["host"]) >= {"machine", "cpu", "cpu_count", "system", "python", "class", "features"}
-    from fmnist_edge.manifest import cpu_features
+    from fmnist_edge.host import cpu_features
 
     assert result["host"]["features"] == cpu_features()
     assert result["versions"]["numpy"] and result["versions"]["ai-edge-litert"] and result["versions"]["onnxruntime"]
@@ -298,7 +298,7 @@ def test_cpu_matrix_errors_are_actionable(tmp_path, monkeypatch, args, message):
     (["asimd", "asimddp", "i8mm", "sve"], "arm64 with dot product + SVE"),
 ])
 def test_cpu_class_names_what_int8_kernels_depend_on(features, expected):
-    from fmnist_edge.manifest import cpu_class
+    from fmnist_edge.host import cpu_class
 
     assert cpu_class(features) == expected
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import subprocess
 import sys
 
@@ -65,8 +67,8 @@ def test_data_command_verifies_the_real_files():
 
 
 def test_missing_train_extra_says_what_to_install(monkeypatch):
-    real = cli.importlib.util.find_spec
-    monkeypatch.setattr(cli.importlib.util, "find_spec", lambda name: None if name == "tensorflow" else real(name))
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "tensorflow" else real(name))
     result = runner.invoke(cli.app, ["train", "--limit", "100"])
     assert result.exit_code == 1
     assert "pip install 'fmnist-edge[train]'" in result.output
@@ -88,4 +90,4 @@ def test_export_forces_the_tensorflow_backend(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(cli.app, ["export", str(tmp_path / "missing-run")])
     assert result.exit_code == 1 and "no manifest.json" in result.output
-    assert cli.os.environ["KERAS_BACKEND"] == "tensorflow"
+    assert os.environ["KERAS_BACKEND"] == "tensorflow"

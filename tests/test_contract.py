@@ -24,7 +24,7 @@ import exporters  # noqa: E402
 import runtime  # noqa: E402
 from exporters import contract, pipeline  # noqa: E402
 from exporters.errors import ExportError, VariantsRefused  # noqa: E402
-from exporters.settings import PruneConfig  # noqa: E402
+from exporters.config import PruneConfig  # noqa: E402
 from fmnist_edge import cli  # noqa: E402
 from fmnist_edge import data as fdata  # noqa: E402
 from runtime import manifest as rmf  # noqa: E402

@@ -15,12 +15,13 @@ from typer.testing import CliRunner  # noqa: E402
 
 import runtime  # noqa: E402
 from exporters import VARIANTS, check, pipeline  # noqa: E402
-from exporters.settings import PruneConfig  # noqa: E402
+from exporters.config import PruneConfig  # noqa: E402
 from exporters.errors import ExportError, VariantsRefused  # noqa: E402
 from exporters.onnx_export import qdq_io_params  # noqa: E402
 from fmnist_edge import cli, cpumatrix  # noqa: E402
-from fmnist_edge.manifest import cpu_features  # noqa: E402
+from fmnist_edge.host import cpu_features  # noqa: E402
 from fmnist_edge.errors import FmnistEdgeError  # noqa: E402
+from fmnist_edge.runs import latest_run  # noqa: E402
 from conftest import copy_run, int8_kernel_sparsity  # noqa: E402
 from runtime import manifest as rmf  # noqa: E402
 
@@ -362,7 +363,7 @@ def test_cli_export_errors(tmp_path, monkeypatch):
     assert result.exit_code == 1 and "Unknown variant 'tflite-int4'" in result.output
     assert "Traceback" not in result.output
     with pytest.raises(FmnistEdgeError):
-        cli.latest_run(tmp_path)
+        latest_run(tmp_path)
 
 
 def test_every_registered_variant_has_an_exporter_a_runtime_path_a_check_and_a_bench_row(exported):
@@ -370,10 +371,10 @@ def test_every_registered_variant_has_an_exporter_a_runtime_path_a_check_and_a_b
     from runtime.backends import open_backend
     from runtime.variants import GROUPS
 
-    result = run_bench(exported, BenchConfig(runs=10, warmup=1, batch_sizes=(4,), compute_floor=False, keras="recorded"))
+    result = run_bench(exported, BenchConfig(runs=10, warmup=1, batch_sizes=(4,), compute_floor=False, keras="recorded")).to_dict()
     rows = {r["name"]: r for r in result["rows"]}
     for name, spec in VARIANTS.items():
-        assert callable(getattr(pipeline.Exporter, "_" + spec.builder, None)), name  # an exporter
+        assert callable(pipeline.BUILDERS.get(spec.builder)), name  # an exporter
         assert spec.format in rmf.FORMATS and spec.group in GROUPS and spec.file_name.endswith(spec.format)
         assert check.tolerance(name)["min_agreement"] == README_GATES[name][0]  # a check, with the README's gate
         m = rmf.read(exported / name / "manifest.json")

@@ -16,8 +16,9 @@ import pytest
 from typer.testing import CliRunner
 
 from fmnist_edge import cli
-from fmnist_edge.errors import ConfigError
-from fmnist_edge.manifest import check_output_dir, check_output_file, write_json
+from fmnist_edge.errors import ConfigError, DiskFullError
+from fmnist_edge.atomic import write_json
+from fmnist_edge.paths import check_output_dir, check_output_file
 
 RELEASE = Path(__file__).parent / "fixtures" / "micro-release"
 runner = CliRunner()
@@ -145,7 +146,7 @@ def test_a_stop_signal_a_library_swallowed_still_stops_training(tmp_path, monkey
     from fmnist_edge import errors
 
     monkeypatch.setattr(errors, "signalled", [signal.SIGTERM])
-    monkeypatch.setattr(cli, "signalled", errors.signalled)
+    monkeypatch.setattr(cli._app, "signalled", errors.signalled)
     out = tmp_path / "runs" / "mlp"
     result = runner.invoke(cli.app, ["train", "--model", "mlp", "--limit", "300", "--epochs", "50", "--out", str(out)])
     assert result.exit_code == 128 + signal.SIGTERM, result.output
@@ -154,7 +155,7 @@ def test_a_stop_signal_a_library_swallowed_still_stops_training(tmp_path, monkey
 
 
 def test_an_atomic_write_that_fails_midway_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
-    from fmnist_edge.manifest import write_atomic
+    from fmnist_edge.atomic import write_atomic
 
     target = tmp_path / "bench.json"
     target.write_text('{"old": true}\n')
@@ -163,7 +164,7 @@ def test_an_atomic_write_that_fails_midway_keeps_the_old_file_and_leaves_no_temp
         tmp.write_text('{"new": tr')  # cut off mid-write, as by a full disk or a stop signal
         raise OSError(28, "No space left on device")
 
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(DiskFullError, match="no space left on the device"):  # a user error now, not a traceback
         write_atomic(target, half_then_fail)
     assert target.read_text() == '{"old": true}\n'
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bench.json"]  # no .bench.json.*.tmp left behind

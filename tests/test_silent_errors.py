@@ -215,7 +215,7 @@ def test_learning_rates_that_cannot_train_are_refused(lr):
 
 
 def test_json_files_are_strict(tmp_path):
-    from fmnist_edge.manifest import write_json
+    from fmnist_edge.atomic import write_json
 
     with pytest.raises(ValueError):
         write_json(tmp_path / "x.json", {"accuracy": math.nan})

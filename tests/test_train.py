@@ -12,7 +12,8 @@ pytest.importorskip("tensorflow")
 from fmnist_edge import train as ftrain  # noqa: E402
 from fmnist_edge.errors import ConfigError  # noqa: E402
 from fmnist_edge.keras_io import load_trained_model  # noqa: E402
-from fmnist_edge.manifest import cpu_features, sha256_file  # noqa: E402
+from fmnist_edge.host import cpu_features  # noqa: E402
+from fmnist_edge.manifest import sha256_file  # noqa: E402
 from fmnist_edge.models import get_preset  # noqa: E402
 
 QUICK = get_preset("reference").recipe.with_overrides(epochs=2, batch_size=64)

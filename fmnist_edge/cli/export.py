@@ -1,0 +1,123 @@
+"""`fmnist-edge export`: a trained run or a Keras model file to every variant, each checked against Keras.
+
+Defaults, help texts and checks of the export options live in exporters.config; this module only maps
+flags onto those dataclasses and calls exporters.export.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from exporters.config import ClusterConfig, ExportConfig, PruneConfig, QATConfig, option_default, option_help
+
+from ..errors import FmnistEdgeError
+from ._app import app, console, quiet_tensorflow, require_train_extra, user_errors
+
+
+def opt(cls, name: str, *flags: str):
+    """A typer option whose default and help text are exporters.config's."""
+    return typer.Option(option_default(cls, name), *flags, help=option_help(cls, name))
+
+
+@app.command()
+@user_errors
+def export(
+    run_dir: Optional[Path] = typer.Argument(None, metavar="PATH", help="A training run directory (default: the newest under "
+                                             "artifacts/), or a Keras model file (.keras, or a Keras 2 .h5) the toolkit did not train."),
+    float_: bool = typer.Option(False, "--float", help="TFLite float32."),
+    int8: bool = typer.Option(False, "--int8", help="TFLite int8, post-training full-integer."),
+    qat: bool = typer.Option(False, "--qat", help="TFLite int8 from quantization-aware training."),
+    onnx: bool = typer.Option(False, "--onnx", help="ONNX float32 and ONNX int8 (QDQ)."),
+    compress: bool = typer.Option(False, "--compress", help="TFLite float16, dynamic-range int8, and int8 after trained "
+                                  "pruning and after trained weight clustering."),
+    variant: Optional[list[str]] = typer.Option(None, "--variant", help="A variant by name (repeatable)."),
+    calibration_images: int = opt(ExportConfig, "calibration_images"),
+    calibration_seed: int = opt(ExportConfig, "calibration_seed"),
+    qat_epochs: int = opt(QATConfig, "epochs", "--qat-epochs"),
+    qat_learning_rate: float = opt(QATConfig, "learning_rate", "--qat-learning-rate"),
+    qat_batch_size: int = opt(QATConfig, "batch_size", "--qat-batch-size"),
+    prune_sparsity: float = opt(PruneConfig, "sparsity", "--prune-sparsity"),
+    prune_epochs: int = opt(PruneConfig, "epochs", "--prune-epochs"),
+    prune_ramp_epochs: int = opt(PruneConfig, "ramp_epochs", "--prune-ramp-epochs"),
+    prune_learning_rate: float = opt(PruneConfig, "learning_rate", "--prune-learning-rate"),
+    prune_min_share: float = opt(PruneConfig, "min_share", "--prune-min-share"),
+    clusters: int = opt(ClusterConfig, "clusters", "--clusters"),
+    cluster_epochs: int = opt(ClusterConfig, "epochs", "--cluster-epochs"),
+    cluster_learning_rate: float = opt(ClusterConfig, "learning_rate", "--cluster-learning-rate"),
+    cluster_min_share: float = opt(ClusterConfig, "min_share", "--cluster-min-share"),
+    opset: int = opt(ExportConfig, "opset"),
+    out: Optional[Path] = typer.Option(None, help="Where to write the variant directories (default: the run directory)."),
+    overwrite: bool = typer.Option(False, help="Replace existing variant directories (atomically)."),
+    data_dir: Optional[Path] = typer.Option(None, help="Directory with the four Fashion-MNIST IDX files."),
+    c_source: bool = typer.Option(False, "--c-source", help="Also write each int8 TFLite model as C/C++ source (VARIANT/c/)."),
+    onnx_int8_scheme: str = opt(ExportConfig, "onnx_int8_scheme"),
+    portability_check: bool = typer.Option(True, "--portability-check/--no-portability-check",
+                                           help="Prove each int8 variant gives the same outputs under emulated x86 SSE4.2 and "
+                                                "AVX2 CPUs (qemu-user-static) before writing it."),
+    input_range: Optional[str] = typer.Option(None, help="Model file: the range LO,HI the model was trained on, pixels mapped "
+                                              "linearly: 0,1 (the default, checked), 0,255 (raw pixels) or -1,1 (x / 127.5 - 1)."),
+    input_norm: Optional[str] = typer.Option(None, help="Model file: MEAN,STD the model standardised its inputs with, in the "
+                                             "units of --input-range (Fashion-MNIST in [0, 1]: 0.286,0.353)."),
+    input_scale: Optional[float] = typer.Option(None, help="Model file: shorthand for --input-range 0,S (255 for raw pixels)."),
+    output: str = typer.Option("auto", help="Model file: its output is 'probabilities' or 'logits' (auto: detected from "
+                               "the last layer)."),
+    labels: Optional[Path] = typer.Option(None, help="Model file: 10 class names, one per line in output order "
+                                          "(default: Fashion-MNIST's)."),
+    limit: Optional[int] = typer.Option(None, help="Model file: use a seeded class-balanced subset of the real data (quick check)."),
+):
+    """Export a trained run, or a Keras model file, to every variant (TFLite float32, float16, dynamic-range,
+    int8, int8-QAT, int8-pruned, int8-clustered; ONNX float32, int8), each checked against Keras. For a model
+    file, --out is the run directory to create (default artifacts/NAME); its input contract is folded into the
+    exported graph and checked on real images first. A variant that misses its gate is refused and not written,
+    the others are: exit code 3 then (1: the export failed as a whole)."""
+    from exporters.contract import resolve
+    from runtime.variants import VARIANTS
+
+    from ..runs import latest_run
+
+    groups = {"float": float_, "int8": int8, "qat": qat, "compress": compress, "onnx": onnx}
+    chosen = [v.name for v in VARIANTS.values() if groups[v.group]]
+    for name in variant or []:
+        if name not in VARIANTS:
+            raise FmnistEdgeError(f"Unknown variant {name!r}. Choose from: {', '.join(VARIANTS)}.")
+        chosen.append(name)
+    # Every option is checked (by constructing its config) before TensorFlow loads: a bad option costs nothing.
+    options = dict(
+        calibration_images=calibration_images, calibration_seed=calibration_seed,
+        qat=QATConfig(qat_epochs, qat_learning_rate, qat_batch_size),
+        pruning=PruneConfig(prune_sparsity, prune_min_share, prune_epochs, prune_ramp_epochs, prune_learning_rate),
+        clustering=ClusterConfig(clusters, cluster_min_share, cluster_epochs, cluster_learning_rate),
+        opset=opset, overwrite=overwrite, data_dir=str(data_dir) if data_dir else None, onnx_int8_scheme=onnx_int8_scheme,
+        portability_cpus=option_default(ExportConfig, "portability_cpus") if portability_check else (),
+    )
+    variants = tuple(dict.fromkeys(chosen)) or tuple(VARIANTS)
+    ExportConfig(variants=variants, **options)
+    resolve(input_range, input_norm, input_scale)
+    require_train_extra("tensorflow")
+    quiet_tensorflow()
+    # The converters need the model in TensorFlow, whatever backend trained it (JAX/PyTorch .keras files load).
+    os.environ["KERAS_BACKEND"] = "tensorflow"
+    from exporters.errors import VariantsRefused
+    from exporters.external import read_labels
+    from exporters.pipeline import export as export_model
+
+    refused = None
+    try:
+        done = export_model(run_dir or latest_run(), variants, out, input_range=input_range, input_norm=input_norm,
+                            input_scale=input_scale, output=output, labels=read_labels(labels) if labels else None,
+                            limit=limit, console=console, **options)
+    except VariantsRefused as exc:  # the written variants still get their C source; then exit 3
+        done, refused = exc.written, exc
+    if c_source:
+        from ..micro import write_c_source
+
+        for name in (v.name for v in VARIANTS.values() if v.full_integer):
+            if name in done:
+                header, _ = write_c_source(done[name], done[name] / "c", "fmnist_model")
+                console.print(f"C source for {name}: {header.parent}/")
+    if refused is not None:
+        raise refused
