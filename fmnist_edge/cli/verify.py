@@ -23,6 +23,8 @@ def verify(
                                     "x86 SSE4.2 and AVX2, arm64 Cortex-A72/A76; one column per CPU."),
     cpus: str = typer.Option(",".join(ALL_CPUS), help="CPUs for --cpu-matrix, comma-separated."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="With --cpu-matrix: also write the matrix as JSON."),
+    browser: bool = typer.Option(False, "--browser", help="Instead: run the golden images of the release's web artifacts "
+                                 "in headless Chromium through the web app's own JavaScript (int8 must be bit-identical)."),
 ):
     """On this device, run the golden images and compare with the outputs recorded at export."""
     from runtime.errors import RuntimeArtifactError
@@ -32,6 +34,8 @@ def verify(
     from ..runs import default_release
 
     target = artifact or default_release()
+    if browser:
+        return verify_browser(target)
     is_run = any((target / n).is_dir() for n in ARTIFACT_DIRS)  # a run holds variant directories
     targets = [target / n for n in ARTIFACT_DIRS if (target / n).is_dir()] if is_run else [target]
     if not targets:
@@ -102,3 +106,23 @@ def verify_cpu_matrix(targets: list[Path], cpus: tuple[str, ...], json_out: Opti
                 if not cell.passed]
     if failures:
         raise FmnistEdgeError("the CPU matrix failed:\n  " + "\n  ".join(failures))
+
+
+def verify_browser(run: Path) -> None:
+    """`verify --browser`: a table of each web artifact's agreement with its export and its latency in Chromium."""
+    from ..browser import verify_in_browser
+
+    with console.status("running the golden images in headless Chromium"):
+        rows = verify_in_browser(run)
+    table = Table(title=f"verify in the browser: {run} in headless Chromium (WebAssembly, 1 thread) vs. the outputs "
+                        "recorded at export", caption=rows[0]["browser"], caption_justify="left")
+    for col in ("artifact", "images", "agree w/ export", "max |Δp| (allowed)", "p50 ms", "p90 ms", "result"):
+        table.add_column(col)
+    for r in rows:
+        allowed = "0: bit-identical" if r["rule"] == "bit-identical" else f"{r['tolerance']:.2g}"
+        table.add_row(r["variant"], str(r["images"]), f"{r['agreement']:.2%}", f"{r['max_abs_diff']:.2g} ({allowed})",
+                      f"{r['p50_ms']:.2f}", f"{r['p90_ms']:.2f}", "[green]PASS[/]" if r["passed"] else "[red]FAIL[/]")
+    console.print(table)
+    failures = [f"{r['variant']} in Chromium: {'; '.join(r['problems'])}" for r in rows if not r["passed"]]
+    if failures:
+        raise FmnistEdgeError("the browser's results differ from those recorded at export:\n  " + "\n  ".join(failures))

@@ -1,0 +1,136 @@
+"""A release's files in a real browser: serve a built web app on 127.0.0.1, drive headless Chromium with
+selenium, and run the golden images through the app's own JavaScript (`Classifier` in app.mjs).
+
+Needs Debian's `chromium` and `chromium-driver` and the `selenium` package (the `test` extra installs it;
+scripts/setup.sh installs all three). Latency is measured in real time (performance.now around each
+batch-1 call), never under headless Chromium's virtual time, whose clock moves in 10 ms steps.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import http.server
+import shutil
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import MissingExtraError
+
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, ".mjs": "text/javascript",
+                      ".wasm": "application/wasm", ".webmanifest": "application/manifest+json"}
+
+    def log_message(self, *args):  # one line per request would drown the command's own output
+        pass
+
+
+@contextmanager
+def serve(directory: Path):
+    """An HTTP server for `directory` on 127.0.0.1 (a free port), stopped on exit; yields its base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def chromium(width: int = 412, height: int = 915):
+    """A headless Chromium (phone-sized window by default) driven by selenium."""
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        raise MissingExtraError("Browser checks need selenium: pip install selenium (the `test` extra has it).") from None
+    binary = shutil.which("chromium")
+    if not binary or not Path(CHROMEDRIVER).is_file():
+        raise MissingExtraError("Browser checks need Chromium and its driver: apt-get install chromium chromium-driver "
+                                "(scripts/setup.sh installs them).")
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", f"--window-size={width},{height}"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_script_timeout(600)
+    # Headless windows are at least 500 px wide: emulate the phone's viewport itself (mobile: touch, meta viewport).
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": True})
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+RUN_GOLDEN = """
+const [variant, b64, n, done] = arguments;
+(async () => {
+  const m = await import("./app.mjs");
+  const release = await m.loadRelease();
+  const clf = await m.Classifier.load(release.artifacts[variant]);
+  const pixels = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const side = release.side, size = side * side, probs = [], ms = [];
+  await clf.predict(pixels.subarray(0, size), 1);  // warm-up: the first call compiles
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    const p = await clf.predict(pixels.subarray(i * size, (i + 1) * size), 1);
+    ms.push(performance.now() - t0);
+    probs.push(...p);
+  }
+  done({probs, ms, userAgent: navigator.userAgent});
+})().catch((e) => done({error: String(e && e.stack || e)}));
+"""
+
+
+def run_golden(driver, url: str, variant: str, images) -> dict:
+    """One artifact of a built app on uint8 (N, 28, 28) images in the browser: probabilities (N x classes),
+    per-image milliseconds, the browser's user agent."""
+    import numpy as np
+
+    driver.get(url)
+    out = driver.execute_async_script(RUN_GOLDEN, variant, base64.b64encode(images.astype(np.uint8).tobytes()).decode(),
+                                      int(len(images)))
+    if "error" in out:
+        raise RuntimeError(f"{variant} in Chromium: {out['error']}")
+    probs = np.asarray(out["probs"], dtype=np.float32).reshape(len(images), -1)
+    return {"probs": probs, "ms": np.asarray(out["ms"]), "user_agent": out["userAgent"]}
+
+
+def verify_in_browser(run: Path) -> list[dict]:
+    """Build the app for release `run` in a temporary directory and run each web artifact's golden images in
+    headless Chromium through the app's code; compare with the outputs recorded at export (int8: bit-identical;
+    float: the variant's tolerance). One row per artifact."""
+    import tempfile
+
+    import numpy as np
+
+    import runtime
+    from runtime.variants import VARIANTS
+    from runtime.verify import compare_with_export, expected_outputs, golden_set, output_tolerance
+
+    from .web import build_app
+
+    images = golden_set(run / "reference")["images"]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="fmnist-edge-app-") as tmp:
+        release = build_app(run, Path(tmp) / "app")
+        with serve(Path(tmp) / "app") as url, chromium() as driver:
+            for variant in release["artifacts"]:
+                clf = runtime.load(run / variant)
+                got = run_golden(driver, url, variant, images)
+                int8 = VARIANTS[variant].int8_kernels
+                tolerance = 0.0 if int8 else output_tolerance(clf.manifest)[1]
+                agreement, diff, problems = compare_with_export(got["probs"], expected_outputs(clf), tolerance)
+                rows.append({"variant": variant, "images": int(len(images)), "agreement": agreement,
+                             "max_abs_diff": diff, "tolerance": tolerance, "rule": "bit-identical" if int8 else "float",
+                             "p50_ms": float(np.median(got["ms"])), "p90_ms": float(np.percentile(got["ms"], 90)),
+                             "browser": got["user_agent"], "passed": not problems, "problems": problems})
+    return rows

@@ -1,0 +1,171 @@
+"""The web app, proven like the Python runtime: built for the shipped release, served on 127.0.0.1, driven in
+Debian's real Chromium (headless) through its own file input, as a person would use it."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+pytest.importorskip("selenium")
+
+from fmnist_edge import cli  # noqa: E402
+from fmnist_edge.browser import chromium, serve  # noqa: E402
+from fmnist_edge.errors import MissingExtraError  # noqa: E402
+from fmnist_edge.web import build_app  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+RELEASE = ROOT / "artifacts" / "reference"
+PHOTOS = sorted((Path(__file__).parent / "fixtures" / "photos").iterdir())
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def app_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("web") / "app"
+    try:
+        build_app(RELEASE, out)
+    except MissingExtraError as exc:  # npm packages not installed: a skip here, a failure in CI (conftest)
+        pytest.skip(str(exc))
+    return out
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        with chromium() as driver:
+            yield driver
+    except MissingExtraError as exc:
+        pytest.skip(str(exc))
+
+
+def wait_for(driver, script: str, timeout: float = 60):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = driver.execute_script(script)
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for: {script}; status: {driver.execute_script(STATUS)}")
+
+
+STATUS = "return document.getElementById('status').textContent"
+
+
+def ready(driver, url: str) -> None:
+    driver.get(url)
+    wait_for(driver, STATUS + ".startsWith('Ready')")
+
+
+def classify(driver, path: Path) -> dict:
+    """Choose `path` in the page's file input and wait for the page's answer (or its error message)."""
+    driver.find_element("id", "photo").send_keys(str(path))
+    return wait_for(driver, "return window.fmnistLast || (document.getElementById('status').className === 'error' "
+                            "&& {error: document.getElementById('status').textContent})")
+
+
+def test_the_release_runs_bit_identical_in_chromium():
+    result = runner.invoke(cli.app, ["verify", str(RELEASE), "--browser"])
+    assert result.exit_code == 0, result.output
+    assert "onnx-int8" in result.output and "0 (0: bit-identical)" in result.output and "HeadlessChrome" in result.output
+
+
+@pytest.mark.parametrize("photo", PHOTOS, ids=[p.name for p in PHOTOS])
+def test_browser_and_python_preprocessing_agree_on_real_style_photos(app_dir, browser, photo):
+    import runtime
+    from runtime.images import load_image
+
+    with serve(app_dir) as url:
+        ready(browser, url)
+        got = classify(browser, photo)
+    assert "error" not in got, got
+    assert got["name"] == photo.name
+    web = np.asarray(got["pixels"], dtype=np.int16).reshape(28, 28)
+    py = load_image(photo).astype(np.int16)
+    assert np.abs(web - py).max() <= 1, f"{photo.name}: max grey-level difference {np.abs(web - py).max()}"
+    clf = runtime.load(RELEASE / "onnx-int8")  # the app's default artifact, in Python
+    assert int(np.argmax(got["probs"])) == int(np.argmax(clf.predict_proba(py.astype(np.uint8)[None])[0]))
+
+
+def test_the_page_works_offline_after_the_first_visit_and_is_installable(app_dir, browser):
+    with serve(app_dir) as url:
+        ready(browser, url)
+        browser.execute_async_script("navigator.serviceWorker.ready.then(() => arguments[0](true))")  # installed: cached
+        ready(browser, url)
+        assert browser.execute_script("return navigator.serviceWorker.controller !== null")
+        manifest = browser.execute_async_script(
+            "fetch('manifest.webmanifest').then(r => r.json()).then(arguments[0])")
+    # The server is gone: everything now comes from the service worker's cache.
+    ready(browser, url)
+    got = classify(browser, PHOTOS[0])
+    assert "error" not in got and len(got["probs"]) == 10
+    assert manifest["display"] == "standalone" and manifest["start_url"] and manifest["name"]
+    sizes = {i["sizes"] for i in manifest["icons"] if i["type"] == "image/png"}
+    assert {"192x192", "512x512"} <= sizes
+    release = json.loads((app_dir / "release.json").read_text())
+    assert all((app_dir / f).is_file() for f in release["files"] if f != "./")  # every cached file is in the app
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda d: d / "notes.txt", "is not an image"),
+    (lambda d: d / "broken.jpg", "could not be read as an image"),
+    (lambda d: d / "huge.png", "over the 40,000,000-pixel limit"),
+])
+def test_bad_input_gets_a_message_on_the_page(app_dir, browser, tmp_path, make, message):
+    from PIL import Image
+
+    (tmp_path / "notes.txt").write_text("not a photo\n")
+    (tmp_path / "broken.jpg").write_bytes((PHOTOS[0]).read_bytes()[:600])  # a JPEG cut off after its header
+    Image.new("L", (8000, 6000), 0).save(tmp_path / "huge.png")  # 48 megapixels
+    with serve(app_dir) as url:
+        ready(browser, url)
+        got = classify(browser, make(tmp_path))
+    assert "error" in got and message in got["error"], got
+
+
+def test_a_browser_without_webassembly_is_told_so(app_dir):
+    with chromium() as driver, serve(app_dir) as url:  # its own browser: the injected script stays for a session
+        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": "delete window.WebAssembly;"})
+        driver.get(url)
+        text = wait_for(driver, "return document.getElementById('status').className === 'error' && "
+                                "document.getElementById('status').textContent")
+    assert "cannot run WebAssembly" in text
+
+
+def test_app_refuses_a_non_empty_out_and_a_release_that_fails_verification(tmp_path):
+    import shutil
+
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "index.html").write_text("someone's page")
+    result = runner.invoke(cli.app, ["app", str(RELEASE), "--out", str(tmp_path / "busy")])
+    assert result.exit_code == 1 and "not an empty directory" in result.output
+    assert (tmp_path / "busy" / "index.html").read_text() == "someone's page"
+    release = tmp_path / "release"
+    for name in ("reference", "onnx-int8"):
+        shutil.copytree(RELEASE / name, release / name)
+    golden = release / "onnx-int8" / "golden_outputs.npy"
+    np.save(golden, np.roll(np.load(golden), 1, axis=1))
+    manifest = json.loads((release / "onnx-int8" / "manifest.json").read_text())
+    from runtime.manifest import sha256_file
+
+    manifest["golden_outputs"]["sha256"] = sha256_file(golden)
+    (release / "onnx-int8" / "manifest.json").write_text(json.dumps(manifest))
+    result = runner.invoke(cli.app, ["app", str(release), "--out", str(tmp_path / "app")])
+    assert result.exit_code == 1 and "fails verification" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "app").exists()
+
+
+def test_phone_sized_screenshot(app_dir, tmp_path):
+    with chromium(412, 915) as driver, serve(app_dir) as url:
+        ready(driver, url)
+        classify(driver, PHOTOS[0])
+        shot = tmp_path / "app.png"
+        driver.save_screenshot(str(shot))
+    from PIL import Image
+
+    with Image.open(shot) as im:
+        assert im.width == 412 and im.height > 600  # the phone's viewport, with the result on it
