@@ -36,8 +36,9 @@ def to_float32(model) -> bytes:
     return convert(tf.lite.TFLiteConverter.from_keras_model(model))
 
 
-def int8_converter(converter, calibration: np.ndarray):
-    """Configure a converter for full-integer int8 with int8 input and output."""
+def int8_converter(converter, calibration: np.ndarray, integer_io: bool = True):
+    """Configure a converter for full-integer int8 kernels, with int8 input and output (or float32 ones, which the
+    converter quantizes and dequantizes inside the file, when not `integer_io`)."""
     import tensorflow as tf
 
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -48,8 +49,9 @@ def int8_converter(converter, calibration: np.ndarray):
 
     converter.representative_dataset = representative
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
+    if integer_io:
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
     return converter
 
 
@@ -57,6 +59,17 @@ def to_int8(model, calibration: np.ndarray) -> bytes:
     import tensorflow as tf
 
     return convert(int8_converter(tf.lite.TFLiteConverter.from_keras_model(model), calibration))
+
+
+def to_int8_web(model, calibration: np.ndarray) -> bytes:
+    """Full-integer int8 kernels with float32 input/output and a static batch of 1: what LiteRT.js runs (it has no
+    resize call and no int8 tensor type at a model's boundary; STACK.md)."""
+    import keras
+    import tensorflow as tf
+
+    image = keras.Input(batch_shape=(1, 28, 28, 1), name="image")
+    fixed = keras.Model(image, model(image), name=f"{model.name}_batch1")
+    return convert(int8_converter(tf.lite.TFLiteConverter.from_keras_model(fixed), calibration, integer_io=False))
 
 
 def to_float16(model) -> bytes:
@@ -104,3 +117,10 @@ def build_dynamic_int8(exp, tmp):
 def build_int8(exp, tmp):
     (tmp / "model.tflite").write_bytes(to_int8(exp.model, exp.calibration))
     return Built("model.tflite", exp.keras_probs, {"calibration": exp.calibration_record})
+
+
+@builder("tflite_int8_web")
+def build_int8_web(exp, tmp):
+    (tmp / "model.tflite").write_bytes(to_int8_web(exp.model, exp.calibration))
+    return Built("model.tflite", exp.keras_probs, {"calibration": exp.calibration_record,
+                                                   "runtime": "LiteRT.js (@litertjs/core) in the web app; any LiteRT"})

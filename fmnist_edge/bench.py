@@ -50,6 +50,7 @@ class BenchConfig:
     data_dir: str | None = None
     test_images: int | None = None  # a seeded class-balanced subset (e.g. for slow emulated devices)
     compute_floor: bool = True  # measure the CPU's matmul peak (meaningless, and slow, under emulation)
+    browser: bool = False  # also time the web-capable artifacts in headless Chromium (the web app's runtimes)
 
     def __post_init__(self):
         from runtime.backends import MAX_THREADS
@@ -140,6 +141,20 @@ class Row:
     latency: dict = field(default_factory=dict)
     throughput: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
+
+
+def browser_latency(run_dir: Path, rows: list[Row], images: np.ndarray) -> None:
+    """Batch-1 latency of each web-capable artifact in headless Chromium, through the web app's own code (real
+    time, after one warm-up call), recorded in its row's `extra["browser"]` next to the native numbers."""
+    from .browser import browser_outputs
+
+    got = browser_outputs(run_dir, [r.name for r in rows if r.kind == "artifact" and r.status == "ok"], images)
+    for r in rows:
+        if r.name in got:
+            ms = got[r.name]["ms"]
+            r.extra["browser"] = {"p50_us": float(np.median(ms) * 1e3), "p90_us": float(np.percentile(ms, 90) * 1e3),
+                                  "runs": int(len(ms)), "runtime": got[r.name]["runtime"],
+                                  "browser": got[r.name]["user_agent"]}
 
 
 def bench_artifact(path: Path, cfg: BenchConfig, images: np.ndarray, labels: np.ndarray, keras_probs) -> Row:
@@ -303,6 +318,9 @@ def run_bench(run_dir: Path, cfg: BenchConfig, progress=None) -> BenchResult:
     for name in names:
         step(name)
         rows.append(bench_artifact(run_dir / name, cfg, images, labels, keras_probs))
+    if cfg.browser:
+        step("the web artifacts in headless Chromium")
+        browser_latency(run_dir, rows, images[: cfg.runs])
     step("compute floor (matmul peak)")
     peak = measure_peak_gflops(cfg.threads) if cfg.compute_floor else None
     flops = next((r.extra.get("flops_per_image") for r in rows if r.extra.get("flops_per_image")), None)

@@ -104,33 +104,55 @@ def run_golden(driver, url: str, variant: str, images) -> dict:
     return {"probs": probs, "ms": np.asarray(out["ms"]), "user_agent": out["userAgent"]}
 
 
-def verify_in_browser(run: Path) -> list[dict]:
-    """Build the app for release `run` in a temporary directory and run each web artifact's golden images in
-    headless Chromium through the app's code; compare with the outputs recorded at export (int8: bit-identical;
-    float: the variant's tolerance). One row per artifact."""
+def browser_outputs(run: Path, variants, images) -> dict[str, dict]:
+    """The web-capable artifacts among `variants` of release `run`, run in headless Chromium through the web app's
+    own code on uint8 (N, 28, 28) `images`: {variant: {"probs", "ms", "runtime", "user_agent"}}."""
     import tempfile
 
+    from .web import WEB_VARIANTS, build_app
+
+    wanted = [v for v in variants if v in WEB_VARIANTS]
+    out = {}
+    if not wanted:
+        return out
+    with tempfile.TemporaryDirectory(prefix="fmnist-edge-app-") as tmp:
+        release = build_app(run, Path(tmp) / "app", everything=True)
+        with serve(Path(tmp) / "app") as url, chromium() as driver:
+            for variant in wanted:
+                if variant in release["artifacts"]:
+                    out[variant] = {**run_golden(driver, url, variant, images),
+                                    "runtime": release["artifacts"][variant]["runtime"]}
+    return out
+
+
+def verify_in_browser(run: Path) -> list[dict]:
+    """Each web artifact of release `run` on its golden images in headless Chromium, through the app's code,
+    against the outputs recorded at export (int8: bit-identical; float: the variant's tolerance). A row each."""
     import numpy as np
 
     import runtime
-    from runtime.variants import VARIANTS
-    from runtime.verify import compare_with_export, expected_outputs, golden_set, output_tolerance
+    from runtime.verify import expected_outputs, golden_set
 
-    from .web import build_app
+    from .web import WEB_VARIANTS
 
     images = golden_set(run / "reference")["images"]
     rows = []
-    with tempfile.TemporaryDirectory(prefix="fmnist-edge-app-") as tmp:
-        release = build_app(run, Path(tmp) / "app")
-        with serve(Path(tmp) / "app") as url, chromium() as driver:
-            for variant in release["artifacts"]:
-                clf = runtime.load(run / variant)
-                got = run_golden(driver, url, variant, images)
-                int8 = VARIANTS[variant].int8_kernels
-                tolerance = 0.0 if int8 else output_tolerance(clf.manifest)[1]
-                agreement, diff, problems = compare_with_export(got["probs"], expected_outputs(clf), tolerance)
-                rows.append({"variant": variant, "images": int(len(images)), "agreement": agreement,
-                             "max_abs_diff": diff, "tolerance": tolerance, "rule": "bit-identical" if int8 else "float",
-                             "p50_ms": float(np.median(got["ms"])), "p90_ms": float(np.percentile(got["ms"], 90)),
-                             "browser": got["user_agent"], "passed": not problems, "problems": problems})
+    for variant, got in browser_outputs(run, WEB_VARIANTS, images).items():
+        clf = runtime.load(run / variant)
+        agreement, diff, tolerance, problems = judge(clf, got["probs"], expected_outputs(clf))
+        rows.append({"variant": variant, "images": int(len(images)), "agreement": agreement, "max_abs_diff": diff,
+                     "tolerance": tolerance, "rule": "bit-identical" if tolerance == 0 else "float",
+                     "p50_ms": float(np.median(got["ms"])), "p90_ms": float(np.percentile(got["ms"], 90)),
+                     "runtime": got["runtime"], "browser": got["user_agent"], "passed": not problems, "problems": problems})
     return rows
+
+
+def judge(clf, got, expected) -> tuple[float, float, float, list[str]]:
+    """(agreement, max |dp|, tolerance, problems): int8 kernels must reproduce their export bit for bit in the
+    browser (the WebAssembly builds of XNNPACK and ONNX Runtime compute the same integers); float within tolerance."""
+    from runtime.variants import VARIANTS
+    from runtime.verify import compare_with_export, output_tolerance
+
+    tolerance = 0.0 if VARIANTS[clf.variant].int8_kernels else output_tolerance(clf.manifest)[1]
+    agreement, diff, problems = compare_with_export(got, expected, tolerance)
+    return agreement, diff, tolerance, problems

@@ -27,7 +27,8 @@ from .errors import FmnistEdgeError
 
 X86_CPUS = {"Nehalem-v1": "x86-64 SSE4.2, no AVX", "Haswell-v4": "x86-64 AVX2, no AVX-512/VNNI"}
 ARM_CPUS = {"cortex-a72": "arm64 Cortex-A72 (Raspberry Pi 4)", "cortex-a76": "arm64 Cortex-A76 (Raspberry Pi 5)"}
-ALL_CPUS = ("native", *X86_CPUS, *ARM_CPUS)
+BROWSER = {"browser": "headless Chromium, WebAssembly"}
+ALL_CPUS = ("native", *X86_CPUS, *ARM_CPUS, *BROWSER)
 # Under TCG a reference-sized model runs ~100-300x slower than natively; a stuck emulator must not hang CI.
 PROBE_TIMEOUT_S = 1800
 # Float kernels are the slow ones under emulation (TCG runs FMA through softfloat: the reference's float32
@@ -120,11 +121,12 @@ def probe(cpu: str, artifacts: list[Path], images: np.ndarray) -> list[np.ndarra
 
 @dataclass
 class Cell:
-    agreement: float
-    max_abs_diff: float
+    agreement: float | None  # None where the column does not apply
+    max_abs_diff: float | None
     tolerance: float
     images: int
     problems: list[str] = field(default_factory=list)
+    applies: bool = True  # False: this column cannot run the artifact (a format the browser does not take)
 
     @property
     def passed(self) -> bool:
@@ -149,6 +151,9 @@ def run_matrix(artifact_dirs: list[Path], cpus: tuple[str, ...], progress=None) 
     for cpu in cpus:
         if progress:
             progress(cpu)
+        if cpu == "browser":
+            out[cpu] = browser_cells(clfs, expected, images)
+            continue
         cells: dict[int, Cell] = {}
         # One probe process per group: int8 kernels on every image, float kernels on a subset when emulated.
         for members, rows in ((int8, slice(None)), (floats, slice(None) if cpu == "native" else float_subset(len(images)))):
@@ -160,9 +165,24 @@ def run_matrix(artifact_dirs: list[Path], cpus: tuple[str, ...], progress=None) 
     return out
 
 
+def browser_cells(clfs, expected, images) -> dict[str, Cell]:
+    """The browser column: web-capable artifacts through the web app in headless Chromium (int8 bit-identical)."""
+    from .browser import browser_outputs, judge
+
+    got = browser_outputs(clfs[0].path.parent.parent, [c.variant for c in clfs], images)
+    cells = {}
+    for clf, e in zip(clfs, expected):
+        if clf.variant not in got:
+            cells[clf.variant] = Cell(None, None, 0.0, 0, applies=False)
+            continue
+        agreement, diff, tolerance, problems = judge(clf, got[clf.variant]["probs"], e)
+        cells[clf.variant] = Cell(agreement, diff, tolerance, len(e), problems)
+    return cells
+
+
 def cpu_labels(host: dict) -> dict[str, str]:
     """Each CPU's column label: this machine's model and class for `native`, the emulated ones' class."""
-    return {"native": f"native: {host['model']}, {host['class']}", **X86_CPUS, **ARM_CPUS}
+    return {"native": f"native: {host['model']}, {host['class']}", **X86_CPUS, **ARM_CPUS, **BROWSER}
 
 
 def matrix_record(matrix: dict[str, dict[str, Cell]], host: dict, cpus: tuple[str, ...]) -> dict:

@@ -69,6 +69,29 @@ def cpu_line(host: dict) -> str:
     return f"{host['class']}: {' '.join(host['features']) or 'no SIMD features reported'}"
 
 
+BROWSER_HEADERS = ("model", "runtime", "browser p50 µs", "native p50 µs", "browser / native")
+
+
+def browser_rows(result: dict) -> list[tuple[str, ...]]:
+    """Browser latency next to native, for the rows `bench --browser` timed in Chromium."""
+    out = []
+    for r in result["rows"]:
+        b, native = r.get("extra", {}).get("browser"), r.get("latency", {}).get("p50_us")
+        if b:
+            out.append((r["name"], b["runtime"], f"{b['p50_us']:,.0f}", _fmt(native, ",.0f"),
+                        _fmt(b["p50_us"] / native if native else None, ".1f")))
+    return out
+
+
+def browser_table(result: dict) -> Table:
+    table = Table(title="In the browser (headless Chromium, WebAssembly, 1 thread; the web app's own code), batch 1")
+    for h in BROWSER_HEADERS:
+        table.add_column(h, justify="left" if h in ("model", "runtime") else "right")
+    for row in browser_rows(result):
+        table.add_row(*row)
+    return table
+
+
 def markdown(result: dict) -> str:
     m, h = result["method"], result["host"]
     lines = [
@@ -86,6 +109,10 @@ def markdown(result: dict) -> str:
         lat = keras["latency"]
         lines += ["", f"Keras latency paths (batch 1, p50): compiled XLA tf.function {lat['p50_us']:,.0f} µs, "
                       f"eager `model(x)` {lat['eager_p50_us']:,.0f} µs, `model.predict(x)` {lat['predict_p50_us']:,.0f} µs."]
+    if browser_rows(result):
+        lines += ["", "In the browser (headless Chromium, WebAssembly, 1 thread; the web app's own code), batch 1:", "",
+                  "| " + " | ".join(BROWSER_HEADERS) + " |", "|---|---|---:|---:|---:|",
+                  *("| " + " | ".join(row) + " |" for row in browser_rows(result))]
     if m.get("flops_per_image") and m.get("peak_gflops_float32_matmul"):
         lines += ["", f"Compute floor: {m['flops_per_image'] / 1e6:.1f} MFLOP/image over a measured float32 matmul peak "
                       f"of {m['peak_gflops_float32_matmul']:.1f} GFLOP/s ({m['threads']} thread(s)); '× floor' = p50 / floor, shown for "

@@ -1,9 +1,9 @@
 """The web app (`fmnist-edge app`): a self-contained, offline, installable static site that classifies phone
-photos with a release's own ONNX files in the browser (onnxruntime-web, WebAssembly), and the browser side of
-`verify --browser`.
+photos with a release's own files in the browser (TFLite through LiteRT.js, ONNX through onnxruntime-web; both
+WebAssembly), and the app that `verify --browser` drives.
 
 The page's code lives in `fmnist_edge/webapp/` (preprocess.mjs is runtime/images.py, step for step); the
-runtime files come from the npm package pinned by web/package-lock.json (`npm ci --prefix web`, run by
+runtime files come from the npm packages pinned by web/package-lock.json (`npm ci --prefix web`, run by
 scripts/setup.sh). Node is needed only for that install: the built app is plain files.
 """
 
@@ -20,25 +20,43 @@ from .errors import ConfigError, FmnistEdgeError, MissingExtraError
 
 WEBAPP = Path(__file__).parent / "webapp"
 APP_FILES = ("index.html", "app.mjs", "preprocess.mjs", "style.css", "sw.js")
-# What onnxruntime-web runs as shipped (STACK.md: onnx-int8 bit-identical to its golden outputs). The default
-# is onnx-int8: a quarter of the float file's download for the phone, and faster in the browser (STACK.md,
-# reference, 2-core x86: 1.5 ms vs 3.5-4.2 ms per image).
-WEB_VARIANTS = ("onnx-int8", "onnx-float32")
-DEFAULT_VARIANT = "onnx-int8"
-# The only files of the package a page loads with the WebAssembly backend (the package on disk is ~140 MB).
-ORT_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
+NODE_MODULES = Path(__file__).resolve().parent.parent / "web" / "node_modules"
+# What the browser runtimes run as shipped: onnxruntime-web the ONNX files (onnx-int8 bit-identical to its golden
+# outputs), LiteRT.js the TFLite file made for it (no dynamic batch, no int8 tensors at the boundary; STACK.md).
+WEB_VARIANTS = ("tflite-int8-web", "onnx-int8", "onnx-float32")
+# The app's default, chosen by measurement (README "The web app"): among the web variants that pass, the one that
+# is fastest in Chromium and downloads the fewest bytes with its runtime.
+DEFAULT_VARIANT = "tflite-int8-web"
+# Per format: the npm package, and only the files a page loads from it (source in the package -> name in the app).
+RUNTIMES = {
+    "onnx": ("onnxruntime-web", "ort", {"dist/ort.wasm.min.mjs": "ort.wasm.min.mjs",
+                                        "dist/ort-wasm-simd-threaded.mjs": "ort-wasm-simd-threaded.mjs",
+                                        "dist/ort-wasm-simd-threaded.wasm": "ort-wasm-simd-threaded.wasm"}),
+    # LiteRT.js picks the compat build when the browser lacks relaxed SIMD (Safari), the plain one otherwise: both
+    # ship, neither is precached (OPTIONAL); the page caches the one its browser loaded (app.mjs).
+    "tflite": ("@litertjs/core", "litert", {"dist/index.js": "index.js",
+                                            "../wasm-utils/dist/bundle.js": "wasm-utils.js",
+                                            **{f"wasm/litert_wasm{k}_internal.{e}": f"wasm/litert_wasm{k}_internal.{e}"
+                                               for k in ("", "_compat") for e in ("js", "wasm")}}),
+}
 
 
-def ort_dist() -> Path:
-    """onnxruntime-web's dist/ from the npm install (web/node_modules), or $FMNIST_EDGE_ORT_WEB."""
-    default = Path(__file__).resolve().parent.parent / "web" / "node_modules" / "onnxruntime-web" / "dist"
-    dist = Path(os.environ.get("FMNIST_EDGE_ORT_WEB", default))
-    missing = [f for f in ORT_FILES if not (dist / f).is_file()]
+OPTIONAL = ("litert/wasm/",)
+
+
+def runtime_files(fmt: str) -> tuple[str, str, dict[Path, str]]:
+    """(package@version, the app's directory for it, {source file: name in that directory}) for a model format,
+    from the npm install in web/node_modules (or $FMNIST_EDGE_NODE_MODULES)."""
+    package, folder, files = RUNTIMES[fmt]
+    root = Path(os.environ.get("FMNIST_EDGE_NODE_MODULES", NODE_MODULES)) / package
+    sources = {(root / src).resolve(): dst for src, dst in files.items()}
+    missing = [str(src) for src in sources if not src.is_file()]
     if missing:
-        raise MissingExtraError(f"The web app needs onnxruntime-web's files ({', '.join(missing)} not in {dist}). "
-                                "Install them with `npm ci --prefix web` in the checkout (scripts/setup.sh does), "
-                                "or point FMNIST_EDGE_ORT_WEB at a dist/ directory of onnxruntime-web 1.30.0.")
-    return dist
+        raise MissingExtraError(f"The web app needs {package}'s files ({', '.join(missing)} missing). Install them with "
+                                "`npm ci --prefix web` in the checkout (scripts/setup.sh does), or point "
+                                "FMNIST_EDGE_NODE_MODULES at a node_modules directory holding web/package-lock.json's versions.")
+    version = json.loads((root / "package.json").read_text())["version"]
+    return f"{package}@{version}", folder, sources
 
 
 def _icon(size: int, path: Path) -> None:
@@ -69,36 +87,47 @@ def app_artifacts(run: Path) -> dict:
                                   "from it. Re-export the release, then run `fmnist-edge verify` on it.")
         clf = runtime.load(art)
         lo, hi = clf.manifest["preprocessing"]["input_range"]
-        found[variant] = {"model": f"models/{variant}/model.onnx", "bytes": clf.manifest["file"]["bytes"],
+        name = clf.manifest["file"]["path"]
+        found[variant] = {"model": f"models/{variant}/{name}", "format": clf.manifest["format"], "bytes": clf.manifest["file"]["bytes"],
                           "input_name": clf.manifest["input"]["name"], "output_name": clf.manifest["output"]["name"],
-                          "side": 28, "input_scale": 255 / (hi - lo), "golden_agreement": result.agreement_with_export}
+                          "side": 28, "classes": len(clf.class_names), "input_scale": 255 / (hi - lo),
+                          "golden_agreement": result.agreement_with_export}
     if not found:
         raise FmnistEdgeError(f"{run}: no {' or '.join(WEB_VARIANTS)} artifact; export them with "
-                              f"`fmnist-edge export {run} --onnx`.")
+                              f"`fmnist-edge export {run} --web --onnx`.")
     return found
 
 
-def build_app(run: Path, out: Path) -> dict:
-    """Write the app for release `run` into `out` (absent or empty); returns its release.json."""
+def build_app(run: Path, out: Path, artifact: str | None = None, everything: bool = False) -> dict:
+    """Write the app for release `run` into `out` (absent or empty); returns its release.json. It ships one
+    artifact (`artifact`, default DEFAULT_VARIANT) and that artifact's runtime; `everything`: every web artifact
+    of the release and both runtimes (what `verify --browser` builds)."""
     from runtime.images import MAX_PIXELS
 
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ConfigError(f"--out {out}: exists and is not an empty directory; choose a new one (the app's files "
                           "would mix with what is there).")
-    dist = ort_dist()
-    artifacts = app_artifacts(run)
-    default = DEFAULT_VARIANT if DEFAULT_VARIANT in artifacts else next(iter(artifacts))
+    if artifact is not None and artifact not in WEB_VARIANTS:
+        raise ConfigError(f"--artifact {artifact}: not one the browser runs; choose from {', '.join(WEB_VARIANTS)}.")
+    found = app_artifacts(run)
+    default = artifact or (DEFAULT_VARIANT if DEFAULT_VARIANT in found else next(iter(found)))
+    if default not in found:
+        raise FmnistEdgeError(f"{run}: has no {default} artifact; export it (`fmnist-edge export {run} --variant {default}`).")
+    artifacts = found if everything else {default: found[default]}
+    runtimes = {fmt: runtime_files(fmt) for fmt in {a["format"] for a in artifacts.values()}}
     names = json.loads((run / default / "manifest.json").read_text())["class_names"]
     with committed_dir(out) as tmp:
         for name in APP_FILES:
             shutil.copy(WEBAPP / name, tmp / name)
-        (tmp / "ort").mkdir()
-        for name in ORT_FILES:
-            shutil.copy(dist / name, tmp / "ort" / name)
-        for variant in artifacts:
+        for _, folder, sources in runtimes.values():
+            for src, dst in sources.items():
+                (tmp / folder / dst).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(src, tmp / folder / dst)
+        for variant, a in artifacts.items():
             (tmp / "models" / variant).mkdir(parents=True)
-            for name in ("model.onnx", "manifest.json", "labels.txt"):
+            for name in (Path(a["model"]).name, "manifest.json", "labels.txt"):
                 shutil.copy(run / variant / name, tmp / "models" / variant / name)
+            a["runtime"] = runtimes[a["format"]][0]
         for size in (192, 512):
             _icon(size, tmp / f"icon-{size}.png")
         text(json.dumps({
@@ -108,7 +137,13 @@ def build_app(run: Path, out: Path) -> dict:
         }, indent=2) + "\n")(tmp / "manifest.webmanifest")
         files = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
         digest = hashlib.sha256(b"".join(hashlib.sha256((tmp / f).read_bytes()).digest() for f in files)).hexdigest()[:16]
+        optional = [f for f in files if f.startswith(OPTIONAL)]
+        builds = [sum((tmp / f).stat().st_size for f in optional if f"litert_wasm_{k}internal." in f) for k in ("", "compat_")]
         release = {"name": run.resolve().name, "default": default, "artifacts": artifacts, "class_names": names,
-                   "side": 28, "max_pixels": MAX_PIXELS, "digest": digest, "files": ["./", *files, "release.json"]}
+                   "side": 28, "max_pixels": MAX_PIXELS, "digest": digest,
+                   "files": ["./", *(f for f in files if f not in optional), "release.json"], "optional": optional,
+                   "bytes": sum((tmp / f).stat().st_size for f in files),
+                   # what a phone downloads on its first visit: everything precached, plus one LiteRT.js build
+                   "download_bytes": sum((tmp / f).stat().st_size for f in files if f not in optional) + max(builds)}
         text(json.dumps(release, indent=2) + "\n")(tmp / "release.json")
     return release

@@ -82,6 +82,10 @@ class TFLiteBackend:
         self._in = self._it.get_input_details()[0]
         self._out = self._it.get_output_details()[0]
         self._batch = int(self._in["shape"][0])
+        # A file made for a runtime without resizing (LiteRT.js: `tflite-int8-web`) has a static batch that
+        # XNNPack cannot reshape: such a file runs `batch` images per call, as the browser runs it.
+        signature = self._in.get("shape_signature")
+        self._static_batch = int(signature[0]) if signature is not None and len(signature) and signature[0] > 0 else None
         self._lock = threading.Lock()
 
     def quantization(self, which: str) -> dict | None:
@@ -108,6 +112,11 @@ class TFLiteBackend:
         return call
 
     def run(self, x: np.ndarray) -> np.ndarray:
+        b = self._static_batch
+        if b is not None and x.shape[0] != b:
+            if x.shape[0] % b:
+                raise RuntimeArtifactError(f"this model takes batches of exactly {b} image(s); got {x.shape[0]}.")
+            return np.concatenate([self.run(x[i:i + b]) for i in range(0, len(x), b)])
         with self._lock:
             if x.shape[0] != self._batch:
                 self._it.resize_tensor_input(self._in["index"], list(x.shape))

@@ -45,13 +45,16 @@ _ALL = (
             "compress", "tflite_int8_pruned", 0.985, full_integer=True, int8_kernels=True, fine_tuned=True),
     Variant("tflite-int8-clustered", "tflite", "TFLite int8 full-integer after trained weight clustering (tfmot)",
             "compress", "tflite_int8_clustered", 0.985, full_integer=True, int8_kernels=True, fine_tuned=True),
+    # LiteRT.js (the web app's TFLite runtime) takes neither int8 tensors at a model's boundary nor a dynamic batch.
+    Variant("tflite-int8-web", "tflite", "TFLite int8 for the browser (LiteRT.js): full-integer kernels, float32 "
+            "input and output, a static batch of 1", "web", "tflite_int8_web", 0.985, int8_kernels=True),
     Variant("onnx-float32", "onnx", "ONNX float32, dynamic batch", "onnx", "onnx_float32", 1.0, 1e-4),
     Variant("onnx-int8", "onnx", "ONNX int8, static QDQ, per-channel (onnxruntime quantization)", "onnx",
             "onnx_int8", 0.985, int8_kernels=True),
 )
 
 VARIANTS: dict[str, Variant] = {v.name: v for v in _ALL}
-GROUPS = ("float", "int8", "qat", "compress", "onnx")
+GROUPS = ("float", "int8", "qat", "compress", "web", "onnx")
 
 
 def get(name: str) -> Variant | None:

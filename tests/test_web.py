@@ -4,6 +4,7 @@ Debian's real Chromium (headless) through its own file input, as a person would 
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -16,7 +17,7 @@ pytest.importorskip("selenium")
 from fmnist_edge import cli  # noqa: E402
 from fmnist_edge.browser import chromium, serve  # noqa: E402
 from fmnist_edge.errors import MissingExtraError  # noqa: E402
-from fmnist_edge.web import build_app  # noqa: E402
+from fmnist_edge.web import DEFAULT_VARIANT, build_app  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RELEASE = ROOT / "artifacts" / "reference"
@@ -71,7 +72,9 @@ def classify(driver, path: Path) -> dict:
 def test_the_release_runs_bit_identical_in_chromium():
     result = runner.invoke(cli.app, ["verify", str(RELEASE), "--browser"])
     assert result.exit_code == 0, result.output
-    assert "onnx-int8" in result.output and "0 (0: bit-identical)" in result.output and "HeadlessChrome" in result.output
+    for variant in ("tflite-int8-web", "onnx-int8"):  # int8: bit-identical to the outputs recorded at export
+        assert re.search(rf"{variant} .* 100.00% .* 0 \(0: bit-identical\) .* PASS", result.output), result.output
+    assert "onnx-float32" in result.output and "HeadlessChrome" in result.output
 
 
 @pytest.mark.parametrize("photo", PHOTOS, ids=[p.name for p in PHOTOS])
@@ -87,7 +90,7 @@ def test_browser_and_python_preprocessing_agree_on_real_style_photos(app_dir, br
     web = np.asarray(got["pixels"], dtype=np.int16).reshape(28, 28)
     py = load_image(photo).astype(np.int16)
     assert np.abs(web - py).max() <= 1, f"{photo.name}: max grey-level difference {np.abs(web - py).max()}"
-    clf = runtime.load(RELEASE / "onnx-int8")  # the app's default artifact, in Python
+    clf = runtime.load(RELEASE / DEFAULT_VARIANT)  # the app's artifact, run by the Python runtime
     assert int(np.argmax(got["probs"])) == int(np.argmax(clf.predict_proba(py.astype(np.uint8)[None])[0]))
 
 
@@ -169,3 +172,36 @@ def test_phone_sized_screenshot(app_dir, tmp_path):
 
     with Image.open(shot) as im:
         assert im.width == 412 and im.height > 600  # the phone's viewport, with the result on it
+
+
+MICRO = Path(__file__).parent / "fixtures" / "micro-release"
+
+
+def test_the_cpu_matrix_has_a_browser_column(tmp_path):
+    from fmnist_edge.web import WEB_VARIANTS
+
+    result = runner.invoke(cli.app, ["verify", str(MICRO), "--cpu-matrix", "--cpus", "native,browser",
+                                     "--json", str(tmp_path / "m.json")])
+    assert result.exit_code == 0, result.output
+    cells = json.loads((tmp_path / "m.json").read_text())["results"]["browser"]
+    for variant, cell in cells.items():
+        if variant in WEB_VARIANTS:
+            assert cell["applies"] and cell["passed"] and cell["agreement"] == 1.0 and cell["images"] == 50, variant
+            if "int8" in variant:
+                assert cell["max_abs_diff"] == 0.0 and cell["tolerance"] == 0.0, variant  # bit-identical
+        else:
+            assert not cell["applies"] and cell["agreement"] is None, variant
+    assert "browser" in result.output and "–" in result.output
+
+
+def test_bench_reports_browser_latency_next_to_native(tmp_path):
+    variants = [arg for v in ("tflite-int8", "tflite-int8-web", "onnx-int8", "onnx-float32") for arg in ("--variant", v)]
+    result = runner.invoke(cli.app, ["bench", str(MICRO), "--browser", "--runs", "20", "--warmup", "2", "--keras",
+                                     "recorded", "--no-compute-floor", "--batch-size", "4", *variants, "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    rows = {r["name"]: r for r in json.loads((tmp_path / "bench.json").read_text())["rows"]}
+    for variant in ("tflite-int8-web", "onnx-int8", "onnx-float32"):
+        b = rows[variant]["extra"]["browser"]
+        assert b["p50_us"] > 0 and b["runs"] == 20 and b["runtime"].startswith(("@litertjs/core@", "onnxruntime-web@"))
+    assert "browser" not in rows["tflite-int8"]["extra"]  # not a file the browser runs
+    assert "In the browser" in (tmp_path / "bench.md").read_text() and "browser / native" in result.output

@@ -42,6 +42,8 @@ def bench(
     data_dir: Optional[Path] = typer.Option(None, help="Directory with the four Fashion-MNIST IDX files."),
     test_images: Optional[int] = typer.Option(None, help="Use a seeded class-balanced subset of N test images (default: all)."),
     compute_floor: bool = typer.Option(True, help="Measure the CPU's float32 matmul peak to show each model's compute floor."),
+    browser: bool = typer.Option(False, "--browser", help="Also time the web-capable artifacts in headless Chromium, through "
+                                 "the web app's own code, next to their native latency (needs chromium and selenium)."),
     profile: bool = typer.Option(False, "--profile", help="Instead: where each artifact's batch-1 time goes, per op (ONNX "
                                  "Runtime's profiler; for TFLite, timed cumulative prefixes of the file). Writes OUT/profile.json."),
 ):
@@ -59,7 +61,7 @@ def bench(
     cfg = BenchConfig(threads=threads, batch_sizes=tuple(batch_size) if batch_size else BenchConfig.batch_sizes, warmup=warmup, runs=runs,
                       variants=tuple(variant) if variant else None, keras=keras,
                       data_dir=str(data_dir) if data_dir else None, test_images=test_images,
-                      compute_floor=compute_floor)
+                      compute_floor=compute_floor, browser=browser)
     cons = tradeoff.constraints_from_options(max_size, max_raw_size, max_latency, max_drop, min_agreement)
     querying = any(v is not None for v in (max_size, max_raw_size, max_latency))
     if results is not None:
@@ -89,6 +91,8 @@ def bench(
         measured = run_bench(run, cfg, progress=lambda msg: progress.update(task, description=f"benchmarking {msg}"))
     result = measured.to_dict()
     console.print(report.rich_table(result))
+    if browser:
+        console.print(report.browser_table(result))
     if out in (json_out.parent, markdown_out.parent, plot_out.parent):
         out.mkdir(parents=True, exist_ok=True)
     measured.save(json_out)

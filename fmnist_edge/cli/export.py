@@ -34,6 +34,7 @@ def export(
     onnx: bool = typer.Option(False, "--onnx", help="ONNX float32 and ONNX int8 (QDQ)."),
     compress: bool = typer.Option(False, "--compress", help="TFLite float16, dynamic-range int8, and int8 after trained "
                                   "pruning and after trained weight clustering."),
+    web: bool = typer.Option(False, "--web", help="TFLite int8 for the browser (LiteRT.js in the web app): float32 I/O, batch 1."),
     variant: Optional[list[str]] = typer.Option(None, "--variant", help="A variant by name (repeatable)."),
     calibration_images: int = opt(ExportConfig, "calibration_images"),
     calibration_seed: int = opt(ExportConfig, "calibration_seed"),
@@ -70,7 +71,7 @@ def export(
     limit: Optional[int] = typer.Option(None, help="Model file: use a seeded class-balanced subset of the real data (quick check)."),
 ):
     """Export a trained run, or a Keras model file, to every variant (TFLite float32, float16, dynamic-range,
-    int8, int8-QAT, int8-pruned, int8-clustered; ONNX float32, int8), each checked against Keras. For a model
+    int8, int8-QAT, int8-pruned, int8-clustered, int8-web; ONNX float32, int8), each checked against Keras. For a model
     file, --out is the run directory to create (default artifacts/NAME); its input contract is folded into the
     exported graph and checked on real images first. A variant that misses its gate is refused and not written,
     the others are: exit code 3 then (1: the export failed as a whole)."""
@@ -79,7 +80,7 @@ def export(
 
     from ..runs import latest_run
 
-    groups = {"float": float_, "int8": int8, "qat": qat, "compress": compress, "onnx": onnx}
+    groups = {"float": float_, "int8": int8, "qat": qat, "compress": compress, "web": web, "onnx": onnx}
     chosen = [v.name for v in VARIANTS.values() if groups[v.group]]
     for name in variant or []:
         if name not in VARIANTS:

@@ -93,19 +93,25 @@ def verify_cpu_matrix(targets: list[Path], cpus: tuple[str, ...], json_out: Opti
         table.add_column(f"{cpu}\n({label[cpu]})" if cpu != "native" else label[cpu], justify="center")
     variants = list(matrix[cpus[0]])
     for v in variants:
-        table.add_row(v, *(("[green]✓[/]" if (c := matrix[cpu][v]).passed else "[red]✗[/]") +
-                           f" {c.agreement:.0%} |Δp| {c.max_abs_diff:.1g} ({c.images} img)" for cpu in cpus))
+        table.add_row(v, *(cell_text(matrix[cpu][v]) for cpu in cpus))
     console.print(table)
     console.print("Rule: 100% top-1 agreement; |Δp| within one int8 output step (int8) or 1e-4 (float). "
                   f"Emulated CPUs run float kernels on {EMULATED_FLOAT_IMAGES} of the golden images (qemu runs FMA "
                   "in software: seconds per image), int8 kernels on all. "
-                  "qemu cannot emulate AVX-512, so the native column is the only one that covers it.", highlight=False)
+                  "qemu cannot emulate AVX-512, so the native column is the only one that covers it. In the browser, int8 "
+                  "must be bit-identical; – : a format the browser does not run.", highlight=False)
     if json_out:
         write_json(json_out, matrix_record(matrix, host, cpus))
     failures = [f"{v} on {cpu}: {'; '.join(cell.problems)}" for cpu, row in matrix.items() for v, cell in row.items()
                 if not cell.passed]
     if failures:
         raise FmnistEdgeError("the CPU matrix failed:\n  " + "\n  ".join(failures))
+
+
+def cell_text(c) -> str:
+    if not c.applies:
+        return "–"
+    return ("[green]✓[/]" if c.passed else "[red]✗[/]") + f" {c.agreement:.0%} |Δp| {c.max_abs_diff:.1g} ({c.images} img)"
 
 
 def verify_browser(run: Path) -> None:
@@ -116,11 +122,11 @@ def verify_browser(run: Path) -> None:
         rows = verify_in_browser(run)
     table = Table(title=f"verify in the browser: {run} in headless Chromium (WebAssembly, 1 thread) vs. the outputs "
                         "recorded at export", caption=rows[0]["browser"], caption_justify="left")
-    for col in ("artifact", "images", "agree w/ export", "max |Δp| (allowed)", "p50 ms", "p90 ms", "result"):
+    for col in ("artifact", "runtime", "images", "agree w/ export", "max |Δp| (allowed)", "p50 ms", "p90 ms", "result"):
         table.add_column(col)
     for r in rows:
         allowed = "0: bit-identical" if r["rule"] == "bit-identical" else f"{r['tolerance']:.2g}"
-        table.add_row(r["variant"], str(r["images"]), f"{r['agreement']:.2%}", f"{r['max_abs_diff']:.2g} ({allowed})",
+        table.add_row(r["variant"], r["runtime"], str(r["images"]), f"{r['agreement']:.2%}", f"{r['max_abs_diff']:.2g} ({allowed})",
                       f"{r['p50_ms']:.2f}", f"{r['p90_ms']:.2f}", "[green]PASS[/]" if r["passed"] else "[red]FAIL[/]")
     console.print(table)
     failures = [f"{r['variant']} in Chromium: {'; '.join(r['problems'])}" for r in rows if not r["passed"]]

@@ -1,10 +1,6 @@
 // The fmnist-edge web app: classify a photo on the phone, offline, with the release's own files.
 // `Classifier` is also what `fmnist-edge verify --browser` drives, so the page and the proof share one path.
-import * as ort from "./ort/ort.wasm.min.mjs";
 import { ImageInputError, photoToInput } from "./preprocess.mjs";
-
-ort.env.wasm.wasmPaths = new URL("./ort/", import.meta.url).href;
-ort.env.wasm.numThreads = 1; // threads need cross-origin isolation, and gave no speed-up on 2 cores (STACK.md)
 
 export async function loadRelease() {
   const response = await fetch(new URL("./release.json", import.meta.url));
@@ -12,26 +8,56 @@ export async function loadRelease() {
   return response.json();
 }
 
+const here = (path) => new URL(path, import.meta.url).href;
+
+// One session per format: (float32 NHWC input of n images, n) -> probabilities. Each runtime is imported only
+// when an artifact of its format is used, so the app loads one of them.
+const SESSIONS = {
+  async onnx(artifact) {
+    const ort = await import("./ort/ort.wasm.min.mjs");
+    ort.env.wasm.wasmPaths = here("./ort/");
+    ort.env.wasm.numThreads = 1; // threads need cross-origin isolation, and gave no speed-up on 2 cores (STACK.md)
+    const session = await ort.InferenceSession.create(here(artifact.model), { executionProviders: ["wasm"] });
+    const { side, input_name: inputName, output_name: outputName } = artifact;
+    return async (x, n) => (await session.run({ [inputName]: new ort.Tensor("float32", x, [n, side, side, 1]) }))[outputName].data;
+  },
+  async tflite(artifact) {
+    const litert = await import("./litert/index.js");
+    if (!SESSIONS.litertLoaded) SESSIONS.litertLoaded = litert.loadLiteRt(here("./litert/wasm/"));
+    await SESSIONS.litertLoaded;
+    const model = await litert.loadAndCompile(here(artifact.model), { accelerator: "wasm" });
+    const size = artifact.side * artifact.side;
+    return async (x, n) => { // the file has a static batch of 1 (LiteRT.js cannot resize): one image per call
+      const out = new Float32Array(n * artifact.classes);
+      for (let i = 0; i < n; i++) {
+        const input = new litert.Tensor(x.slice(i * size, (i + 1) * size), [1, artifact.side, artifact.side, 1]);
+        const [result] = await model.run(input);
+        out.set(result.toTypedArray(), i * artifact.classes);
+        input.delete();
+        result.delete();
+      }
+      return out;
+    };
+  },
+};
+
 export class Classifier {
   static async load(artifact) {
-    const session = await ort.InferenceSession.create(new URL(artifact.model, import.meta.url).href,
-                                                      { executionProviders: ["wasm"] });
-    return new Classifier(artifact, session);
+    return new Classifier(artifact, await SESSIONS[artifact.format](artifact));
   }
 
-  constructor(artifact, session) {
+  constructor(artifact, run) {
     this.artifact = artifact;
-    this.session = session;
+    this.run = run;
   }
 
   // uint8 pixels of n 28x28 images (light garment on dark) -> n x classes probabilities. The model input is
-  // pixel / inputScale (the manifest's preprocessing: 255, inputs in [0, 1]), float32, NHWC.
+  // pixel / input_scale (from the manifest's preprocessing: 255, inputs in [0, 1]), float32, NHWC.
   async predict(pixels, n) {
-    const { side, input_scale: scale, input_name: inputName, output_name: outputName } = this.artifact;
+    const { side, input_scale: scale } = this.artifact;
     const x = new Float32Array(n * side * side);
     for (let i = 0; i < x.length; i++) x[i] = pixels[i] / scale;
-    const result = await this.session.run({ [inputName]: new ort.Tensor("float32", x, [n, side, side, 1]) });
-    return result[outputName].data;
+    return this.run(x, n);
   }
 }
 
@@ -56,9 +82,14 @@ async function main() {
     say(`The model could not be loaded (${err.message || err}). Reload the page while online once.`, true);
     return;
   }
+  const used = release.artifacts[release.default];
   document.getElementById("model").textContent =
-    `${release.default} of ${release.name} (${(release.artifacts[release.default].bytes / 1024).toFixed(0)} KiB), ` +
-    `ONNX Runtime Web ${ort.env.versions?.web || ""} (WebAssembly)`;
+    `${release.default} of ${release.name} (${(used.bytes / 1024).toFixed(0)} KiB), ${used.runtime} (WebAssembly)`;
+  try {
+    await cacheTheRuntimeThisBrowserLoaded(release);
+  } catch {
+    // no cache (private browsing, storage full): the app still works online
+  }
   say("Ready: take or choose a photo of a garment.");
   input.disabled = false;
   input.addEventListener("change", async () => {
@@ -87,6 +118,15 @@ async function main() {
       say(err instanceof ImageInputError ? err.message : `Could not classify ${file.name}: ${err.message || err}`, true);
     }
   });
+}
+
+// The service worker precaches the app without the optional runtime builds; once the model runs, the ones this
+// browser fetched are added to the same cache, so the next visit works offline.
+async function cacheTheRuntimeThisBrowserLoaded(release) {
+  if (!("caches" in window)) return;
+  const fetched = new Set(performance.getEntriesByType("resource").map((e) => e.name));
+  const used = release.optional.map((f) => new URL(f, location.href).href).filter((u) => fetched.has(u));
+  if (used.length) await (await caches.open(`fmnist-edge-${release.digest}`)).addAll(used);
 }
 
 function previewOf(pixels, side) {

@@ -1,5 +1,7 @@
-// Offline after the first visit: every file of the app (listed in release.json, which `fmnist-edge app` wrote)
-// is cached on install and served from the cache first; the cache name carries the release's digest.
+// Offline after the first visit: every file of the app listed in release.json's `files` (written by
+// `fmnist-edge app`) is cached on install and served from the cache first; the cache name carries the
+// release's digest. The `optional` files (alternative runtime builds) are cached by the page, once it knows
+// which one this browser loaded (app.mjs), so a phone downloads only the one it runs.
 const RELEASE = new URL("./release.json", self.location).href;
 
 self.addEventListener("install", (event) => {
