@@ -42,6 +42,7 @@ RUNTIMES = {
 
 
 OPTIONAL = ("litert/wasm/",)
+SIDE = 28  # the models' input is SIDE x SIDE pixels (runtime/images.py fits photos into it)
 
 
 def runtime_files(fmt: str) -> tuple[str, str, dict[Path, str]]:
@@ -90,7 +91,7 @@ def app_artifacts(run: Path) -> dict:
         name = clf.manifest["file"]["path"]
         found[variant] = {"model": f"models/{variant}/{name}", "format": clf.manifest["format"], "bytes": clf.manifest["file"]["bytes"],
                           "input_name": clf.manifest["input"]["name"], "output_name": clf.manifest["output"]["name"],
-                          "side": 28, "classes": len(clf.class_names), "input_scale": 255 / (hi - lo),
+                          "side": SIDE, "classes": len(clf.class_names), "input_scale": 255 / (hi - lo),
                           "golden_agreement": result.agreement_with_export}
     if not found:
         raise FmnistEdgeError(f"{run}: no {' or '.join(WEB_VARIANTS)} artifact; export them with "
@@ -140,7 +141,7 @@ def build_app(run: Path, out: Path, artifact: str | None = None, everything: boo
         optional = [f for f in files if f.startswith(OPTIONAL)]
         builds = [sum((tmp / f).stat().st_size for f in optional if f"litert_wasm_{k}internal." in f) for k in ("", "compat_")]
         release = {"name": run.resolve().name, "default": default, "artifacts": artifacts, "class_names": names,
-                   "side": 28, "max_pixels": MAX_PIXELS, "digest": digest,
+                   "side": SIDE, "max_pixels": MAX_PIXELS, "digest": digest,
                    "files": ["./", *(f for f in files if f not in optional), "release.json"], "optional": optional,
                    "bytes": sum((tmp / f).stat().st_size for f in files),
                    # what a phone downloads on its first visit: everything precached, plus one LiteRT.js build
