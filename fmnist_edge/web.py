@@ -74,7 +74,7 @@ def _icon(size: int, path: Path) -> None:
 def app_artifacts(run: Path) -> dict:
     """The release's web-capable artifacts, each verified on its golden images here first (a release whose
     files do not reproduce their recorded outputs is not worth shipping to a phone)."""
-    import runtime
+    from runtime.manifest import read
     from runtime.verify import verify
 
     found = {}
@@ -86,12 +86,11 @@ def app_artifacts(run: Path) -> dict:
         if not result.passed:
             raise FmnistEdgeError(f"{art}: fails verification ({'; '.join(result.problems)}); refusing to build an app "
                                   "from it. Re-export the release, then run `fmnist-edge verify` on it.")
-        clf = runtime.load(art)
-        lo, hi = clf.manifest["preprocessing"]["input_range"]
-        name = clf.manifest["file"]["path"]
-        found[variant] = {"model": f"models/{variant}/{name}", "format": clf.manifest["format"], "bytes": clf.manifest["file"]["bytes"],
-                          "input_name": clf.manifest["input"]["name"], "output_name": clf.manifest["output"]["name"],
-                          "side": SIDE, "classes": len(clf.class_names), "input_scale": 255 / (hi - lo),
+        m = read(art / "manifest.json")  # verify checked it; no second interpreter just for its fields
+        lo, hi = m["preprocessing"]["input_range"]
+        found[variant] = {"model": f"models/{variant}/{m['file']['path']}", "format": m["format"], "bytes": m["file"]["bytes"],
+                          "input_name": m["input"]["name"], "output_name": m["output"]["name"],
+                          "side": SIDE, "classes": len(m["class_names"]), "input_scale": 255 / (hi - lo),
                           "golden_agreement": result.agreement_with_export}
     if not found:
         raise FmnistEdgeError(f"{run}: no {' or '.join(WEB_VARIANTS)} artifact; export them with "

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from ..errors import FmnistEdgeError
-from ._app import app, console, require_train_extra, user_errors
+from ._app import app, console, quiet_tensorflow, require_train_extra, user_errors
 
 
 @app.command()
@@ -70,7 +70,7 @@ def bench(
         return answer_query(result, cons) if querying else gate_or_fail(report.gate(result, max_drop, min_agreement))
     if keras == "live":
         require_train_extra("tensorflow")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # see _app.quiet_tensorflow
+    quiet_tensorflow()
     os.environ["KERAS_BACKEND"] = "tensorflow"  # the live Keras row times a compiled tf.function
     run = run_dir or default_release()
     unknown = [v for v in variant or () if v not in ARTIFACT_DIRS]
