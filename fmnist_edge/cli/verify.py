@@ -20,7 +20,7 @@ def verify(
     artifact: Optional[Path] = typer.Argument(None, help="Artifact directory, or a run to verify all its artifacts (default: artifacts/reference)."),
     threads: int = typer.Option(1, help="Interpreter threads."),
     cpu_matrix: bool = typer.Option(False, "--cpu-matrix", help="Also run the golden set under emulated CPUs (qemu): "
-                                    "x86 SSE4.2 and AVX2, arm64 Cortex-A72/A76; one column per CPU."),
+                                    "x86 SSE4.2 and AVX2, arm64 Cortex-A72/A76, and the browser (WebAssembly); one column each."),
     cpus: str = typer.Option(",".join(ALL_CPUS), help="CPUs for --cpu-matrix, comma-separated."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="With --cpu-matrix: also write the matrix as JSON."),
     browser: bool = typer.Option(False, "--browser", help="Instead: run the golden images of the release's web artifacts "
