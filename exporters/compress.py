@@ -4,7 +4,7 @@ Both go through the same tf_keras copy as QAT (tfmot 0.8.1 has no Keras 3 suppor
 least `min_share` of the model's weights are wrapped, the model is fine-tuned on the training split, the
 wrappers are stripped, and the result is converted to full-integer int8 like `tflite-int8`. One-shot
 compression without fine-tuning wrecks accuracy (75% magnitude pruning of the reference: 0.93 -> 0.63);
-the fine-tuning is the work. Which layers is measured (README "Compression"): on `reference`, pruning
+the fine-tuning is the work. Which layers is measured (docs/results/compression.md): on `reference`, pruning
 only the Dense(3200x128) layer (81% of the weights) to 90% keeps the accuracy, while pruning the convs
 too (85%) costs 1.3 points; clustering tolerates the convs.
 """

@@ -18,7 +18,7 @@ from .errors import ExportError
 # products through a saturating 16-bit intermediate (signed activations are shifted to uint8 first), so the
 # same S8S8 file computes differently on AVX2, SSE4.2 and VNNI CPUs. 7-bit weights (`reduce_range`) or
 # uint8 x uint8 operands cannot saturate: every CPU computes the exact integer result. The default was
-# chosen by measurement (scripts/onnx_int8_schemes.py; README "ONNX int8 on every CPU").
+# chosen by measurement (scripts/onnx_int8_schemes.py; docs/guides/exporting.md, "ONNX int8 on every CPU").
 ONNX_INT8_SCHEMES = {
     "s8s8": {"activation": "QInt8", "weight": "QInt8", "reduce_range": False,
              "portable": False, "why": "int8 x int8; saturates a 16-bit intermediate on x86 without VNNI"},

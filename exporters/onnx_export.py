@@ -123,4 +123,4 @@ def build_int8(exp, tmp):
         "qdq_graph_io_quantization": qdq_io_params(tmp / "model.onnx"),
         "quantization_scheme": {"name": scheme, "activations": spec["activation"], "weights": spec["weight"],
                                 "reduce_range": spec["reduce_range"], "per_channel": True, "format": "QDQ",
-                                "why": spec["why"], "chosen_by": "scripts/onnx_int8_schemes.py; README 'ONNX int8 on every CPU'"}})
+                                "why": spec["why"], "chosen_by": "scripts/onnx_int8_schemes.py; docs/results/export.md#onnx-int8-schemes"}})

@@ -24,7 +24,7 @@ NODE_MODULES = Path(__file__).resolve().parent.parent / "web" / "node_modules"
 # What the browser runtimes run as shipped: onnxruntime-web the ONNX files (onnx-int8 bit-identical to its golden
 # outputs), LiteRT.js the TFLite file made for it (no dynamic batch, no int8 tensors at the boundary; STACK.md).
 WEB_VARIANTS = ("tflite-int8-web", "onnx-int8", "onnx-float32")
-# The app's default, chosen by measurement (README "The web app"): among the web variants that pass, the one that
+# The app's default, chosen by measurement (docs/guides/web-app.md): among the web variants that pass, the one that
 # is fastest in Chromium and downloads the fewest bytes with its runtime.
 DEFAULT_VARIANT = "tflite-int8-web"
 # Per format: the npm package, and only the files a page loads from it (source in the package -> name in the app).

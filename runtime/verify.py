@@ -21,7 +21,7 @@ from .compare import compare
 from .errors import RuntimeArtifactError
 
 # Agreement with the export-time outputs of the same artifact. Every kernel this project ships computes the
-# same top-1 on every CPU it was proven on (README "The same answers on every CPU"), so nothing less than all
+# same top-1 on every CPU it was proven on (docs/results/cpu-matrix.md), so nothing less than all
 # golden images may agree; the probabilities may differ by float rounding, or by one int8 output step.
 MIN_AGREEMENT = 1.0
 FLOAT_TOLERANCE = 1e-4

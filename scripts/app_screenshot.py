@@ -1,4 +1,4 @@
-"""The README's phone-sized screenshot of the web app: build it for a release, classify a fixture photo
+"""The docs' phone-sized screenshot of the web app: build it for a release, classify a fixture photo
 through the page's own file input in headless Chromium at 412x915, save the page.
 
     python scripts/app_screenshot.py [RELEASE] [OUT.png]     (default: artifacts/reference docs/app-screenshot.png)

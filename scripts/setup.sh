@@ -5,12 +5,12 @@
 # C source is compiled for a Cortex-M4), g++ (the tests compile the generated C source natively and run it),
 # Chromium and its driver (the web app is tested in a real browser), Node/npm (only to install the browser
 # runtime pinned by web/package-lock.json), a virtualenv in .venv, and the project with its training, test
-# and micro extras. The test suite needs all of
+# micro and docs extras. The test suite needs all of
 # them: in CI (CI set) a check skipped for a missing one fails. Usage: bash scripts/setup.sh [EXTRAS]
-# (default: train,test,micro)
+# (default: train,test,micro,docs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-extras="${1:-train,test,micro}"
+extras="${1:-train,test,micro,docs}"
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 

@@ -45,17 +45,21 @@ def test_ci_turns_every_skip_into_a_failure_naming_what_is_missing(tmp_path):
     assert strict.returncode != 0 and "could not import 'no_such_module_xyz'" in strict.stdout, strict.stdout
 
 
-def test_the_readme_training_fidelity_table_is_the_one_fidelity_json_renders():
-    """Numbers are not copied by hand: the README's table is scripts/fidelity.py's rendering of the JSON rows,
-    and every row's accuracy is the one its run's manifest recorded."""
+def test_fidelity_json_is_what_its_command_computes_from_the_runs_manifests():
+    """Numbers are not copied by hand: fidelity.json's rows are scripts/fidelity.py's rows of the runs its recorded
+    command names (the docs render the table from it), and every accuracy is the one the run's manifest recorded."""
     import importlib.util
     import json
+    import shlex
 
     spec = importlib.util.spec_from_file_location("fidelity", ROOT / "scripts" / "fidelity.py")
     fidelity = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(fidelity)
-    rows = json.loads((ROOT / "artifacts" / "fidelity.json").read_text())
-    assert fidelity.markdown(rows) in (ROOT / "README.md").read_text()
-    for r in rows:
-        manifest = json.loads((ROOT / r["run"] / "manifest.json").read_text())
-        assert round(manifest["test_accuracy"], 4) == r["test_accuracy"] and manifest["seed"] == r["seed"], r["run"]
+    recorded = json.loads((ROOT / "artifacts" / "fidelity.json").read_text())
+    words = shlex.split(recorded["command"])
+    runs = words[2:words.index("--json")]
+    assert [r["run"] for r in recorded["rows"]] == runs
+    for run, r in zip(runs, recorded["rows"]):
+        assert fidelity.row(ROOT / run) | {"run": run} == r, run
+        manifest = json.loads((ROOT / run / "manifest.json").read_text())
+        assert round(manifest["test_accuracy"], 4) == r["test_accuracy"] and manifest["seed"] == r["seed"], run

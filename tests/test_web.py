@@ -69,12 +69,17 @@ def classify(driver, path: Path) -> dict:
                             "&& {error: document.getElementById('status').textContent})")
 
 
-def test_the_release_runs_bit_identical_in_chromium():
-    result = runner.invoke(cli.app, ["verify", str(RELEASE), "--browser"])
+def test_the_release_runs_bit_identical_in_chromium(tmp_path):
+    result = runner.invoke(cli.app, ["verify", str(RELEASE), "--browser", "--json", str(tmp_path / "browser.json")])
     assert result.exit_code == 0, result.output
     for variant in ("tflite-int8-web", "onnx-int8"):  # int8: bit-identical to the outputs recorded at export
         assert re.search(rf"{variant} .* 100.00% .* 0 \(0: bit-identical\) .* PASS", result.output), result.output
     assert "onnx-float32" in result.output and "HeadlessChrome" in result.output
+    recorded = json.loads((tmp_path / "browser.json").read_text())  # what the docs' web-app table is rendered from
+    rows = {r["variant"]: r for r in recorded["rows"]}
+    assert rows["onnx-int8"]["agreement"] == 1.0 and rows["onnx-int8"]["max_abs_diff"] == 0.0 and rows["onnx-int8"]["passed"]
+    assert 0 < rows["tflite-int8-web"]["p50_ms"] <= rows["tflite-int8-web"]["p90_ms"]
+    assert recorded["host"]["class"] and "--browser --json" in recorded["command"]
 
 
 @pytest.mark.parametrize("photo", PHOTOS, ids=[p.name for p in PHOTOS])

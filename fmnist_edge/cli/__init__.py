@@ -11,3 +11,4 @@ from ._app import app
 from . import train, export, bench, verify, device, info  # noqa: E402,F401,I001
 
 __all__ = ["app"]
+

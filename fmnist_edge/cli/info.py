@@ -22,10 +22,7 @@ def models():
         table.add_column(col)
     for p in PRESETS.values():
         for r in (p.recipe, *p.recipes):
-            extras = ", ".join(x for x, on in ((r.schedule, r.schedule != "constant"), (f"augment {r.augment}", r.augment != "none"),
-                                               (f"distill T={r.temperature:g}", r.distill),
-                                               (f"label smoothing {r.label_smoothing:g}", r.label_smoothing),
-                                               (f"weight decay {r.weight_decay:g}", r.weight_decay)) if on)
+            extras = r.extras()
             table.add_row(p.name, r.name, p.seed_docs, f"{p.params:,}", f"{p.mflop:.2f}" if p.mflop else "-", str(r.epochs),
                           str(r.batch_size), f"{r.optimizer} {r.learning_rate:g}", str(r.validation), extras or "-",
                           f"{p.reported_accuracy:.4f}" if p.reported_accuracy else "- (designed here)")

@@ -22,7 +22,7 @@ def verify(
     cpu_matrix: bool = typer.Option(False, "--cpu-matrix", help="Also run the golden set under emulated CPUs (qemu): "
                                     "x86 SSE4.2 and AVX2, arm64 Cortex-A72/A76, and the browser (WebAssembly); one column each."),
     cpus: str = typer.Option(",".join(ALL_CPUS), help="CPUs for --cpu-matrix, comma-separated."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="With --cpu-matrix: also write the matrix as JSON."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="With --cpu-matrix or --browser: also write the results as JSON."),
     browser: bool = typer.Option(False, "--browser", help="Instead: run the golden images of the release's web artifacts "
                                  "in headless Chromium through the web app's own JavaScript (int8 must be bit-identical)."),
 ):
@@ -35,7 +35,9 @@ def verify(
 
     target = artifact or default_release()
     if browser:
-        return verify_browser(target)
+        from ..paths import check_output_file
+
+        return verify_browser(target, check_output_file(json_out, "--json") if json_out else None)
     is_run = any((target / n).is_dir() for n in ARTIFACT_DIRS)  # a run holds variant directories
     targets = [target / n for n in ARTIFACT_DIRS if (target / n).is_dir()] if is_run else [target]
     if not targets:
@@ -114,7 +116,7 @@ def cell_text(c) -> str:
     return ("[green]✓[/]" if c.passed else "[red]✗[/]") + f" {c.agreement:.0%} |Δp| {c.max_abs_diff:.1g} ({c.images} img)"
 
 
-def verify_browser(run: Path) -> None:
+def verify_browser(run: Path, json_out: Optional[Path] = None) -> None:
     """`verify --browser`: a table of each web artifact's agreement with its export and its latency in Chromium."""
     from ..browser import verify_in_browser
 
@@ -129,6 +131,12 @@ def verify_browser(run: Path) -> None:
         table.add_row(r["variant"], r["runtime"], str(r["images"]), f"{r['agreement']:.2%}", f"{r['max_abs_diff']:.2g} ({allowed})",
                       f"{r['p50_ms']:.2f}", f"{r['p90_ms']:.2f}", "[green]PASS[/]" if r["passed"] else "[red]FAIL[/]")
     console.print(table)
+    if json_out:
+        from ..atomic import write_json
+        from ..host import host_cpu
+
+        write_json(json_out, {"command": f"fmnist-edge verify {run} --browser --json {json_out}", "run": str(run),
+                              "host": host_cpu(), "browser": rows[0]["browser"], "rows": rows})
     failures = [f"{r['variant']} in Chromium: {'; '.join(r['problems'])}" for r in rows if not r["passed"]]
     if failures:
         raise FmnistEdgeError("the browser's results differ from those recorded at export:\n  " + "\n  ".join(failures))

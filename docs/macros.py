@@ -1,0 +1,217 @@
+"""Results tables for the documentation site, rendered from the JSON files in artifacts/ at build time.
+
+mkdocs-macros loads this module (mkdocs.yml: `macros.module_name`). Pages call the macros below instead of
+holding numbers: `{{ rows_table(...) }}` for a table, `{{ v(...) }}` for a number in a sentence. Every table is
+printed with the command that produced its JSON, so a reader can regenerate it. A missing file or key fails the
+build (`mkdocs build --strict` runs in CI), so a page cannot cite a number no JSON holds.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]  # the renderers the CLI and scripts already use
+
+
+@lru_cache(maxsize=None)
+def load(file: str):
+    path = ROOT / file
+    if not path.is_file():
+        raise FileNotFoundError(f"docs cite {file}, which does not exist: regenerate it or fix the page")
+    return json.loads(path.read_text())
+
+
+def pick(data, dotted: str):
+    """`data` at a dotted path ("host.class", "rows.0.accuracy"); a missing key is an error, never a blank."""
+    for part in dotted.split(".") if dotted else ():
+        data = data[int(part)] if isinstance(data, list) else data[part]
+    return data
+
+
+def fmt(value, spec: str = "") -> str:
+    """A cell: format spec, or pct (share as %), kib (bytes as KiB), yesno, us (µs, no decimals)."""
+    if value is None:
+        return "-"
+    if spec == "pct":
+        return f"{100 * value:.2f}%"
+    if spec == "kib":
+        return f"{value / 1024:,.1f} KiB"
+    if spec == "yesno":
+        return "yes" if value else "**no**"
+    if spec == "us":
+        return f"{value:,.0f} µs" if value >= 10 else f"{value:.1f} µs"
+    return format(value, spec) if spec else str(value)
+
+
+def v(file: str, dotted: str, spec: str = "") -> str:
+    """One number from a JSON file, for a sentence."""
+    return fmt(pick(load(file), dotted), spec)
+
+
+def command_line(file: str, command: str | None) -> str:
+    data = load(file)
+    command = command or (data.get("command") if isinstance(data, dict) else None)
+    if not command:
+        raise ValueError(f"{file} records no command: pass command= to the macro")
+    host = data.get("host") if isinstance(data, dict) else None
+    where = f" Measured on {host.get('model', '?')}, **{host['class']}**." if host and host.get("class") else ""
+    return f"From `{file}`, written by `{command}`.{where}\n\n"
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def rows_table(file: str, path: str, columns: list, command: str | None = None, where: dict | None = None) -> str:
+    """A table of the records at `path` (a list, or a dict whose keys become the `_key` column).
+    columns: [header, key] or [header, key, spec]; `where` keeps records whose fields equal its values."""
+    records = pick(load(file), path)
+    if isinstance(records, dict):
+        records = [{"_key": k, **v} if isinstance(v, dict) else {"_key": k, "value": v} for k, v in records.items()]
+    records = [r for r in records if all(r.get(k) == want for k, want in (where or {}).items())]
+    rows = [[fmt(pick(r, c[1]), c[2] if len(c) > 2 else "") for c in columns] for r in records]
+    return command_line(file, command) + table([c[0] for c in columns], rows)
+
+
+def fidelity() -> str:
+    """Training fidelity: every run, then each model and recipe's mean over its seeds."""
+    import fidelity as script
+
+    rows = load("artifacts/fidelity.json")["rows"]
+    return command_line("artifacts/fidelity.json", None) + script.markdown(rows) + "\n" + script.summary(rows)
+
+
+def run_acc(run: str) -> str:
+    """A trained run's test accuracy, as fidelity.json records it (the run named by its directory)."""
+    return f"{next(r for r in load('artifacts/fidelity.json')['rows'] if r['run'] == run)['test_accuracy']:.4f}"
+
+
+def mean_acc(model: str, recipe: str) -> str:
+    """The mean test accuracy of a model and recipe over every seed in fidelity.json."""
+    accs = [r["test_accuracy"] for r in load("artifacts/fidelity.json")["rows"] if (r["model"], r["recipe_name"]) == (model, recipe)]
+    if not accs:
+        raise KeyError(f"fidelity.json has no {model} run with recipe {recipe!r}")
+    return f"{sum(accs) / len(accs):.4f}"
+
+
+def bench(release: str, command: str) -> str:
+    """A release's bench.json as `fmnist-edge bench` renders it."""
+    from fmnist_edge import report
+
+    return command_line(f"{release}/bench.json", command) + report.markdown(load(f"{release}/bench.json"))
+
+
+def export_fidelity(release: str) -> str:
+    """Each variant's manifest: size, accuracy on the test set, agreement with Keras, what it was checked against."""
+    keras = load(f"{release}/manifest.json")["test_accuracy"]
+    float32 = load(f"{release}/tflite-float32/manifest.json")["file"]["bytes"]
+    rows = [["Keras (original)", "", "", f"{keras:.4f}", "", "", ""]]
+    for d in sorted((ROOT / release).glob("*/manifest.json")):
+        m = load(str(d.relative_to(ROOT)))
+        if m.get("kind") != "artifact":
+            continue
+        f, check = m["fidelity"], m["check"]
+        rows.append([m["variant"], fmt(m["file"]["bytes"], "kib"), f"{m['file']['bytes'] / float32:.1%}",
+                     f"{f['accuracy']:.4f}", f"{-f['accuracy_drop_points']:+.2f}", fmt(f["agreement_with_keras"], "pct"),
+                     f"{fmt(check['agreement'], 'pct')} (gate {fmt(check['tolerance']['min_agreement'], 'pct')})"])
+    return (f"From each `{release}/VARIANT/manifest.json`, written by `fmnist-edge export {release}`.\n\n"
+            + table(["variant", "size", "size / float32", "test accuracy", "vs Keras (points)", "agreement with Keras",
+                     "agreement with the model it was converted from (gate)"], rows))
+
+
+def micro(release: str) -> str:
+    rows = []
+    for path in sorted((ROOT / release).glob("micro-*.json")):
+        m = load(str(path.relative_to(ROOT)))
+        rows.append([m["artifact"].rsplit("/", 1)[-1], fmt(m["runs_on_tflite_micro"], "yesno"), f"{m['accuracy']:.3f}",
+                     f"{m['litert_accuracy']:.3f}", fmt(m["agreement_with_litert"], "pct"),
+                     f"{m['tensor_arena_bytes']:,} B", f"{m['flash_bytes']:,} B"])
+    return (f"From `{release}/micro-*.json`, written by `fmnist-edge micro {release}/VARIANT --test-images 1000 --json "
+            f"{release}/micro-VARIANT.json`.\n\n"
+            + table(["artifact", "runs on TFLM", "accuracy on TFLM", "LiteRT accuracy", "agreement with LiteRT",
+                     "tensor arena", "flash"], rows))
+
+
+def cpu_matrix(file: str, command: str) -> str:
+    data = load(file)
+    cpus = list(data["cpus"])
+    artifacts = list(data["results"][cpus[0]])
+
+    def cell(c):
+        if c is None:
+            return "–"
+        return ("" if c["passed"] else "**FAIL** ") + f"{c['agreement']:.0%}, {c['max_abs_diff']:.2g}"
+
+    rows = [[a, *(cell(data["results"][cpu].get(a)) for cpu in cpus)] for a in artifacts]
+    return command_line(file, command) + table(["artifact", *(data["cpus"][c] for c in cpus)], rows)
+
+
+def profile(file: str, command: str) -> str:
+    out = [command_line(file, command)]
+    for a in load(file)["artifacts"]:
+        rows = [[o["op"], "x".join(map(str, o.get("shape") or [])), f"{o['us']:.1f}", f"{o['share']:.1%}",
+                 fmt(o.get("mflop"), ".3f"), fmt(o.get("mflop_per_s"), ",.0f")] for o in a["ops"]]
+        out.append(f"**{a['variant']}** ({a['format']}, whole file p50 {a['whole_us']:.1f} µs; {a['method']}):\n\n"
+                   + table(["op", "output shape", "µs", "share", "MFLOP", "MFLOP/s"], rows) + "\n")
+    return "\n".join(out)
+
+
+def compare_releases(releases=("artifacts/reference", "artifacts/edge")) -> str:
+    """The shipped releases side by side, from their manifests, bench.json and micro-tflite-int8.json."""
+    def row(release, name):
+        return next(r for r in load(f"{release}/bench.json")["rows"] if r["name"] == name)
+
+    def cells(release):
+        m, b = load(f"{release}/manifest.json"), load(f"{release}/bench.json")
+        int8, tfm = row(release, "tflite-int8"), load(f"{release}/micro-tflite-int8.json")
+        return [f"{m['params']:,}", f"{b['method']['flops_per_image'] / 1e6:.2f}",
+                f"{fmt(int8['file_bytes'], 'kib')} / {fmt(int8['compressed_bytes'], 'kib')}",
+                f"{tfm['tensor_arena_bytes']:,} B", f"{m['test_accuracy']:.4f}",
+                f"{int8['metrics']['accuracy']:.4f} / {fmt(int8['metrics']['agreement'], 'pct')}",
+                *(f"{row(release, n)['latency']['p50_us']:,.0f} µs ({b['host']['class']})"
+                  for n in ("tflite-float32", "tflite-int8", "onnx-int8"))]
+
+    labels = ["parameters", "MFLOP per image", "TFLite int8 file, raw / zlib-9", "TFLite Micro tensor arena (int8)",
+              "float test accuracy (shipped seed)", "TFLite int8 accuracy / agreement with Keras",
+              "batch-1 p50, TFLite float32", "batch-1 p50, TFLite int8", "batch-1 p50, ONNX int8"]
+    columns = [cells(r) for r in releases]
+    return (f"From {', '.join(f'`{r}/`' for r in releases)} (manifest.json, bench.json, micro-tflite-int8.json).\n\n"
+            + table(["", *(f"`{r.rsplit('/', 1)[-1]}`" for r in releases)],
+                    [[label, *(c[i] for c in columns)] for i, label in enumerate(labels)]))
+
+
+def presets() -> str:
+    """The presets and their named recipes, from fmnist_edge.models (what `fmnist-edge models` prints)."""
+    from fmnist_edge.models import PRESETS
+
+    rows = [[f"`{p.name}`", f"`{r.name}`", p.seed_docs, f"{p.params:,}", f"{p.mflop:.2f}", str(r.epochs), str(r.batch_size),
+             f"{r.optimizer} {r.learning_rate:g}", str(r.validation), r.extras() or "-",
+             f"{p.reported_accuracy:.4f}" if p.reported_accuracy else "- (designed here)"]
+            for p in PRESETS.values() for r in (p.recipe, *p.recipes)]
+    return ("From `fmnist_edge/models.py` (`fmnist-edge models` prints the same).\n\n"
+            + table(["preset", "recipe", "seed article", "params", "MFLOP", "epochs", "batch", "optimizer", "validation",
+                     "extras", "seed's test acc"], rows))
+
+
+def cli_reference() -> str:
+    """Every command's usage, arguments and options with defaults, from the Typer app (Typer's own docs generator)."""
+    import typer.cli
+    import typer.main
+
+    from fmnist_edge.cli import app
+
+    command = typer.main.get_command(app)
+    ctx = type(command).context_class(command)
+    text = typer.cli.get_docs_for_click(obj=command, ctx=ctx, name="fmnist-edge", call_prefix="", title=None)
+    return "\n".join("#" + line if line.startswith("#") else line for line in text.splitlines())  # under the page's h1
+
+
+def define_env(env) -> None:
+    for macro in (cli_reference, run_acc, mean_acc, presets, v, rows_table, fidelity, bench, export_fidelity, micro, cpu_matrix, profile, compare_releases):
+        env.macro(macro)
