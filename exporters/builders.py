@@ -59,18 +59,26 @@ def fine_tuned(exp: Exporter, tmp: Path, what: str, cfg, res: dict, details: dic
     (tmp / "model.tflite").write_bytes(res["tflite"])
     tuned = res["tuned_probs"]
     vs_original = compare(tuned, exp.keras_probs, exp.y_test)
-    # The float Keras model fine-tuned with the same schedule: what extra training alone does.
-    control = compare(fine_tune_float_control(exp.model, exp.data["x_fit"], exp.data["y_fit"], exp.x_test, cfg),
-                      exp.keras_probs, exp.y_test)
+    if exp.cfg.controls:  # the float Keras model fine-tuned with the same schedule: what extra training alone does
+        control = compare(fine_tune_float_control(exp.model, exp.fine_tune["x"], exp.fine_tune["y"], exp.x_test, cfg),
+                          exp.keras_probs, exp.y_test)
+        control = {"float_control_accuracy": control["accuracy"],
+                   "float_control_agreement_with_original": control["agreement"]}
+    else:
+        control = {"float_control": "not run (export --controls runs it)"}
     return Built("model.tflite", tuned, {"calibration": exp.calibration_record, what: {
         **details, "epochs": cfg.epochs, "learning_rate": cfg.learning_rate, "batch_size": cfg.batch_size,
         "seed": cfg.seed, "fit_seconds": round(res["fit_seconds"], 1),
-        "fine_tune_images": int(len(exp.data["y_fit"])),
+        "fine_tune_images": int(len(exp.fine_tune["y"])), "fine_tune_source": exp.fine_tune["source"],
         "tuned_keras_accuracy": vs_original["accuracy"],
-        "tuned_keras_agreement_with_original": vs_original["agreement"],
-        "float_control_accuracy": control["accuracy"], "float_control_agreement_with_original": control["agreement"],
+        "tuned_keras_agreement_with_original": vs_original["agreement"], **control,
         "checked_against": f"the fine-tuned {TUNED[what]} Keras (tf_keras) model it was converted from",
     }})
+
+
+def fine_tune_note(exp: Exporter) -> str:
+    """What a fine-tuned variant trains on, for the progress line."""
+    return f"{len(exp.fine_tune['y']):,} images" + ("; and a float control with the same schedule" if exp.cfg.controls else "")
 
 
 TUNED = {"qat": "fake-quantized", "pruning": "pruned", "clustering": "clustered"}

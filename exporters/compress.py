@@ -15,7 +15,7 @@ import numpy as np
 
 from runtime.weights import kernel_stats
 
-from .builders import builder, fine_tuned
+from .builders import builder, fine_tune_note, fine_tuned
 from .config import ClusterConfig, PruneConfig
 from .qat import QATUnsupported, fit, tf_keras_copy, tuned_result
 
@@ -98,8 +98,8 @@ def cluster(model, model_name, x_fit, y_fit, x_test, calibration, cfg: ClusterCo
 # the int8 file itself holds, per kernel (sparsity, distinct values).
 def _compressed(exp, tmp, what: str, method, cfg, summary: str):
     exp.console.print(f"  {what}: {summary} in layers holding >= {cfg.min_share:.0%} of the weights, {cfg.epochs} "
-                      f"epoch(s), lr {cfg.learning_rate:g}; and a float control with the same schedule")
-    res = method(exp.model, exp.preset_name, exp.data["x_fit"], exp.data["y_fit"], exp.x_test, exp.calibration, cfg)
+                      f"epoch(s), lr {cfg.learning_rate:g}, {fine_tune_note(exp)}")
+    res = method(exp.model, exp.preset_name, exp.fine_tune["x"], exp.fine_tune["y"], exp.x_test, exp.calibration, cfg)
     built = fine_tuned(exp, tmp, what, cfg, res, res["details"])
     kernels = kernel_stats(tmp / "model.tflite")
     built.extra[what].update(file_kernels=kernels, file_sparsity=round(

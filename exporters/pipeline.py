@@ -110,6 +110,11 @@ class Exporter:
                               "train properly); nothing was exported. Retrain it, e.g. with a lower --learning-rate.")
         self.calibration, self.calibration_record = calibration_set(
             self.data["x_fit"], self.data["y_fit"], cfg.calibration_images, cfg.calibration_seed)
+        # What QAT, pruning and clustering fine-tune on: chosen once, shared by the three (and their controls).
+        idx = fdata.subset(self.data["y_fit"], cfg.fine_tune_images or len(self.data["y_fit"]), cfg.calibration_seed)
+        self.fine_tune = {"x": self.data["x_fit"][idx], "y": self.data["y_fit"][idx],
+                          "source": "the run's training split" + ("" if len(idx) == len(self.data["y_fit"]) else
+                                                                  f", a seeded class-balanced subset of {len(idx):,}")}
         self.keras_accuracy = float((self.keras_probs.argmax(1) == self.y_test).mean())
         n_golden = min(cfg.golden_images, len(self.y_test))
         self.golden_idx = np.sort(np.random.default_rng(0).choice(len(self.y_test), n_golden, replace=False))

@@ -19,7 +19,7 @@ import numpy as np
 from fmnist_edge.errors import stop_if_signalled
 from fmnist_edge.models import get_preset
 
-from .builders import builder, fine_tuned
+from .builders import builder, fine_tune_note, fine_tuned
 from .config import QATConfig
 from .errors import ExportError
 from .tflite import to_int8
@@ -184,8 +184,8 @@ def fine_tune_float_control(model, x_fit, y_fit, x_test, cfg) -> np.ndarray:
 def build_int8_qat(exp, tmp):
     q = exp.cfg.qat
     exp.console.print(f"  QAT: fine-tuning under fake quantization ({q.epochs} epoch(s), lr {q.learning_rate:g}, "
-                      f"batch {q.batch_size}) and a float control with the same schedule")
-    res = fine_tune_qat(exp.model, exp.preset_name, exp.data["x_fit"], exp.data["y_fit"], exp.x_test, exp.calibration, q)
+                      f"batch {q.batch_size}, {fine_tune_note(exp)})")
+    res = fine_tune_qat(exp.model, exp.preset_name, exp.fine_tune["x"], exp.fine_tune["y"], exp.x_test, exp.calibration, q)
     built = fine_tuned(exp, tmp, "qat", q, res, {})
     built.extra["qat"]["fake_quant_keras_accuracy"] = built.extra["qat"]["tuned_keras_accuracy"]  # name kept from earlier releases
     return built

@@ -19,6 +19,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -90,7 +93,7 @@ def probe_command(cpu: str) -> tuple[list[str], dict]:
         if not (sysroot / "usr/bin/python3.11").is_file() or not (wheels / ".complete").is_file():
             raise EmulationError(f"{cpu}: no arm64 sysroot in {cache}; build it with `bash scripts/arm64_check.sh --prepare` "
                                  "(or set ARM64_CACHE, or leave arm64 out with --cpus).")
-        # One cpuinfo file serves every row; rows run one after another.
+        # One cpuinfo file serves every row: probe() holds _ARM_SYSROOT from here until its process ends.
         (sysroot / "proc").mkdir(exist_ok=True)
         (sysroot / "proc/cpuinfo").write_text(arm_cpuinfo(cpu))
         # Always name a real core: qemu's default `max` advertises SVE/SME and XNNPACK then computes wrong int8.
@@ -99,12 +102,16 @@ def probe_command(cpu: str) -> tuple[list[str], dict]:
     raise EmulationError(f"unknown CPU {cpu!r}; choose from {', '.join(ALL_CPUS)}.")
 
 
+# The arm64 rows share one sysroot and its /proc/cpuinfo (the CPU the runtimes see): one arm64 probe at a time.
+_ARM_SYSROOT = threading.Lock()
+
+
 def probe(cpu: str, artifacts: list[Path], images: np.ndarray) -> list[np.ndarray]:
     """Each artifact's probabilities on `images` (uint8 N x 28 x 28), computed by the runtime running as `cpu`."""
     import numpy as np
 
-    cmd, env = probe_command(cpu)
-    with tempfile.TemporaryDirectory(prefix="fmnist-edge-probe-") as tmp:
+    with _ARM_SYSROOT if cpu in ARM_CPUS else nullcontext(), tempfile.TemporaryDirectory(prefix="fmnist-edge-probe-") as tmp:
+        cmd, env = probe_command(cpu)
         np.save(Path(tmp) / "images.npy", np.ascontiguousarray(images, dtype=np.uint8))
         args = ["-m", "runtime.probe", f"{tmp}/images.npy", f"{tmp}/out.npz", *map(str, artifacts)]
         try:
@@ -147,13 +154,11 @@ def run_matrix(artifact_dirs: list[Path], cpus: tuple[str, ...], progress=None) 
     tolerances = [output_tolerance(c.manifest) for c in clfs]
     int8 = [i for i, (kind, _) in enumerate(tolerances) if kind == "int8"]
     floats = [i for i in range(len(clfs)) if i not in int8]
-    out: dict[str, dict[str, Cell]] = {}
-    for cpu in cpus:
+    def column(cpu: str) -> dict[str, Cell]:
         if progress:
             progress(cpu)
         if cpu == "browser":
-            out[cpu] = browser_cells(clfs, expected, images)
-            continue
+            return browser_cells(clfs, expected, images)
         cells: dict[int, Cell] = {}
         # One probe process per group: int8 kernels on every image, float kernels on a subset when emulated.
         for members, rows in ((int8, slice(None)), (floats, slice(None) if cpu == "native" else float_subset(len(images)))):
@@ -161,8 +166,16 @@ def run_matrix(artifact_dirs: list[Path], cpus: tuple[str, ...], progress=None) 
             for i, got in zip(members, outputs):
                 agreement, diff, problems = compare_with_export(got, expected[i][rows], tolerances[i][1])
                 cells[i] = Cell(agreement, diff, tolerances[i][1], len(got), problems)
-        out[cpu] = {clfs[i].variant: cells[i] for i in sorted(cells)}
-    return out
+        return {clfs[i].variant: cells[i] for i in sorted(cells)}
+
+    return dict(zip(cpus, _in_lanes(column, cpus)))
+
+
+def _in_lanes(fn, items) -> list:
+    """fn over items, two at a time (each probe is one single-threaded emulator process; two use both cores of
+    a small CI machine and halve the matrix's time); results in order, the first failure raised."""
+    with ThreadPoolExecutor(max_workers=max(1, min(2, os.cpu_count() or 1))) as pool:
+        return list(pool.map(fn, items))
 
 
 def browser_cells(clfs, expected, images) -> dict[str, Cell]:
@@ -206,8 +219,8 @@ def check_portable(model_file: Path, images: np.ndarray, native: np.ndarray, tol
     computed here). Returns a record for the manifest; the caller decides what a failure means."""
     from runtime.verify import compare_with_export
 
-    rows = {}
-    for cpu in cpus:
+    def row(cpu: str) -> dict:
         agreement, diff, problems = compare_with_export(probe(cpu, [model_file], images)[0], native, tolerance)
-        rows[cpu] = {"agreement": agreement, "max_abs_diff": diff, "passed": not problems, "problems": problems}
-    return rows
+        return {"agreement": agreement, "max_abs_diff": diff, "passed": not problems, "problems": problems}
+
+    return dict(zip(cpus, _in_lanes(row, cpus)))

@@ -271,6 +271,41 @@ def test_cpu_matrix_fails_naming_the_artifact_and_cpu(tmp_path):
     assert "tflite-int8 on native" not in result.output
 
 
+def test_matrix_columns_run_two_at_a_time_in_order_and_arm64_ones_one_at_a_time(monkeypatch):
+    """Columns run in two lanes (CI's two cores), results in the CPUs' order; the arm64 probes share one sysroot
+    (its /proc/cpuinfo names the CPU), so probe() never lets two of them overlap."""
+    import subprocess
+    import threading
+    import time
+
+    from fmnist_edge import cpumatrix
+
+    running, peak, arm_overlap, lock = set(), [0], [False], threading.Lock()
+
+    def fake_run(cmd, **kwargs):  # stands in for the emulator process: records who runs alongside whom
+        cpu, images, out, n_artifacts = cmd[0], cmd[3], cmd[4], len(cmd) - 5
+        with lock:
+            running.add(cpu)
+            peak[0] = max(peak[0], len(running))
+            arm_overlap[0] |= len(running & set(cpumatrix.ARM_CPUS)) > 1
+        time.sleep(0.2)
+        with lock:
+            running.discard(cpu)
+        n = len(np.load(images))
+        np.savez(out, **{f"out{i}": np.full((n, 10), 0.1, np.float32) for i in range(n_artifacts)})
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(cpumatrix, "probe_command", lambda cpu: ([cpu], {}))
+    monkeypatch.setattr(cpumatrix.subprocess, "run", fake_run)
+    monkeypatch.setattr(cpumatrix.os, "cpu_count", lambda: 2)
+    cpus = ["cortex-a72", "cortex-a76", "Nehalem-v1", "Haswell-v4"]  # the two arm64 rows would start together
+    shapes = cpumatrix._in_lanes(lambda c: cpumatrix.probe(c, ["a", "b"], np.zeros((3, 28, 28), np.uint8))[1].shape, cpus)
+    assert shapes == [(3, 10)] * 4 and peak[0] == 2 and not arm_overlap[0]
+    assert cpumatrix._in_lanes(lambda x: (time.sleep(0.05 * (3 - x)), x)[1], [0, 1, 2, 3]) == [0, 1, 2, 3]
+    with pytest.raises(ZeroDivisionError):  # a failing column is not swallowed
+        cpumatrix._in_lanes(lambda x: 1 / x, [1, 0, 2])
+
+
 def test_float_subset_spreads_over_the_golden_set():
     idx = float_subset(300)
     assert len(idx) == EMULATED_FLOAT_IMAGES and idx[0] == 0 and idx[-1] == 299 and np.all(np.diff(idx) > 0)

@@ -14,6 +14,16 @@ PAGES = sorted((ROOT / "docs").rglob("*.md"))
 MEASURED = re.compile(r"(?<![\w.\-])(\d+\.\d+|\d{1,3}(,\d{3})+|\d+%)(?![\w.])")
 
 
+def docs_macros():
+    """docs/macros.py, the module the site renders its tables with."""
+    sys.path.insert(0, str(ROOT / "docs"))
+    try:
+        import macros
+    finally:
+        sys.path.remove(str(ROOT / "docs"))
+    return macros
+
+
 def test_the_site_builds_with_strict_checks(tmp_path):
     """Broken links, missing pages, a missing JSON or key a page cites: `mkdocs build --strict` fails (as in CI)."""
     pytest.importorskip("mkdocs", reason="the docs extra: pip install '.[docs]'")
@@ -36,11 +46,7 @@ def test_no_page_holds_a_hand_copied_number_in_a_table():
 
 
 def test_the_macros_refuse_a_missing_file_or_key():
-    sys.path.insert(0, str(ROOT / "docs"))
-    try:
-        import macros
-    finally:
-        sys.path.remove(str(ROOT / "docs"))
+    macros = docs_macros()
     with pytest.raises(FileNotFoundError, match="regenerate it"):
         macros.load("artifacts/no-such-file.json")
     with pytest.raises(KeyError):
@@ -69,11 +75,7 @@ def test_code_cites_docs_pages_not_readme_sections():
 
 
 def test_the_readme_releases_table_is_the_one_the_json_renders():
-    sys.path.insert(0, str(ROOT / "docs"))
-    try:
-        import macros
-    finally:
-        sys.path.remove(str(ROOT / "docs"))
+    macros = docs_macros()
     readme = (ROOT / "README.md").read_text()
     start = readme.index("<!-- releases table: docs/macros.py compare_releases() -->\n")
     end = readme.index("<!-- end releases table -->")

@@ -38,7 +38,9 @@ def exported(tiny_run, tmp_path_factory):
     run = copy_run(tiny_run, tmp_path_factory.mktemp("exported") / "artifacts" / "tiny-run")
     # A 13,610-parameter model trained for seconds is quantization-fragile: half its classifier pruned keeps
     # int8 within the check (90% did not: 96.4% agreement); the reference's settings are measured in docs/results/compression.md.
-    pipeline.export_run(run, pipeline.ExportConfig(calibration_images=200, pruning=PruneConfig(sparsity=0.5)), QUIET)
+    # With the float controls (export --controls), and fine-tuned on a class-balanced subset of the training split.
+    pipeline.export_run(run, pipeline.ExportConfig(calibration_images=200, pruning=PruneConfig(sparsity=0.5),
+                                                   fine_tune_images=1500, controls=True), QUIET)
     return run
 
 
@@ -297,6 +299,18 @@ def test_existing_artifact_needs_overwrite(run_copy):
     assert artifact_dirs(run_copy) == ["reference", "tflite-float32"]
 
 
+def test_default_export_fine_tunes_on_a_subset_without_float_controls(run_copy):
+    """The default export: no float control (opt-in with --controls: it doubles fine-tuning), and the manifest says so."""
+    result = CliRunner().invoke(cli.app, ["export", str(run_copy), "--variant", "tflite-int8-qat", "--fine-tune-images",
+                                          "900", "--no-portability-check"])
+    assert result.exit_code == 0, result.output
+    qat = rmf.read(run_copy / "tflite-int8-qat" / "manifest.json")["qat"]
+    assert qat["float_control"] == "not run (export --controls runs it)" and "float_control_accuracy" not in qat
+    assert qat["fine_tune_images"] == 900
+    result = CliRunner().invoke(cli.app, ["export", str(run_copy), "--int8", "--fine-tune-images", "50"])
+    assert result.exit_code == 1 and "--fine-tune-images must be 0 (the whole training split) or at least 100" in result.output
+
+
 def test_cli_export_int8_exactly_as_written(run_copy, monkeypatch):
     monkeypatch.chdir(run_copy.parent.parent)  # `fmnist-edge export --int8` finds the newest run under artifacts/
     result = CliRunner().invoke(cli.app, ["export", "--int8", "--calibration-images", "100"])
@@ -310,7 +324,8 @@ def test_pruned_and_clustered_variants_record_what_the_file_holds_and_their_floa
     for variant, key in (("tflite-int8-pruned", "pruning"), ("tflite-int8-clustered", "clustering")):
         m = rmf.read(exported / variant / "manifest.json")
         d = m[key]
-        assert d["fine_tune_images"] > 0 and d["epochs"] >= 1 and d["fit_seconds"] > 0
+        assert d["fine_tune_images"] == 1500 and "class-balanced subset of 1,500" in d["fine_tune_source"]
+        assert d["epochs"] >= 1 and d["fit_seconds"] > 0
         # the float control (same schedule, no compression) separates compression from extra training
         assert 0.5 < d["float_control_accuracy"] <= 1.0 and 0.5 < d["float_control_agreement_with_original"] <= 1.0
         assert m["fidelity"]["keras_accuracy"] == keras_acc and "fine-tuned" in d["checked_against"]

@@ -16,6 +16,8 @@ EXPECTED = {
     "paper": (896_906, ["Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Conv2D", "Flatten", "Dense",
                         "Dropout", "Dense"]),
     "l2-vgg": (157_162, ["Conv2D", "Conv2D", "MaxPooling2D", "Conv2D", "Conv2D", "MaxPooling2D", "Flatten", "Dense"]),
+    "l2-vgg-head": (676_842, ["Conv2D", "Conv2D", "MaxPooling2D", "Conv2D", "Conv2D", "MaxPooling2D", "Flatten",
+                              "Dense", "Dropout", "Dense"]),
     "mlp": (101_770, ["Flatten", "Dense", "Dense"]),
     "edge": (35_354, [*["Conv2D", "BatchNormalization", "ReLU"], "MaxPooling2D",
                       *["Conv2D", "BatchNormalization", "ReLU"], *["SeparableConv2D", "BatchNormalization", "ReLU"],
@@ -48,9 +50,11 @@ def test_seed_recipes():
     assert get_preset("mlp").recipe.epochs == 5 and get_preset("mlp").recipe.batch_size == 128
 
 
-def test_l2_vgg_regularises_every_conv():
-    convs = [layer for layer in build("l2-vgg").layers if type(layer).__name__ == "Conv2D"]
+@pytest.mark.parametrize("name", ["l2-vgg", "l2-vgg-head"])
+def test_l2_vgg_regularises_every_conv(name):
+    convs = [layer for layer in build(name).layers if type(layer).__name__ == "Conv2D"]
     assert len(convs) == 4 and all(c.kernel_regularizer is not None for c in convs)
+    assert get_preset(name).recipe == get_preset("l2-vgg").recipe  # the head is the only difference
 
 
 def test_overrides_and_their_errors():
@@ -70,7 +74,7 @@ def test_parse_validation():
 
 
 def test_unknown_model_lists_the_choices():
-    with pytest.raises(ConfigError, match="Unknown model 'resnet'. Choose one of: reference, paper, l2-vgg, mlp"):
+    with pytest.raises(ConfigError, match="Unknown model 'resnet'. Choose one of: reference, paper, l2-vgg, l2-vgg-head, mlp"):
         get_preset("resnet")
 
 

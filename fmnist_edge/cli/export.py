@@ -50,6 +50,8 @@ def export(
     cluster_epochs: int = opt(ClusterConfig, "epochs", "--cluster-epochs"),
     cluster_learning_rate: float = opt(ClusterConfig, "learning_rate", "--cluster-learning-rate"),
     cluster_min_share: float = opt(ClusterConfig, "min_share", "--cluster-min-share"),
+    fine_tune_images: int = opt(ExportConfig, "fine_tune_images"),
+    controls: bool = opt(ExportConfig, "controls", "--controls/--no-controls"),
     opset: int = opt(ExportConfig, "opset"),
     out: Optional[Path] = typer.Option(None, help="Where to write the variant directories (default: the run directory)."),
     overwrite: bool = typer.Option(False, help="Replace existing variant directories (atomically)."),
@@ -92,7 +94,7 @@ def export(
         qat=QATConfig(qat_epochs, qat_learning_rate, qat_batch_size),
         pruning=PruneConfig(prune_sparsity, prune_min_share, prune_epochs, prune_ramp_epochs, prune_learning_rate),
         clustering=ClusterConfig(clusters, cluster_min_share, cluster_epochs, cluster_learning_rate),
-        opset=opset, overwrite=overwrite, data_dir=str(data_dir) if data_dir else None, onnx_int8_scheme=onnx_int8_scheme,
+        fine_tune_images=fine_tune_images, controls=controls, opset=opset, overwrite=overwrite, data_dir=str(data_dir) if data_dir else None, onnx_int8_scheme=onnx_int8_scheme,
         portability_cpus=option_default(ExportConfig, "portability_cpus") if portability_check else (),
     )
     variants = tuple(dict.fromkeys(chosen)) or tuple(VARIANTS)
