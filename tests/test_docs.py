@@ -80,3 +80,16 @@ def test_the_readme_releases_table_is_the_one_the_json_renders():
     start = readme.index("<!-- releases table: docs/macros.py compare_releases() -->\n")
     end = readme.index("<!-- end releases table -->")
     assert readme[start:end].split("\n", 1)[1] == macros.compare_releases()
+
+
+def test_every_json_the_docs_cite_is_committed_not_ignored():
+    """A cited file that .gitignore hides builds here and fails on a fresh clone: each must be trackable."""
+    import shutil
+
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    cited = sorted({m for p in [*PAGES, ROOT / "docs" / "macros.py", ROOT / "README.md"]
+                    for m in re.findall(r"artifacts/[\w./-]+?\.json", p.read_text())})
+    assert "artifacts/fidelity.json" in cited
+    ignored = subprocess.run(["git", "check-ignore", "--no-index", *cited], cwd=ROOT, capture_output=True, text=True)
+    assert ignored.stdout.split() == [], f"cited by the docs but ignored by git: {ignored.stdout.split()}"
