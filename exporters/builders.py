@@ -70,6 +70,7 @@ def fine_tuned(exp: Exporter, tmp: Path, what: str, cfg, res: dict, details: dic
         **details, "epochs": cfg.epochs, "learning_rate": cfg.learning_rate, "batch_size": cfg.batch_size,
         "seed": cfg.seed, "fit_seconds": round(res["fit_seconds"], 1),
         "fine_tune_images": int(len(exp.fine_tune["y"])), "fine_tune_source": exp.fine_tune["source"],
+        "label_smoothing": exp.fine_tune["label_smoothing"],
         "tuned_keras_accuracy": vs_original["accuracy"],
         "tuned_keras_agreement_with_original": vs_original["agreement"], **control,
         "checked_against": f"the fine-tuned {TUNED[what]} Keras (tf_keras) model it was converted from",

@@ -37,7 +37,7 @@ from runtime.weights import compressed_size
 
 from . import contract, external
 from .builders import registry
-from .calibration import calibration_set
+from .calibration import calibration_set, fine_tune_set
 from .check import check, compare, remedy
 from .config import ExportConfig
 from .errors import ConversionError, ExportError, ParityError, PortabilityError, VariantsRefused
@@ -111,10 +111,8 @@ class Exporter:
         self.calibration, self.calibration_record = calibration_set(
             self.data["x_fit"], self.data["y_fit"], cfg.calibration_images, cfg.calibration_seed)
         # What QAT, pruning and clustering fine-tune on: chosen once, shared by the three (and their controls).
-        idx = fdata.subset(self.data["y_fit"], cfg.fine_tune_images or len(self.data["y_fit"]), cfg.calibration_seed)
-        self.fine_tune = {"x": self.data["x_fit"][idx], "y": self.data["y_fit"][idx],
-                          "source": "the run's training split" + ("" if len(idx) == len(self.data["y_fit"]) else
-                                                                  f", a seeded class-balanced subset of {len(idx):,}")}
+        self.fine_tune = fine_tune_set(self.data["x_fit"], self.data["y_fit"], cfg.fine_tune_images, cfg.calibration_seed,
+                                       0.0 if self.external else float(self.run["recipe"].get("label_smoothing", 0.0)))
         self.keras_accuracy = float((self.keras_probs.argmax(1) == self.y_test).mean())
         n_golden = min(cfg.golden_images, len(self.y_test))
         self.golden_idx = np.sort(np.random.default_rng(0).choice(len(self.y_test), n_golden, replace=False))

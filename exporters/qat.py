@@ -132,11 +132,16 @@ def tf_keras_copy(model, model_name: str | None, x_check: np.ndarray):
     return clone
 
 
+def loss_for(targets: np.ndarray) -> str:
+    """Class indices: sparse cross-entropy; per-class targets (smoothed labels, as the run trained on): cross-entropy."""
+    return "categorical_crossentropy" if np.ndim(targets) == 2 else "sparse_categorical_crossentropy"
+
+
 def fit(model, x_fit, y_fit, cfg, callbacks=()) -> float:
     """Fine-tune a compiled tf_keras model with `cfg`'s schedule; returns the seconds it took."""
     import tf_keras
 
-    model.compile(optimizer=tf_keras.optimizers.Adam(cfg.learning_rate), loss="sparse_categorical_crossentropy")
+    model.compile(optimizer=tf_keras.optimizers.Adam(cfg.learning_rate), loss=loss_for(y_fit))
     t0 = time.perf_counter()
     # Stops at the next batch on SIGTERM, even where tf_keras swallowed the handler's SystemExit.
     stop = tf_keras.callbacks.LambdaCallback(on_batch_end=lambda batch, logs: stop_if_signalled())
@@ -175,7 +180,7 @@ def fine_tune_float_control(model, x_fit, y_fit, x_test, cfg) -> np.ndarray:
     keras.utils.set_random_seed(cfg.seed)
     control = keras.models.clone_model(model)
     control.set_weights(model.get_weights())
-    control.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss="sparse_categorical_crossentropy")
+    control.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss=loss_for(y_fit))
     control.fit(x_fit, y_fit, batch_size=cfg.batch_size, epochs=cfg.epochs, shuffle=True, verbose=0)
     return control.predict(x_test, batch_size=1024, verbose=0)
 

@@ -299,6 +299,24 @@ def test_existing_artifact_needs_overwrite(run_copy):
     assert artifact_dirs(run_copy) == ["reference", "tflite-float32"]
 
 
+def test_the_fine_tuning_set_is_balanced_seeded_and_in_the_runs_own_loss():
+    from exporters.calibration import fine_tune_set
+    from exporters.qat import loss_for
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((600, 28, 28, 1), dtype=np.float32), np.repeat(np.arange(10), 60)
+    plain = fine_tune_set(x, y, 200, 0, 0.0)
+    assert plain["y"].shape == (200,) and np.bincount(plain["y"], minlength=10).tolist() == [20] * 10
+    assert loss_for(plain["y"]) == "sparse_categorical_crossentropy" and "subset of 200" in plain["source"]
+    assert np.array_equal(fine_tune_set(x, y, 200, 0, 0.0)["x"], plain["x"])  # seeded
+    smoothed = fine_tune_set(x, y, 200, 0, 0.1)  # a run trained with --label-smoothing 0.1 is fine-tuned on it too
+    assert smoothed["y"].shape == (200, 10) and loss_for(smoothed["y"]) == "categorical_crossentropy"
+    assert np.allclose(smoothed["y"].sum(1), 1) and np.allclose(smoothed["y"].max(1), 0.91)
+    assert np.array_equal(smoothed["y"].argmax(1), plain["y"]) and smoothed["label_smoothing"] == 0.1
+    whole = fine_tune_set(x, y, 0, 0, 0.0)
+    assert len(whole["y"]) == 600 and whole["source"] == "the run's training split"
+
+
 def test_default_export_fine_tunes_on_a_subset_without_float_controls(run_copy):
     """The default export: no float control (opt-in with --controls: it doubles fine-tuning), and the manifest says so."""
     result = CliRunner().invoke(cli.app, ["export", str(run_copy), "--variant", "tflite-int8-qat", "--fine-tune-images",
