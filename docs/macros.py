@@ -144,7 +144,7 @@ def cpu_matrix(file: str, command: str) -> str:
     artifacts = list(data["results"][cpus[0]])
 
     def cell(c):
-        if c is None:
+        if c is None or not c.get("applies", True):  # a column that cannot run the artifact (the browser, ONNX...)
             return "–"
         return ("" if c["passed"] else "**FAIL** ") + f"{c['agreement']:.0%}, {c['max_abs_diff']:.2g}"
 
