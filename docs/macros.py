@@ -168,20 +168,24 @@ def compare_releases(releases=("artifacts/reference", "artifacts/edge")) -> str:
         return next(r for r in load(f"{release}/bench.json")["rows"] if r["name"] == name)
 
     def cells(release):
-        m, b = load(f"{release}/manifest.json"), load(f"{release}/bench.json")
+        m, b, name = load(f"{release}/manifest.json"), load(f"{release}/bench.json"), release.rsplit("/", 1)[-1]
         int8, tfm = row(release, "tflite-int8"), load(f"{release}/micro-tflite-int8.json")
         return [f"{m['params']:,}", f"{b['method']['flops_per_image'] / 1e6:.2f}",
                 f"{fmt(int8['file_bytes'], 'kib')} / {fmt(int8['compressed_bytes'], 'kib')}",
                 f"{tfm['tensor_arena_bytes']:,} B", f"{m['test_accuracy']:.4f}",
                 f"{int8['metrics']['accuracy']:.4f} / {fmt(int8['metrics']['agreement'], 'pct')}",
-                *(f"{row(release, n)['latency']['p50_us']:,.0f} µs ({b['host']['class']})"
-                  for n in ("tflite-float32", "tflite-int8", "onnx-int8"))]
+                # latency side by side: both releases' files timed in one interleaved run on one CPU
+                *(f"{speed['p50_us'][f'{name}/{n}']:,.0f} µs" for n in ("tflite-float32", "tflite-int8", "onnx-int8"))]
 
+    speed = load("artifacts/speed_ratios.json")
+    where = f"1 thread, {speed['host']['class']}"
     labels = ["parameters", "MFLOP per image", "TFLite int8 file, raw / zlib-9", "TFLite Micro tensor arena (int8)",
               "float test accuracy (shipped seed)", "TFLite int8 accuracy / agreement with Keras",
-              "batch-1 p50, TFLite float32", "batch-1 p50, TFLite int8", "batch-1 p50, ONNX int8"]
+              f"batch-1 p50, TFLite float32 ({where})", f"batch-1 p50, TFLite int8 ({where})",
+              f"batch-1 p50, ONNX int8 ({where})"]
     columns = [cells(r) for r in releases]
-    return (f"From {', '.join(f'`{r}/`' for r in releases)} (manifest.json, bench.json, micro-tflite-int8.json).\n\n"
+    return (f"From {', '.join(f'`{r}/`' for r in releases)} (manifest.json, bench.json, micro-tflite-int8.json) and "
+            f"`artifacts/speed_ratios.json` (`{speed['command']}`).\n\n"
             + table(["", *(f"`{r.rsplit('/', 1)[-1]}`" for r in releases)],
                     [[label, *(c[i] for c in columns)] for i, label in enumerate(labels)]))
 

@@ -69,8 +69,10 @@ def main() -> None:
         verdict = "" if ok is None else ("  met" if ok else "  MISSED")
         print(f"  {name:40s} {ratio:6.2f}  {'(target ' + rows[-1]['target'] + ')' if target else ''}{verdict}")
     if args.json:
+        command = (f"python scripts/speed_ratios.py --rounds {args.rounds} --runs {args.runs} --json {args.json}"
+                   + ("" if args.artifacts == Path("artifacts") else f" --artifacts {args.artifacts}"))
         args.json.write_text(json.dumps({
-            "host": host, "versions": library_versions("numpy", "ai-edge-litert", "onnxruntime"),
+            "command": command, "host": host, "versions": library_versions("numpy", "ai-edge-litert", "onnxruntime"),
             "method": {"batch": 1, "threads": 1, "rounds": args.rounds, "runs_per_round": args.runs,
                        "statistic": "median of all timed calls, files interleaved per round",
                        "call": "runtime.load(path).predict_proba(one golden image)"},
