@@ -54,6 +54,11 @@ def row(run: Path) -> dict:
     }
 
 
+def seed_acc(r: dict) -> str:
+    """The seed's reported accuracy, or "-" for a model designed here (no seed to compare with)."""
+    return f"{r['seed_reported_accuracy']:.4f}" if r["seed_reported_accuracy"] else "- (designed here)"
+
+
 def fmt_time(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
@@ -63,7 +68,7 @@ def markdown(rows: list[dict]) -> str:
     lines = ["| model | recipe | seed's test acc | our test acc (10k) | params | epochs | batch | seed | fit time | device |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['model']} | {r['recipe_name']} | {r['seed_reported_accuracy'] or 0:.4f} | {r['test_accuracy']:.4f}"
+        lines.append(f"| {r['model']} | {r['recipe_name']} | {seed_acc(r)} | {r['test_accuracy']:.4f}"
                      f"{'' if r['test_images'] == 10_000 else ' (' + str(r['test_images']) + ' imgs)'} | {r['params']:,} | "
                      f"{r['epochs']} | {r['batch_size']} | {r['seed']} | {fmt_time(r['fit_seconds'])} | {r['device']} |")
     return "\n".join(lines) + "\n"
@@ -79,7 +84,7 @@ def summary(rows: list[dict]) -> str:
     for (model, recipe), rs in groups.items():
         accs = [r["test_accuracy"] for r in rs]
         lines.append(f"| {model} | {recipe} | {len(rs)} | {', '.join(f'{a:.4f}' for a in accs)} | "
-                     f"{sum(accs) / len(accs):.4f} | {rs[0]['seed_reported_accuracy'] or 0:.4f} |")
+                     f"{sum(accs) / len(accs):.4f} | {seed_acc(rs[0])} |")
     return "\n".join(lines) + "\n"
 
 
