@@ -4,7 +4,7 @@
 # file on TensorFlow Lite Micro, and prove it in the browser and on every CPU class. Each step writes the JSON the
 # docs render.
 #
-#   bash scripts/make_release.sh RUN_DIR RELEASE_DIR [TARGETS_JSON] [MATRIX_JSON] [-- EXTRA EXPORT OPTIONS]
+#   bash scripts/make_release.sh RUN_DIR RELEASE_DIR [TARGETS_JSON MATRIX_JSON [-- EXTRA EXPORT OPTIONS]]
 #   e.g. bash scripts/make_release.sh artifacts/runs/tuned-ablation/cosine-flip-ls0.1-e60-s0 artifacts/reference \
 #            artifacts/targets.json artifacts/cpu_matrix.json
 set -euo pipefail
