@@ -113,7 +113,8 @@ class ExportConfig:
     pruning: PruneConfig = field(default_factory=PruneConfig)
     clustering: ClusterConfig = field(default_factory=ClusterConfig)
     # Fine-tuning (QAT, pruning, clustering) is most of an export's time; a class-balanced third of the training
-    # split keeps the shipped variants within 0.1 points of fine-tuning on all of it (docs/results/export.md).
+    # split cuts it about threefold and costs the fine-tuned variants 0.11-0.28 accuracy points against fine-tuning
+    # on all of it (artifacts/fine_tune_study.json; docs/results/export.md, "Fine-tuning on a subset").
     fine_tune_images: int = _opt(18_000, "Images to fine-tune QAT, pruning and clustering on: a seeded class-balanced "
                                  "subset of the training split (0: all of it).")
     controls: bool = _opt(False, "Also fine-tune a float control with each fine-tuned variant's schedule (no "
