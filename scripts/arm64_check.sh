@@ -69,6 +69,14 @@ if [ $prepare_only -eq 1 ]; then echo "arm64 sysroot ready in $cache"; exit 0; f
 proj="$cache/project" && rm -rf "$proj" && mkdir -p "$proj"
 cp -r fmnist_edge runtime "$proj/"
 
+# The emulated bench's accuracy gate: the same 100 images benchmarked natively on this host. A fixed --max-drop on
+# 100 images cannot tell a 1-point variant from a 3-point one (the pruned reference loses 1.2 points on 10,000
+# images and 3 on this subset); equal accuracy and agreement per variant can, since the matrix proves the outputs.
+bench_args=(--keras recorded --test-images 100 --batch-size 16 --no-compute-floor)
+host_out="$cache/out-host" && mkdir -p "$host_out"
+"$host_python" -m fmnist_edge bench "$run_dir" "${bench_args[@]}" --runs 10 --warmup 1 \
+    --json "$host_out/bench.json" --markdown "$host_out/bench.md" --plot "$host_out/bench.png" >/dev/null
+
 status=0
 for cpu in cortex-a72 cortex-a76; do
   echo "== $cpu ($( [ $cpu = cortex-a72 ] && echo 'Raspberry Pi 4' || echo 'Raspberry Pi 5'))"
@@ -82,9 +90,9 @@ for cpu in cortex-a72 cortex-a76; do
   if [ $bench_only -eq 0 ] && ! "${emu[@]}" -m fmnist_edge verify "$run_dir"; then
     echo "FAIL: verify on $cpu" >&2; status=1
   fi
-  if ! "${emu[@]}" -m fmnist_edge bench "$run_dir" --keras recorded --test-images 100 --runs 20 --warmup 2 \
-      --batch-size 16 --no-compute-floor --max-drop 2 \
-      --json "$out/bench.json" --markdown "$out/bench.md" --plot "$out/bench.png"; then
+  if ! "${emu[@]}" -m fmnist_edge bench "$run_dir" "${bench_args[@]}" --runs 20 --warmup 2 \
+      --json "$out/bench.json" --markdown "$out/bench.md" --plot "$out/bench.png" \
+      || ! "$host_python" scripts/same_accuracy.py "$host_out/bench.json" "$out/bench.json"; then
     echo "FAIL: bench on $cpu" >&2; status=1
   fi
 done

@@ -366,3 +366,30 @@ def test_bench_profile_splits_batch1_time_per_op_for_both_formats_without_tensor
     assert "Conv" in [o["op"] for o in onnx["ops"]] and "onnxruntime profiler" in onnx["method"]
     assert 0 < onnx["ops"][-1]["share"] <= 1.05  # the nodes' kernel time is part of each model_run
     assert "cumulative prefixes" in proc.stdout and "MFLOP/s" in proc.stdout
+
+
+def test_arm64_bench_gate_compares_each_variant_with_the_hosts_bench(tmp_path):
+    """scripts/arm64_check.sh's gate (scripts/same_accuracy.py): the emulated Pi bench must give every variant the
+    host's accuracy, agreement and flipped images on the same test images; one flipped image or a missing variant fails."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    host = json.loads((root / "artifacts" / "reference" / "bench.json").read_text())
+    same, other, fewer = (tmp_path / n for n in ("same.json", "other.json", "fewer.json"))
+    same.write_text(json.dumps(host))
+    changed = json.loads(json.dumps(host))
+    row = next(r for r in changed["rows"] if r["name"] == "tflite-int8")
+    row["metrics"]["flipped_indices"] = row["metrics"]["flipped_indices"] + [9999]
+    other.write_text(json.dumps(changed))
+    fewer.write_text(json.dumps({**host, "rows": [r for r in host["rows"] if r["name"] != "onnx-int8"]}))
+
+    def gate(path):
+        return subprocess.run([sys.executable, str(root / "scripts" / "same_accuracy.py"), str(same), str(path)],
+                              capture_output=True, text=True)
+
+    assert gate(same).returncode == 0
+    bad = gate(other)
+    assert bad.returncode == 1 and "tflite-int8: flipped_indices" in bad.stderr
+    missing = gate(fewer)
+    assert missing.returncode == 1 and "onnx-int8: missing on one side" in missing.stderr

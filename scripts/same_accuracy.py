@@ -1,0 +1,40 @@
+"""Fail unless two bench.json files (the same release and test images, two CPUs) give every variant the same
+accuracy, agreement and flipped images: what scripts/arm64_check.sh asks of the emulated Raspberry Pi bench.
+
+    python scripts/same_accuracy.py HOST_BENCH.json OTHER_BENCH.json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def rows(path: str) -> dict[str, dict]:
+    data = json.loads(open(path).read())
+    return {r["name"]: r.get("metrics") or {} for r in data["rows"] if r.get("kind") == "artifact"}
+
+
+def differences(host: dict[str, dict], other: dict[str, dict]) -> list[str]:
+    bad = [f"{name}: missing on one side" for name in sorted(set(host) ^ set(other))]
+    for name in sorted(set(host) & set(other)):
+        for key in ("accuracy", "agreement", "flipped_indices"):
+            if host[name].get(key) != other[name].get(key):
+                bad.append(f"{name}: {key} {other[name].get(key)} here, {host[name].get(key)} on the host")
+    return bad
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    bad = differences(rows(argv[0]), rows(argv[1]))
+    for line in bad:
+        print(f"error: {line}", file=sys.stderr)
+    if not bad:
+        print(f"same accuracy, agreement and flipped images as the host for {len(rows(argv[0]))} variants")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
