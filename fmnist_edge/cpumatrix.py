@@ -80,11 +80,17 @@ def _runtime_root() -> Path:
     return Path(runtime.__file__).resolve().parent.parent
 
 
+PINNED_KERNEL_VARS = ("OPENBLAS_CORETYPE",)
+
+
 def probe_command(cpu: str) -> tuple[list[str], dict]:
     """The command prefix and environment that run `python -m runtime.probe` as `cpu`."""
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
     if cpu == "native":
         return [sys.executable], {**env, "PYTHONPATH": str(_runtime_root())}
+    # An emulated CPU must be detected by the libraries as a real one would be: a kernel choice pinned for the
+    # host (some machines set OPENBLAS_CORETYPE=Haswell) makes numpy's OpenBLAS run AVX2 code as Nehalem (SIGILL).
+    env = {k: v for k, v in env.items() if k not in PINNED_KERNEL_VARS}
     if cpu in X86_CPUS:
         return [_qemu("qemu-x86_64-static"), "-cpu", cpu, sys.executable], {**env, "PYTHONPATH": str(_runtime_root())}
     if cpu in ARM_CPUS:

@@ -83,7 +83,8 @@ for cpu in cortex-a72 cortex-a76; do
   # qemu 7.2 does not fake /proc/cpuinfo for aarch64 and both runtimes crash probing the CPU without it.
   "$host_python" -c "from fmnist_edge.cpumatrix import arm_cpuinfo; print(arm_cpuinfo('$cpu'), end='')" > "$sysroot/proc/cpuinfo"
   # Always name a real core: qemu's default 'max' CPU advertises SVE/SME and XNNPACK then computes wrong int8.
-  emu=(env PYTHONPATH="$proj:$wheels" PYTHONDONTWRITEBYTECODE=1 qemu-aarch64-static -cpu "$cpu" -L "$sysroot"
+  # A host's pinned OpenBLAS core type (OPENBLAS_CORETYPE) is not the emulated Pi's: let the libraries detect it.
+  emu=(env -u OPENBLAS_CORETYPE PYTHONPATH="$proj:$wheels" PYTHONDONTWRITEBYTECODE=1 qemu-aarch64-static -cpu "$cpu" -L "$sysroot"
        "$sysroot/usr/bin/python3.11")
   "${emu[@]}" -c "import platform, numpy, runtime; print('python', platform.python_version(), platform.machine(), 'numpy', numpy.__version__)"
   out="$cache/out-$cpu" && mkdir -p "$out"

@@ -257,6 +257,17 @@ def test_cpu_matrix_on_native_and_emulated_x86(tmp_path):
     assert "native: " in proc.stdout and "✓" in proc.stdout
 
 
+def test_emulated_cpus_detect_themselves_whatever_kernel_the_host_pins(tmp_path, monkeypatch):
+    """A machine that pins OpenBLAS's kernels for its own CPU (OPENBLAS_CORETYPE=Haswell) must not hand that to an
+    emulated Nehalem: numpy's import runs AVX2 code there and dies of SIGILL, failing every cell."""
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    proc = run_cli_without_tensorflow("verify", str(RELEASE), "--cpu-matrix", "--cpus", "Nehalem-v1",
+                                      "--json", str(tmp_path / "matrix.json"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    cells = json.loads((tmp_path / "matrix.json").read_text())["results"]["Nehalem-v1"]
+    assert set(cells) == set(VARIANTS) and all(c["passed"] and c["agreement"] == 1.0 for c in cells.values())
+
+
 def test_cpu_matrix_fails_naming_the_artifact_and_cpu(tmp_path):
     release = tmp_path / "release"
     shutil.copytree(RELEASE, release)
