@@ -29,7 +29,7 @@ from fmnist_edge.atomic import committed_dir, write_json
 from fmnist_edge.host import host_cpu, library_versions
 from fmnist_edge.manifest import PREPROCESSING, class_names, sha256_file
 from fmnist_edge.paths import check_output_dir
-from fmnist_edge.models import Recipe, flops_per_image
+from fmnist_edge.models import Recipe, flops_per_image, preset_name_of_run
 from runtime import manifest as rmf
 from runtime.verify import output_tolerance
 from runtime.variants import VARIANTS
@@ -93,7 +93,7 @@ class Exporter:
             raise ExportError(f"--out {self.out}: cannot create it ({exc.strerror or exc}).") from None
         self.external = self.run.get("lineage") == "external"
         # fine-tuned variants rebuild a preset by name in tf_keras; a model file is rebuilt layer by layer
-        self.preset_name = None if self.external else self.run["model"]
+        self.preset_name = None if self.external else preset_name_of_run(self.run["model"], self.run["params"])
         if self.external:  # a model file exported as is: no recipe, the whole training split
             self.data = external.external_data(self.run["data"]["limit"], cfg.data_dir, cfg.download)
         else:

@@ -1,9 +1,10 @@
-"""What each training option of the `edge` preset contributes: distillation on/off x augmentation on/off,
+"""What each training option of the `edge-separable` preset (the first edge design) contributes: distillation on/off x augmentation on/off,
 each over several seeds, everything else the preset's recipe. Prints a table and writes JSON.
 
     python scripts/edge_ablation.py --json artifacts/edge_ablation.json --runs artifacts/runs/edge-ablation
 
-Each (options, seed) is one `fmnist-edge train --model edge` run in its own process, written to
+Each (options, seed) is one `fmnist-edge train --model edge-separable` run (the first
+edge design, `edge` when these runs were made) in its own process, written to
 RUNS/<cell>-s<seed>/. A run directory that already holds a finished run is read, not retrained, so the
 ablation resumes where it stopped (one run is ~15 min on 2 AVX2 cores); one trained otherwise (another
 architecture, strength of augmentation, number of epochs or images) is refused.
@@ -39,7 +40,7 @@ CELLS = {  # name: (distill, augment); augmentation "on" is --augment's strength
 
 def expected(cell: str, args) -> dict:
     """What the run of `cell` must have been trained with, as its manifest records it."""
-    preset = get_preset("edge")
+    preset = get_preset("edge-separable")
     distill, augment = CELLS[cell]
     return {"params": preset.params, "distill": distill, "augment": args.augment if augment else "none",
             "epochs": args.epochs or preset.recipe.epochs, "limit": args.limit}
@@ -66,7 +67,7 @@ def run_once(cell: str, seed: int, args) -> dict:
     out = args.runs / f"{cell}-s{seed}"
     want = expected(cell, args)
     if not (out / "manifest.json").is_file():
-        cmd = [sys.executable, "-m", "fmnist_edge", "train", "--model", "edge", "--seed", str(seed), "--out", str(out),
+        cmd = [sys.executable, "-m", "fmnist_edge", "train", "--model", "edge-separable", "--seed", str(seed), "--out", str(out),
                "--distill" if want["distill"] else "--no-distill", "--augment", want["augment"]]
         cmd += ["--teacher", str(args.teacher)] if want["distill"] and args.teacher else []
         cmd += ["--epochs", str(args.epochs)] if args.epochs else []

@@ -20,7 +20,7 @@ def recipe_name(m: dict) -> str:
     from fmnist_edge.models import PRESETS, Recipe
 
     fields = {k: v for k, v in m["recipe"].items() if k != "name"}
-    preset = PRESETS.get(m["model"])
+    preset = PRESETS.get(model_name(m))
     if preset is None:
         return m["recipe"].get("name", "custom")
     recipe = Recipe(**fields)
@@ -32,12 +32,19 @@ def recipe_name(m: dict) -> str:
     return "custom: " + ", ".join(changed)
 
 
+def model_name(m: dict) -> str:
+    """The run's preset by today's name (a run trained before a rename keeps the old one in its manifest)."""
+    from fmnist_edge.models import preset_name_of_run
+
+    return preset_name_of_run(m["model"], m["params"])
+
+
 def row(run: Path) -> dict:
     m = json.loads((run / "manifest.json").read_text())
     t = m["training"]
     return {
         "run": str(run),
-        "model": m["model"],
+        "model": model_name(m),
         "recipe_name": recipe_name(m),
         "seed_reported_accuracy": m["seed_reported_accuracy"],
         "test_accuracy": round(m["test_accuracy"], 4),

@@ -24,12 +24,16 @@ ARENA_BUDGET = 32 * 1024
 def test_the_edge_model_costs_at_most_5_mflop_and_is_the_preset():
     import keras
 
-    from fmnist_edge.models import flops_per_image, get_preset
+    from fmnist_edge.models import build, flops_per_image, get_preset, preset_name_of_run
 
     model = keras.saving.load_model(EDGE / "model.keras", compile=False)
-    assert model.count_params() == get_preset("edge").params == 35_354
+    assert model.count_params() == get_preset("edge").params == 43_930
     assert flops_per_image(model) <= 5_000_000
-    assert json.loads((EDGE / "manifest.json").read_text())["model"] == "edge"
+    manifest = json.loads((EDGE / "manifest.json").read_text())  # trained as `edge-full-conv`, edge's earlier name
+    assert preset_name_of_run(manifest["model"], manifest["params"]) == "edge"
+    preset = build("edge")
+    assert [type(x).__name__ for x in model.layers] == [type(x).__name__ for x in preset.layers]
+    assert [w.shape for w in model.weights] == [w.shape for w in preset.weights]
 
 
 @pytest.mark.parametrize("variant", ["tflite-int8", "tflite-int8-qat"])

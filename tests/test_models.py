@@ -19,12 +19,12 @@ EXPECTED = {
     "l2-vgg-head": (676_842, ["Conv2D", "Conv2D", "MaxPooling2D", "Conv2D", "Conv2D", "MaxPooling2D", "Flatten",
                               "Dense", "Dropout", "Dense"]),
     "mlp": (101_770, ["Flatten", "Dense", "Dense"]),
-    "edge": (35_354, [*["Conv2D", "BatchNormalization", "ReLU"], "MaxPooling2D",
-                      *["Conv2D", "BatchNormalization", "ReLU"], *["SeparableConv2D", "BatchNormalization", "ReLU"],
-                      "MaxPooling2D", *["SeparableConv2D", "BatchNormalization", "ReLU"] * 2,
-                      *["Conv2D", "BatchNormalization", "ReLU"], "Flatten", "Dropout", "Dense", "Softmax"]),
-    "edge-full-conv": (43_930, [*["Conv2D", "BatchNormalization", "ReLU"] * 2, "MaxPooling2D",
-                                *["Conv2D", "BatchNormalization", "ReLU"] * 3, "Flatten", "Dropout", "Dense", "Softmax"]),
+    "edge": (43_930, [*["Conv2D", "BatchNormalization", "ReLU"] * 2, "MaxPooling2D",
+                      *["Conv2D", "BatchNormalization", "ReLU"] * 3, "Flatten", "Dropout", "Dense", "Softmax"]),
+    "edge-separable": (35_354, [*["Conv2D", "BatchNormalization", "ReLU"], "MaxPooling2D",
+                                *["Conv2D", "BatchNormalization", "ReLU"], *["SeparableConv2D", "BatchNormalization", "ReLU"],
+                                "MaxPooling2D", *["SeparableConv2D", "BatchNormalization", "ReLU"] * 2,
+                                *["Conv2D", "BatchNormalization", "ReLU"], "Flatten", "Dropout", "Dense", "Softmax"]),
 }
 
 
@@ -86,7 +86,7 @@ def test_flops_match_reference_models_md():
     mflops = {name: flops_per_image(build(name)) / 1e6 for name in EXPECTED}
     assert round(mflops["reference"], 1) == 37.2 and round(mflops["paper"], 1) == 16.5
     assert round(mflops["mlp"], 1) == 0.2 and 47 < mflops["l2-vgg"] < 49
-    assert mflops["edge"] <= 5.0 and mflops["edge-full-conv"] <= 5.0  # issue 12's compute budget
+    assert mflops["edge"] <= 5.0 and mflops["edge-separable"] <= 5.0  # issue 12's compute budget
     for name, value in mflops.items():  # what `fmnist-edge models` states without building anything
         assert get_preset(name).mflop == pytest.approx(value, abs=0.01), name
 
@@ -115,3 +115,15 @@ def test_training_option_errors():
                        ({"augment": "rotate"}, "--augment must be one of none, flip, flip\\+shift, flip\\+shift\\+erase")]:
         with pytest.raises(ConfigError, match=match):
             get_preset("edge").recipe.with_overrides(**bad)
+
+
+def test_runs_trained_before_the_edge_rename_resolve_to_the_preset_they_were_trained_as():
+    """`edge` was the depthwise-separable model (35,354 params) until issue 26; the model that replaced it was
+    trained as `edge-full-conv`. Exporting an old run rebuilds its preset by name, so the name must map."""
+    from fmnist_edge.models import _RENAMED, preset_name_of_run
+
+    assert preset_name_of_run("edge", 35_354) == "edge-separable"
+    assert preset_name_of_run("edge-full-conv", 43_930) == "edge"
+    assert preset_name_of_run("edge", 43_930) == "edge" and preset_name_of_run("reference", 503_690) == "reference"
+    for (old, params), new in _RENAMED.items():
+        assert get_preset(new).params == params, (old, new)
