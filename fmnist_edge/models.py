@@ -341,7 +341,7 @@ DEFAULT_MODEL = "reference"
 _RENAMED = {("edge", 35_354): "edge-separable", ("edge-full-conv", 43_930): "edge"}
 
 
-def preset_name_of_run(model: str, params: int) -> str:
+def preset_name_of_run(model: str, params: int | None) -> str:
     """The preset a run's manifest (its `model` and `params`) was trained as, by today's name."""
     return _RENAMED.get((model, params), model)
 

@@ -36,7 +36,7 @@ def model_name(m: dict) -> str:
     """The run's preset by today's name (a run trained before a rename keeps the old one in its manifest)."""
     from fmnist_edge.models import preset_name_of_run
 
-    return preset_name_of_run(m["model"], m["params"])
+    return preset_name_of_run(m["model"], m.get("params"))
 
 
 def row(run: Path) -> dict:
