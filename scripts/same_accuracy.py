@@ -6,13 +6,17 @@ accuracy, agreement and flipped images: what scripts/arm64_check.sh asks of the 
 
 from __future__ import annotations
 
-import json
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from fmnist_edge.errors import FmnistEdgeError  # noqa: E402
+from fmnist_edge.report import load_result  # noqa: E402
 
 
 def rows(path: str) -> dict[str, dict]:
-    data = json.loads(open(path).read())
-    return {r["name"]: r.get("metrics") or {} for r in data["rows"] if r.get("kind") == "artifact"}
+    """Each artifact's metrics in a bench.json, checked to be one by the loader `bench --results` uses."""
+    return {r["name"]: r["metrics"] or {} for r in load_result(Path(path))["rows"] if r["kind"] == "artifact"}
 
 
 def differences(host: dict[str, dict], other: dict[str, dict]) -> list[str]:
@@ -28,11 +32,16 @@ def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print(__doc__, file=sys.stderr)
         return 2
-    bad = differences(rows(argv[0]), rows(argv[1]))
+    try:
+        host, other = rows(argv[0]), rows(argv[1])
+    except FmnistEdgeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    bad = differences(host, other)
     for line in bad:
         print(f"error: {line}", file=sys.stderr)
     if not bad:
-        print(f"same accuracy, agreement and flipped images as the host for {len(rows(argv[0]))} variants")
+        print(f"same accuracy, agreement and flipped images as the host for {len(host)} variants")
     return 1 if bad else 0
 
 
