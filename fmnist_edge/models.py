@@ -209,6 +209,13 @@ def _l2_vgg_head(keras):
                              L.Dense(10, activation="softmax", name="probabilities")], name="l2_vgg_head")
 
 
+def _conv(L, filters: int, size: int = 3, strides: int = 1, kind: str = "Conv2D") -> list:
+    """An edge model's conv (`kind`: Conv2D or SeparableConv2D), BatchNorm and ReLU. No bias: BatchNorm's shift
+    replaces it. Momentum 0.9: the moving statistics settle within a quick (--limit) run too."""
+    return [getattr(L, kind)(filters, size, strides=strides, padding="same", use_bias=False),
+            L.BatchNormalization(momentum=0.9), L.ReLU()]
+
+
 def _edge(keras):
     # Designed for int8 speed within issue 12's budget (issue 26, scripts/edge_architectures.py `full-conv`):
     # `bench --profile` showed the first design's int8 (now `edge-separable`) spending its time in the first conv
@@ -218,14 +225,9 @@ def _edge(keras):
     # BatchNorm folds into the convs at conversion; the softmax is a layer of its own so that distillation can
     # train on the logits before it.
     L = keras.layers
-
-    def conv(filters, size=3, strides=1):  # momentum 0.9: the moving statistics settle within a quick (--limit) run too
-        return [L.Conv2D(filters, size, strides=strides, padding="same", use_bias=False),
-                L.BatchNormalization(momentum=0.9), L.ReLU()]
-
     return keras.Sequential(
-        [keras.Input((28, 28, 1), name="image"), *conv(16, strides=2), *conv(24), L.MaxPooling2D(2), *conv(48),
-         *conv(48), *conv(16, 1), L.Flatten(), L.Dropout(0.3), L.Dense(10, name="logits"),
+        [keras.Input((28, 28, 1), name="image"), *_conv(L, 16, strides=2), *_conv(L, 24), L.MaxPooling2D(2),
+         *_conv(L, 48), *_conv(L, 48), *_conv(L, 16, 1), L.Flatten(), L.Dropout(0.3), L.Dense(10, name="logits"),
          L.Softmax(name="probabilities")],
         name="edge",
     )
@@ -238,24 +240,18 @@ def _edge_separable(keras):
     # slower than its float32 (docs/results/edge.md): kept for the record and for its ablation's runs.
     L = keras.layers
 
-    def block(layer):
-        return [layer, L.BatchNormalization(momentum=0.9), L.ReLU()]
-
-    def conv(filters, size=3):
-        return block(L.Conv2D(filters, size, padding="same", use_bias=False))
-
     def sep(filters):
-        return block(L.SeparableConv2D(filters, 3, padding="same", use_bias=False))
+        return _conv(L, filters, kind="SeparableConv2D")
 
     return keras.Sequential(
         [
             keras.Input((28, 28, 1), name="image"),
-            *conv(16),
+            *_conv(L, 16),
             L.MaxPooling2D(2),
-            *conv(32), *sep(64),
+            *_conv(L, 32), *sep(64),
             L.MaxPooling2D(2),
             *sep(128), *sep(64),
-            *conv(16, 1),
+            *_conv(L, 16, 1),
             L.Flatten(),
             L.Dropout(0.3),
             L.Dense(10, name="logits"),
