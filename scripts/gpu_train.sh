@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Train seeds on a machine without TensorFlow (the lent GPU machine: JAX, no TensorFlow), for the GPU rows of
+# artifacts/fidelity.json (issue 24): Keras 3 on KERAS_BACKEND=jax, the dataset read from a carried folder
+# (nothing is downloaded), and the run directories packed into one file to bring back.
+#
+# Prepare once on the CPU machine (both folders are git-ignored, so only `carry` takes them along):
+#   bash scripts/gpu_train.sh --prepare
+# Then, on the device (`run` with carry [".whl", ".data"]):
+#   bash scripts/gpu_train.sh [--model reference] [--recipe seed] [--seeds "0 1 2"] [-- EXTRA TRAIN OPTIONS]
+# Back here: for f in FILES_AT/*.tgz; do tar -xzf $f -C artifacts/runs; done, then add the runs to scripts/fidelity.py's command.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "${1:-}" = "--prepare" ]; then
+  # The device's Python is 3.12 and has JAX, numpy, rich, typer, h5py, ml-dtypes; Keras and two of its needs it lacks.
+  grep -qx '/.whl/' .git/info/exclude || echo '/.whl/' >> .git/info/exclude
+  grep -qx '/.data/' .git/info/exclude || echo '/.data/' >> .git/info/exclude
+  python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+    --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+    -d .whl keras==3.15.1 namex==0.1.0 optree==0.20.0
+  mkdir -p .data
+  src="${FMNIST_DATA_DIR:-/usr/share/datasets/fashion-mnist}"
+  cp "$src"/*-ubyte* .data/
+  ls -l .whl .data
+  exit 0
+fi
+
+model=reference; recipe=seed; seeds="0 1 2"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --model) model="$2"; shift 2 ;;
+    --recipe) recipe="$2"; shift 2 ;;
+    --seeds) seeds="$2"; shift 2 ;;
+    --) shift; break ;;
+    *) echo "unknown option $1 (expected --prepare, --model, --recipe, --seeds, or -- then train options)" >&2; exit 2 ;;
+  esac
+done
+for d in .whl .data; do
+  [ -d "$d" ] || { echo "$d is missing: run 'bash scripts/gpu_train.sh --prepare' here and carry it" >&2; exit 2; }
+done
+
+export KERAS_BACKEND=jax  # before any import of Keras: its default backend, TensorFlow, is not there
+if ! python3 -c "import keras" 2>/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+  export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
+fi
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" FMNIST_DATA_DIR="$PWD/.data" PYTHONUNBUFFERED=1
+out="${OUT:-/tmp/gpu_train}"
+runs="$out/runs"; mkdir -p "$runs"
+python3 -c "import jax; print('devices:', jax.devices())"
+for s in $seeds; do
+  python3 -m fmnist_edge train --model "$model" --recipe "$recipe" --seed "$s" --no-download \
+    --out "$runs/$model-$recipe-jax-s$s" "$@"
+done
+# the device returns at most 8 files of at most 16 MiB each: one archive per run (a reference run packs to ~6 MB)
+for d in "$runs"/*/; do d="$(basename "$d")"; tar -C "$runs" -czf "$out/$d.tgz" "$d"; done
+rm -rf "$runs"
+ls -l "$out"
