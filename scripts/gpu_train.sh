@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Train seeds on a machine without TensorFlow (the lent GPU machine: JAX, no TensorFlow), for the GPU rows of
 # artifacts/fidelity.json (issue 24): Keras 3 on KERAS_BACKEND=jax, the dataset read from a carried folder
-# (nothing is downloaded), and the run directories packed into one file to bring back.
+# (nothing is downloaded), and each run directory packed into one archive to bring back.
 #
 # Prepare once on the CPU machine (both folders are git-ignored, so only `carry` takes them along):
 #   bash scripts/gpu_train.sh --prepare
@@ -19,7 +19,15 @@ if [ "${1:-}" = "--prepare" ]; then
     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
     -d .whl keras==3.15.1 namex==0.1.0 optree==0.20.0
   mkdir -p .data
-  src="${FMNIST_DATA_DIR:-/usr/share/datasets/fashion-mnist}"
+  # wherever `fmnist-edge train` finds the dataset here (--data-dir order: $FMNIST_DATA_DIR, Keras cache, Debian)
+  src="$(.venv/bin/python -c '
+import sys
+from fmnist_edge.data import locate
+from fmnist_edge.errors import DataError
+try:
+    print(locate(download=False))
+except DataError as exc:
+    sys.exit(str(exc))')"
   cp "$src"/*-ubyte* .data/
   ls -l .whl .data
   exit 0
