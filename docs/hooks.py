@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PLOTS = {  # site path -> file written by a command
     "img/reference-bench.png": "artifacts/reference/bench.png",
     "img/edge-bench.png": "artifacts/edge/bench.png",
-    "img/reference-curves.png": "artifacts/reference/curves.png",
+    "img/reference-curves.png": "artifacts/runs/reference/curves.png",
     "img/tuned-curves.png": "artifacts/runs/tuned-ablation/cosine-flip-ls0.1-e60-s0/curves.png",
 }
 

@@ -4,7 +4,7 @@ Runs `fmnist-edge bench RUN_DIR` with default settings (timing the whole command
 (`fmnist-edge --help`, `import runtime`) in fresh processes, checks neither imports TensorFlow, and
 prints each target with its measured value; writes everything as JSON.
 
-    python scripts/benchmark.py artifacts/reference --json artifacts/reference/targets.json
+    python scripts/benchmark.py artifacts/reference --json artifacts/targets.json
 """
 
 from __future__ import annotations

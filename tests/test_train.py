@@ -145,7 +145,7 @@ def test_named_recipes_are_chosen_by_name_and_unknown_ones_listed():
         preset.named_recipe("fast")
     # The tuned recipe: the seed's layers and batch, the ablation's winning cell (artifacts/fidelity.json).
     tuned = preset.named_recipe("tuned")
-    assert (tuned.epochs, tuned.batch_size, tuned.learning_rate, tuned.validation) == (60, 512, 1e-3, 0.1)
+    assert (tuned.epochs, tuned.batch_size, tuned.learning_rate, tuned.validation) == (60, 512, 1e-3, 0.0)
     assert (tuned.schedule, tuned.augment, tuned.label_smoothing, tuned.weight_decay) == ("cosine", "flip", 0.1, 0.0)
     assert tuned.extras() == "cosine, augment flip, label smoothing 0.1" and preset.recipe.extras() == ""
     # A run trained with overrides equal to a named recipe is reported under that recipe's name.
@@ -155,8 +155,13 @@ def test_named_recipes_are_chosen_by_name_and_unknown_ones_listed():
     spec = importlib.util.spec_from_file_location("fidelity", Path(__file__).parents[1] / "scripts" / "fidelity.py")
     fidelity = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(fidelity)
-    overridden = preset.recipe.with_overrides(epochs=60, schedule="cosine", augment="flip", label_smoothing=0.1)
+    overridden = preset.recipe.with_overrides(epochs=60, validation=0, schedule="cosine", augment="flip",
+                                              label_smoothing=0.1)
     assert overridden.name == "custom (from seed)"
     assert fidelity.recipe_name({"model": "reference", "recipe": overridden.to_dict()}) == "tuned"
+    # The first tuned runs held 10% out: they are custom now, named by what differs from the seed's recipe.
+    held_out = overridden.to_dict() | {"validation": 0.1}
+    assert fidelity.recipe_name({"model": "reference", "recipe": held_out}) == \
+        "custom: epochs 60, schedule cosine, augment flip, label_smoothing 0.1"
     assert fidelity.recipe_name({"model": "reference", "recipe": preset.recipe.with_overrides(epochs=45).to_dict()}) == \
         "custom: epochs 45"
