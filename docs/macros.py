@@ -92,11 +92,17 @@ def run_acc(run: str) -> str:
     return f"{next(r for r in load('artifacts/fidelity.json')['rows'] if r['run'] == run)['test_accuracy']:.4f}"
 
 
-def mean_acc(model: str, recipe: str) -> str:
-    """The mean test accuracy of a model and recipe over every seed in fidelity.json."""
-    accs = [r["test_accuracy"] for r in load("artifacts/fidelity.json")["rows"] if (r["model"], r["recipe_name"]) == (model, recipe)]
-    if not accs:
-        raise KeyError(f"fidelity.json has no {model} run with recipe {recipe!r}")
+def mean_acc(model: str, recipe: str, teacher: str | None = None) -> str:
+    """The mean test accuracy of a model and recipe over every seed in fidelity.json; a distilled recipe run with
+    more than one teacher needs `teacher` ("reference 0.9386"), so no mean mixes two experiments."""
+    rows = [r for r in load("artifacts/fidelity.json")["rows"] if (r["model"], r["recipe_name"]) == (model, recipe)]
+    if teacher is not None:
+        rows = [r for r in rows if r["teacher"] == teacher]
+    if not rows:
+        raise KeyError(f"fidelity.json has no {model} run with recipe {recipe!r}" + (f" and teacher {teacher!r}" if teacher else ""))
+    if len({r["teacher"] for r in rows}) > 1:
+        raise KeyError(f"{model} {recipe!r} was distilled from {sorted({r['teacher'] for r in rows})}: name the teacher")
+    accs = [r["test_accuracy"] for r in rows]
     return f"{sum(accs) / len(accs):.4f}"
 
 

@@ -54,11 +54,19 @@ def row(run: Path) -> dict:
         "batch_size": m["recipe"]["batch_size"],
         "seed": m["seed"],
         "fit_seconds": t["fit_seconds"],
+        # a distilled run's teacher: the same recipe distilled from a better teacher is a different experiment
+        "teacher": teacher(m),
         # a CPU is named with its class (its instruction sets): speed and int8 numerics depend on it
         "device": f"{t['backend']} on {t['device']} ({t['device_name']}"
                   f"{', ' + m['host']['class'] if m.get('host', {}).get('class') else ''}, {t['cpu_count']} cores)"
         if t["device"] == "CPU" else f"{t['backend']} on {t['device_name']}",
     }
+
+
+def teacher(m: dict) -> str | None:
+    """The teacher a distilled run learned from, as "model accuracy" (None for a run trained on labels only)."""
+    t = m.get("teacher")
+    return f"{t['model']} {t['test_accuracy']:.4f}" if t else None
 
 
 def seed_acc(r: dict) -> str:
@@ -72,25 +80,25 @@ def fmt_time(seconds: float) -> str:
 
 def markdown(rows: list[dict]) -> str:
     """The training-fidelity table, from fidelity.json's rows (the docs render it at build time)."""
-    lines = ["| model | recipe | seed's test acc | our test acc (10k) | params | epochs | batch | seed | fit time | device |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | recipe | teacher | seed's test acc | our test acc (10k) | params | epochs | batch | seed | fit time | device |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['model']} | {r['recipe_name']} | {seed_acc(r)} | {r['test_accuracy']:.4f}"
+        lines.append(f"| {r['model']} | {r['recipe_name']} | {r['teacher'] or '-'} | {seed_acc(r)} | {r['test_accuracy']:.4f}"
                      f"{'' if r['test_images'] == 10_000 else ' (' + str(r['test_images']) + ' imgs)'} | {r['params']:,} | "
                      f"{r['epochs']} | {r['batch_size']} | {r['seed']} | {fmt_time(r['fit_seconds'])} | {r['device']} |")
     return "\n".join(lines) + "\n"
 
 
 def summary(rows: list[dict]) -> str:
-    """Mean test accuracy of each model and recipe over its seeds (every seed counted, none picked)."""
-    groups: dict[tuple[str, str], list[dict]] = {}
+    """Mean test accuracy of each model, recipe and teacher over its seeds (every seed counted, none picked)."""
+    groups: dict[tuple[str, str, str | None], list[dict]] = {}
     for r in rows:
         if r["test_images"] == 10_000:
-            groups.setdefault((r["model"], r["recipe_name"]), []).append(r)
-    lines = ["| model | recipe | seeds | test acc per seed | mean | seed's test acc |", "|---|---|---|---|---|---|"]
-    for (model, recipe), rs in groups.items():
+            groups.setdefault((r["model"], r["recipe_name"], r["teacher"]), []).append(r)
+    lines = ["| model | recipe | teacher | seeds | test acc per seed | mean | seed's test acc |", "|---|---|---|---|---|---|---|"]
+    for (model, recipe, teacher_), rs in groups.items():
         accs = [r["test_accuracy"] for r in rs]
-        lines.append(f"| {model} | {recipe} | {len(rs)} | {', '.join(f'{a:.4f}' for a in accs)} | "
+        lines.append(f"| {model} | {recipe} | {teacher_ or '-'} | {len(rs)} | {', '.join(f'{a:.4f}' for a in accs)} | "
                      f"{sum(accs) / len(accs):.4f} | {seed_acc(rs[0])} |")
     return "\n".join(lines) + "\n"
 

@@ -54,6 +54,20 @@ def test_the_macros_refuse_a_missing_file_or_key():
     assert macros.v("artifacts/speed_ratios.json", "host.class") == macros.load("artifacts/speed_ratios.json")["host"]["class"]
 
 
+def test_mean_acc_never_mixes_teachers(monkeypatch):
+    """A distilled recipe run from two teachers is two experiments: its mean must name the teacher."""
+    macros = docs_macros()
+    rows = [{"model": "edge", "recipe_name": "designed", "teacher": t, "test_accuracy": a}
+            for t, a in [("reference 0.9345", 0.9260), ("reference 0.9345", 0.9270), ("reference 0.9386", 0.9300)]]
+    monkeypatch.setattr(macros, "load", lambda file: {"rows": rows})
+    with pytest.raises(KeyError, match="name the teacher"):
+        macros.mean_acc("edge", "designed")
+    assert macros.mean_acc("edge", "designed", "reference 0.9345") == "0.9265"
+    assert macros.mean_acc("edge", "designed", "reference 0.9386") == "0.9300"
+    with pytest.raises(KeyError, match="no edge run"):
+        macros.mean_acc("edge", "designed", "reference 0.9999")
+
+
 def test_the_readme_is_short_and_points_into_the_docs():
     readme = (ROOT / "README.md").read_text()
     assert len(readme.splitlines()) <= 150
