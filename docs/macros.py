@@ -100,8 +100,9 @@ def mean_acc(model: str, recipe: str, teacher: str | None = None) -> str:
         rows = [r for r in rows if r["teacher"] == teacher]
     if not rows:
         raise KeyError(f"fidelity.json has no {model} run with recipe {recipe!r}" + (f" and teacher {teacher!r}" if teacher else ""))
-    if len({r["teacher"] for r in rows}) > 1:
-        raise KeyError(f"{model} {recipe!r} was distilled from {sorted({r['teacher'] for r in rows})}: name the teacher")
+    teachers = {r["teacher"] for r in rows}
+    if len(teachers) > 1:  # str(): a labels-only run's teacher is None
+        raise KeyError(f"{model} {recipe!r} was distilled from {sorted(map(str, teachers))}: name the teacher")
     accs = [r["test_accuracy"] for r in rows]
     return f"{sum(accs) / len(accs):.4f}"
 
