@@ -6,13 +6,17 @@
 # Prepare once on the CPU machine (both folders are git-ignored, so only `carry` takes them along):
 #   bash scripts/gpu_train.sh --prepare
 # Then, on the device (`run` with carry [".whl", ".data"]):
-#   bash scripts/gpu_train.sh [--model reference] [--recipe seed] [--seeds "0 1 2"] [-- EXTRA TRAIN OPTIONS]
+#   bash scripts/gpu_train.sh [--model reference] [--recipe seed] [--seeds "0 1 2"] [--runs "seed:0 tuned:0 ..."]
+#                             [-- EXTRA TRAIN OPTIONS]
+# --runs lists recipe:seed pairs trained one after another (it overrides --recipe and --seeds). Each run is packed
+# into $OUT/<run>.tgz as soon as it ends, so a command stopped at its time limit still returns the finished ones.
 # Back here: for f in FILES_AT/*.tgz; do tar -xzf $f -C artifacts/runs; done, then add the runs to scripts/fidelity.py's command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "${1:-}" = "--prepare" ]; then
   # The device's Python is 3.12 and has JAX, numpy, rich, typer, h5py, ml-dtypes; Keras and two of its needs it lacks.
+  mkdir -p .git/info
   grep -qx '/.whl/' .git/info/exclude || echo '/.whl/' >> .git/info/exclude
   grep -qx '/.data/' .git/info/exclude || echo '/.data/' >> .git/info/exclude
   python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
@@ -33,14 +37,15 @@ except DataError as exc:
   exit 0
 fi
 
-model=reference; recipe=seed; seeds="0 1 2"
+model=reference; recipe=seed; seeds="0 1 2"; runs_list=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --model) model="$2"; shift 2 ;;
     --recipe) recipe="$2"; shift 2 ;;
     --seeds) seeds="$2"; shift 2 ;;
+    --runs) runs_list="$2"; shift 2 ;;
     --) shift; break ;;
-    *) echo "unknown option $1 (expected --prepare, --model, --recipe, --seeds, or -- then train options)" >&2; exit 2 ;;
+    *) echo "unknown option $1 (expected --prepare, --model, --recipe, --seeds, --runs, or -- then train options)" >&2; exit 2 ;;
   esac
 done
 for d in .whl .data; do
@@ -55,12 +60,13 @@ fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" FMNIST_DATA_DIR="$PWD/.data" PYTHONUNBUFFERED=1
 out="${OUT:-/tmp/gpu_train}"
 runs="$out/runs"; mkdir -p "$runs"
-python3 -c "import jax; print('devices:', jax.devices())"
-for s in $seeds; do
-  python3 -m fmnist_edge train --model "$model" --recipe "$recipe" --seed "$s" --no-download \
-    --out "$runs/$model-$recipe-jax-s$s" "$@"
+command -v nvidia-smi >/dev/null && nvidia-smi || echo "no nvidia-smi on this machine"
+python3 -c "import jax; print('jax', jax.__version__, 'devices:', jax.devices())"
+if [ -z "$runs_list" ]; then for s in $seeds; do runs_list="$runs_list $recipe:$s"; done; fi
+for job in $runs_list; do
+  r="${job%%:*}"; s="${job##*:}"; name="$model-$r-jax-s$s"
+  python3 -m fmnist_edge train --model "$model" --recipe "$r" --seed "$s" --no-download --out "$runs/$name" "$@"
+  # the device returns at most 8 files of at most 16 MiB each: one archive per run (a reference run packs to ~6 MB)
+  tar -C "$runs" -czf "$out/$name.tgz" "$name" && rm -rf "${runs:?}/$name"
 done
-# the device returns at most 8 files of at most 16 MiB each: one archive per run (a reference run packs to ~6 MB)
-for d in "$runs"/*/; do d="$(basename "$d")"; tar -C "$runs" -czf "$out/$d.tgz" "$d"; done
-rm -rf "$runs"
 ls -l "$out"
