@@ -92,19 +92,51 @@ def run_acc(run: str) -> str:
     return f"{next(r for r in load('artifacts/fidelity.json')['rows'] if r['run'] == run)['test_accuracy']:.4f}"
 
 
-def mean_acc(model: str, recipe: str, teacher: str | None = None) -> str:
-    """The mean test accuracy of a model and recipe over every seed in fidelity.json; a distilled recipe run with
-    more than one teacher needs `teacher` ("reference 0.9386"), so no mean mixes two experiments."""
+def run_fit(run: str) -> str:
+    """A trained run's fit time in seconds, as fidelity.json records it."""
+    return f"{next(r for r in load('artifacts/fidelity.json')['rows'] if r['run'] == run)['fit_seconds']:.1f}"
+
+
+def mean_acc(model: str, recipe: str, teacher: str | None = None, accelerator: str | None = None) -> str:
+    """The mean test accuracy of a model and recipe over every seed in fidelity.json. So that no mean mixes two
+    experiments, a recipe run with more than one teacher needs `teacher` ("reference 0.9386"), and one trained on
+    both a CPU and a GPU needs `accelerator` ("CPU" or "GPU")."""
     rows = [r for r in load("artifacts/fidelity.json")["rows"] if (r["model"], r["recipe_name"]) == (model, recipe)]
     if teacher is not None:
         rows = [r for r in rows if r["teacher"] == teacher]
+    if accelerator is not None:
+        rows = [r for r in rows if r["accelerator"] == accelerator]
     if not rows:
-        raise KeyError(f"fidelity.json has no {model} run with recipe {recipe!r}" + (f" and teacher {teacher!r}" if teacher else ""))
+        raise KeyError(f"fidelity.json has no {model} run with recipe {recipe!r}" + (f" and teacher {teacher!r}" if teacher else "")
+                       + (f" on {accelerator}" if accelerator else ""))
     teachers = {r["teacher"] for r in rows}
     if len(teachers) > 1:  # str(): a labels-only run's teacher is None
         raise KeyError(f"{model} {recipe!r} was distilled from {sorted(map(str, teachers))}: name the teacher")
+    accelerators = {r["accelerator"] for r in rows}
+    if len(accelerators) > 1:
+        raise KeyError(f"{model} {recipe!r} was trained on {sorted(accelerators)}: name the accelerator")
     accs = [r["test_accuracy"] for r in rows]
     return f"{sum(accs) / len(accs):.4f}"
+
+
+def gpu_runs() -> str:
+    """Each GPU run of fidelity.json beside the CPU run of the same model, recipe, teacher and seed: fit time and
+    test accuracy (a GPU run with no CPU twin shows '-' there)."""
+    import fidelity as script
+
+    rows = load("artifacts/fidelity.json")["rows"]
+    key = lambda r: (r["model"], r["recipe_name"], r["teacher"], r["seed"])  # noqa: E731
+    cpu = {key(r): r for r in rows if r["accelerator"] == "CPU"}
+    out = []
+    for g in (r for r in rows if r["accelerator"] == "GPU"):
+        c = cpu.get(key(g))
+        out.append([g["model"], g["recipe_name"], str(g["seed"]), g["device"], f"{g['fit_seconds']:.1f} s",
+                    script.fmt_time(c["fit_seconds"]) + f" ({c['device']})" if c else "-",
+                    f"{c['fit_seconds'] / g['fit_seconds']:.0f}x" if c else "-",
+                    f"{g['test_accuracy']:.4f}", f"{c['test_accuracy']:.4f}" if c else "-"])
+    return command_line("artifacts/fidelity.json", None) + table(
+        ["model", "recipe", "seed", "GPU run", "GPU fit", "CPU fit (same seed)", "CPU/GPU time", "GPU test acc",
+         "CPU test acc"], out)
 
 
 def bench(release: str, command: str) -> str:
@@ -224,5 +256,6 @@ def cli_reference() -> str:
 
 
 def define_env(env) -> None:
-    for macro in (cli_reference, run_acc, mean_acc, presets, v, rows_table, fidelity, bench, export_fidelity, micro, cpu_matrix, profile, compare_releases):
+    for macro in (cli_reference, run_acc, run_fit, mean_acc, presets, v, rows_table, fidelity, gpu_runs, bench, export_fidelity, micro, cpu_matrix,
+                  profile, compare_releases):
         env.macro(macro)

@@ -54,6 +54,8 @@ def row(run: Path) -> dict:
         "batch_size": m["recipe"]["batch_size"],
         "seed": m["seed"],
         "fit_seconds": t["fit_seconds"],
+        # what trained it, "CPU" or "GPU": a mean over seeds never mixes the two (different kernels, other numerics)
+        "accelerator": "CPU" if t["device"] == "CPU" else "GPU",
         # a distilled run's teacher: the same recipe distilled from a better teacher is a different experiment
         "teacher": teacher(m),
         # a CPU is named with its class (its instruction sets): speed and int8 numerics depend on it
@@ -90,16 +92,18 @@ def markdown(rows: list[dict]) -> str:
 
 
 def summary(rows: list[dict]) -> str:
-    """Mean test accuracy of each model, recipe and teacher over its seeds (every seed counted, none picked)."""
-    groups: dict[tuple[str, str, str | None], list[dict]] = {}
+    """Mean test accuracy of each model, recipe, teacher and accelerator over its seeds (every seed counted, none
+    picked)."""
+    groups: dict[tuple[str, str, str | None, str], list[dict]] = {}
     for r in rows:
         if r["test_images"] == 10_000:
-            groups.setdefault((r["model"], r["recipe_name"], r["teacher"]), []).append(r)
-    lines = ["| model | recipe | teacher | seeds | test acc per seed | mean | seed's test acc |", "|---|---|---|---|---|---|---|"]
-    for (model, recipe, teacher_), rs in groups.items():
+            groups.setdefault((r["model"], r["recipe_name"], r["teacher"], r["accelerator"]), []).append(r)
+    lines = ["| model | recipe | teacher | trained on | seeds | test acc per seed | mean | seed's test acc |",
+             "|---|---|---|---|---|---|---|---|"]
+    for (model, recipe, teacher_, accelerator), rs in groups.items():
         accs = [r["test_accuracy"] for r in rs]
-        lines.append(f"| {model} | {recipe} | {teacher_ or '-'} | {len(rs)} | {', '.join(f'{a:.4f}' for a in accs)} | "
-                     f"{sum(accs) / len(accs):.4f} | {seed_acc(rs[0])} |")
+        lines.append(f"| {model} | {recipe} | {teacher_ or '-'} | {accelerator} | {len(rs)} | "
+                     f"{', '.join(f'{a:.4f}' for a in accs)} | {sum(accs) / len(accs):.4f} | {seed_acc(rs[0])} |")
     return "\n".join(lines) + "\n"
 
 

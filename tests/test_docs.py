@@ -57,7 +57,7 @@ def test_the_macros_refuse_a_missing_file_or_key():
 def test_mean_acc_never_mixes_teachers(monkeypatch):
     """A distilled recipe run from two teachers is two experiments: its mean must name the teacher."""
     macros = docs_macros()
-    rows = [{"model": "edge", "recipe_name": "designed", "teacher": t, "test_accuracy": a}
+    rows = [{"model": "edge", "recipe_name": "designed", "teacher": t, "accelerator": "CPU", "test_accuracy": a}
             for t, a in [("reference 0.9345", 0.9260), ("reference 0.9345", 0.9270), ("reference 0.9386", 0.9300)]]
     monkeypatch.setattr(macros, "load", lambda file: {"rows": rows})
     with pytest.raises(KeyError, match="name the teacher"):
@@ -66,6 +66,26 @@ def test_mean_acc_never_mixes_teachers(monkeypatch):
     assert macros.mean_acc("edge", "designed", "reference 0.9386") == "0.9300"
     with pytest.raises(KeyError, match="no edge run"):
         macros.mean_acc("edge", "designed", "reference 0.9999")
+
+
+def test_mean_acc_never_mixes_accelerators(monkeypatch):
+    """The same recipe trained on a CPU (TensorFlow) and a GPU (JAX) is two sets of seeds: a mean names which."""
+    macros = docs_macros()
+    rows = [{"run": f"r{i}", "model": "reference", "recipe_name": "tuned", "teacher": None, "seed": s, "accelerator": a,
+             "test_accuracy": acc, "fit_seconds": fit, "device": a.lower()}
+            for i, (a, s, acc, fit) in enumerate([("CPU", 0, 0.9380, 3600.0), ("CPU", 1, 0.9360, 3000.0),
+                                                  ("GPU", 0, 0.9350, 45.0), ("GPU", 2, 0.9370, 44.0)])]
+    monkeypatch.setattr(macros, "load", lambda file: {"rows": rows, "command": "python scripts/fidelity.py"})
+    with pytest.raises(KeyError, match="name the accelerator"):
+        macros.mean_acc("reference", "tuned")
+    assert macros.mean_acc("reference", "tuned", accelerator="CPU") == "0.9370"
+    assert macros.mean_acc("reference", "tuned", accelerator="GPU") == "0.9360"
+    # each GPU run beside the CPU run of its seed: 3600 s against 45 s is 80x; seed 2 has no CPU twin
+    table = macros.gpu_runs().splitlines()
+    seed0 = next(line for line in table if line.startswith("| reference | tuned | 0 |"))
+    seed2 = next(line for line in table if line.startswith("| reference | tuned | 2 |"))
+    assert "| 45.0 s |" in seed0 and "| 80x |" in seed0 and "| 0.9350 | 0.9380 |" in seed0
+    assert seed2.endswith("| 0.9370 | - |") and "| - |" in seed2
 
 
 def test_the_readme_is_short_and_points_into_the_docs():
