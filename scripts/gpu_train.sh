@@ -69,4 +69,5 @@ for job in $runs_list; do
   # the device returns at most 8 files of at most 16 MiB each: one archive per run (a reference run packs to ~6 MB)
   tar -C "$runs" -czf "$out/$name.tgz" "$name" && rm -rf "${runs:?}/$name"
 done
+rmdir "$runs"
 ls -l "$out"

@@ -46,10 +46,10 @@ def _run(checkout, *args):
 
 
 def test_trains_each_seed_on_jax_without_tensorflow_and_packs_one_archive_per_run(checkout):
-    done = _run(checkout, "--model", "mlp", "--seeds", "3 4", "--", "--epochs", "1", "--limit", "1000")
+    done = _run(checkout, "--model", "mlp", "--runs", "seed:3 seed:4", "--", "--epochs", "1", "--limit", "1000")
     assert done.returncode == 0, done.stdout + done.stderr
     archives = sorted(p.name for p in (checkout / "out").iterdir())
-    assert archives == ["mlp-seed-jax-s3.tgz", "mlp-seed-jax-s4.tgz"]
+    assert archives == ["mlp-seed-jax-s3.tgz", "mlp-seed-jax-s4.tgz"]  # each packed as it ended; nothing else left
     with tarfile.open(checkout / "out" / "mlp-seed-jax-s4.tgz") as tar:
         names = set(tar.getnames())
         assert {"mlp-seed-jax-s4/model.keras", "mlp-seed-jax-s4/manifest.json"} <= names
