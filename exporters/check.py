@@ -38,14 +38,8 @@ def remedy(variant: str, exc: Exception, calibration_images: int) -> str:
         return ("choose a portable scheme (for ONNX: --onnx-int8-scheme u8u8 or u8s8-reduce-range), " + leave_out)
     if isinstance(exc, ConversionError):
         return f"the converter cannot build this model as {variant}; rebuild the model from supported layers, {leave_out}"
-    if spec.fine_tuned:
-        option = {"tflite-int8-qat": "--qat-epochs", "tflite-int8-pruned": "--prune-epochs",
-                  "tflite-int8-clustered": "--cluster-epochs"}.get(variant, "more fine-tuning epochs")
-        extra = {"tflite-int8-pruned": ", a lower --prune-sparsity", "tflite-int8-clustered": ", more --clusters"}.get(variant, "")
-        return f"more fine-tuning ({option} 2 or more), a lower learning rate{extra}, {leave_out}"
-    if variant == "tflite-dynamic-int8":
-        return ("dynamic-range weights are quantized without calibration, so no option changes them: use tflite-float16 "
-                "for smaller float weights or tflite-int8-qat (--qat), which trains the model for int8, " + leave_out)
+    if spec.remedy:
+        return f"{spec.remedy}, {leave_out}"
     if spec.int8_kernels:
         more = max(2000, 4 * calibration_images)
         scheme = " or another --onnx-int8-scheme" if spec.format == "onnx" else ""

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from runtime.variants import VARIANTS
 from runtime.weights import kernel_stats
 
-from .builders import builder, fine_tune_note, fine_tuned
+from .builders import builder
 from .config import ClusterConfig, PruneConfig
-from .qat import QATUnsupported, fit, tf_keras_copy, tuned_result
+from .errors import FineTuneUnsupported
+from .finetune import fine_tune_note, fine_tuned, fit, tf_keras_copy, tuned_result
 
 PRUNABLE = ("Conv2D", "Dense", "SeparableConv2D", "DepthwiseConv2D")
 
@@ -34,12 +36,12 @@ def _wrap_large(clone, wrap, min_share: float):
     chosen = [layer.name for layer in clone.layers
               if type(layer).__name__ in PRUNABLE and _weights(layer) >= min_share * total]
     if not chosen:
-        raise QATUnsupported(f"no Conv2D/Dense layer holds {min_share:.0%} of the weights or more; lower the layer share")
+        raise FineTuneUnsupported(f"no Conv2D/Dense layer holds {min_share:.0%} of the weights or more; lower the layer share")
     try:
         wrapped = tf_keras.Sequential([tf_keras.Input((28, 28, 1))] +
                                       [wrap(layer) if layer.name in chosen else layer for layer in clone.layers])
     except (ValueError, TypeError, RuntimeError) as exc:
-        raise QATUnsupported(f"tensorflow-model-optimization cannot wrap this model: {str(exc).splitlines()[0][:300]}") from None
+        raise FineTuneUnsupported(f"tensorflow-model-optimization cannot wrap this model: {str(exc).splitlines()[0][:300]}") from None
     return wrapped, chosen
 
 
@@ -96,11 +98,12 @@ def cluster(model, model_name, x_fit, y_fit, x_test, calibration, cfg: ClusterCo
 
 # -- builders (exporters.builders): trained pruning or clustering, then int8; the manifest also records what
 # the int8 file itself holds, per kernel (sparsity, distinct values).
-def _compressed(exp, tmp, what: str, method, cfg, summary: str):
-    exp.console.print(f"  {what}: {summary} in layers holding >= {cfg.min_share:.0%} of the weights, {cfg.epochs} "
-                      f"epoch(s), lr {cfg.learning_rate:g}, {fine_tune_note(exp)}")
-    res = method(exp.model, exp.preset_name, exp.fine_tune["x"], exp.fine_tune["y"], exp.x_test, exp.calibration, cfg)
-    built = fine_tuned(exp, tmp, what, cfg, res, res["details"])
+def _compressed(ctx, tmp, variant: str, method, cfg, summary: str):
+    what = VARIANTS[variant].fine_tune
+    ctx.console.print(f"  {what}: {summary} in layers holding >= {cfg.min_share:.0%} of the weights, {cfg.epochs} "
+                      f"epoch(s), lr {cfg.learning_rate:g}, {fine_tune_note(ctx)}")
+    res = method(ctx.model, ctx.preset_name, ctx.fine_tune["x"], ctx.fine_tune["y"], ctx.x_test, ctx.calibration, cfg)
+    built = fine_tuned(ctx, tmp, variant, res, res["details"])
     kernels = kernel_stats(tmp / "model.tflite")
     built.extra[what].update(file_kernels=kernels, file_sparsity=round(
         sum(k["sparsity"] * k["weights"] for k in kernels) / sum(k["weights"] for k in kernels), 4))
@@ -108,12 +111,12 @@ def _compressed(exp, tmp, what: str, method, cfg, summary: str):
 
 
 @builder("tflite_int8_pruned")
-def build_int8_pruned(exp, tmp):
-    p = exp.cfg.pruning
-    return _compressed(exp, tmp, "pruning", prune, p, f"{p.sparsity:.0%} of the weights zeroed")
+def build_int8_pruned(ctx, tmp):
+    p = ctx.cfg.pruning
+    return _compressed(ctx, tmp, "tflite-int8-pruned", prune, p, f"{p.sparsity:.0%} of the weights zeroed")
 
 
 @builder("tflite_int8_clustered")
-def build_int8_clustered(exp, tmp):
-    c = exp.cfg.clustering
-    return _compressed(exp, tmp, "clustering", cluster, c, f"{c.clusters} centroids per layer")
+def build_int8_clustered(ctx, tmp):
+    c = ctx.cfg.clustering
+    return _compressed(ctx, tmp, "tflite-int8-clustered", cluster, c, f"{c.clusters} centroids per layer")

@@ -7,6 +7,11 @@ class ExportError(FmnistEdgeError):
     """A conversion could not be done (bad input run, converter failure, existing output)."""
 
 
+class FineTuneUnsupported(ExportError):
+    """This model cannot go through tensorflow-model-optimization (QAT, pruning or clustering): it has a layer
+    tf_keras cannot rebuild, or is not a plain stack. That variant is skipped, with this reason."""
+
+
 class ParityError(ExportError):
     """An exported artifact disagrees with the Keras model beyond its variant's tolerance."""
 

@@ -13,7 +13,6 @@ the exported graph (exporters.contract).
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from fmnist_edge import CLASS_NAMES
 from fmnist_edge import data as fdata
 from fmnist_edge.keras_io import load_trained_model
 from fmnist_edge.atomic import committed_dir, write_json
-from fmnist_edge.host import host_cpu, library_versions
+from fmnist_edge.host import provenance
 from fmnist_edge.manifest import INPUT_SPEC, OUTPUT_SPEC, PREPROCESSING, sha256_file
 from fmnist_edge.paths import check_output_dir
 
@@ -66,30 +65,6 @@ def read_labels(path: Path) -> tuple[str, ...]:
     return names
 
 
-def load_external(path: Path):
-    """A Keras 3 `.keras` or legacy Keras 2 `.h5`, in safe mode (Lambda layers and custom objects refused)."""
-    import keras
-
-    if not path.is_file():
-        raise ExportError(f"{path}: no such file.")
-    if path.suffix.lower() == ".keras":
-        return load_trained_model(path)
-    with open(path, "rb") as f:
-        if f.read(8) != b"\x89HDF\r\n\x1a\n":
-            raise ExportError(f"{path}: not an HDF5 file; expected a Keras 2 `.h5` model saved with model.save().")
-    try:
-        return keras.saving.load_model(path, safe_mode=True, compile=False)
-    except Exception as exc:  # Keras raises ValueError/TypeError/KeyError/OSError here
-        text = str(exc)
-        if "Lambda" in text or "safe_mode" in text or "Unknown" in text or "Could not locate" in text:
-            raise ExportError(f"{path}: refused. It contains a Lambda layer or a custom object, which could run "
-                              "arbitrary code when loaded; models are loaded only in Keras's safe mode. Rebuild it "
-                              "from built-in layers.") from None
-        raise ExportError(f"{path}: Keras 3 could not load this `.h5` file ({type(exc).__name__}: {text[:300]}). "
-                          "Weights-only files and models with subclassed layers cannot be exported; re-save the "
-                          "model with model.save('model.keras').") from None
-
-
 def _is_external_run(path: Path) -> bool:
     import json
 
@@ -103,7 +78,7 @@ def external_data(limit: int | None, data_dir: str | None, download: bool) -> di
     """The whole real training split (calibration, fine-tuning) and test split, or seeded subsets."""
     ds = fdata.load(data_dir, download)
     tr = fdata.subset(ds.y_train, limit, 0) if limit else np.arange(len(ds.y_train))
-    te = fdata.subset(ds.y_test, limit, 0) if limit else np.arange(len(ds.y_test))
+    te = fdata.run_test_subset(ds.y_test, limit, None)
     return {"x_fit": fdata.to_model_input(ds.x_train[tr]), "y_fit": ds.y_train[tr],
             "x_test": fdata.to_model_input(ds.x_test[te]), "y_test": ds.y_test[te], "source": ds.source}
 
@@ -176,7 +151,7 @@ def prepare(path: Path, out: Path, spec: ExternalModel, limit: int | None, data_
                               "refusing to replace it. Choose another --out.")
     if spec.output not in OUTPUT_KINDS:
         raise ExportError(f"--output must be one of {', '.join(OUTPUT_KINDS)}, got {spec.output!r}.")
-    model = load_external(path)
+    model = load_trained_model(path)
     shape = check_shapes(model, str(path))
     output = detect_output(model) if spec.output == "auto" else spec.output
     if limit is not None and limit < 20:
@@ -226,8 +201,6 @@ def prepare(path: Path, out: Path, spec: ExternalModel, limit: int | None, data_
             "data": {"source": str(d["source"]), "limit": limit, "subset_seed": 0, "test_images": int(len(y_test))},
             "test_accuracy": accuracy,
             "test_accuracy_contract": contract.describe(),
-            "versions": library_versions("keras", "numpy", "tensorflow"),
-            "host": {**host_cpu()},
-            "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            **provenance("keras", "numpy", "tensorflow"),
         })
     return out

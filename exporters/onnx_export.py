@@ -105,21 +105,21 @@ def qdq_io_params(path: Path) -> dict:
 
 # -- builders (exporters.builders)
 @builder("onnx_float32")
-def build_float32(exp, tmp):
-    to_float32(exp.model, tmp / "model.onnx", exp.cfg.opset)
-    return Built("model.onnx", exp.keras_probs, {"opset": exp.cfg.opset})
+def build_float32(ctx, tmp):
+    to_float32(ctx.model, tmp / "model.onnx", ctx.cfg.opset)
+    return Built("model.onnx", ctx.keras_probs, {"opset": ctx.cfg.opset})
 
 
 @builder("onnx_int8")
-def build_int8(exp, tmp):
+def build_int8(ctx, tmp):
     float_path = tmp / "float.onnx"
-    to_float32(exp.model, float_path, exp.cfg.opset)
-    scheme = exp.cfg.onnx_int8_scheme
-    to_int8(float_path, tmp / "model.onnx", exp.calibration, tmp, scheme)
+    to_float32(ctx.model, float_path, ctx.cfg.opset)
+    scheme = ctx.cfg.onnx_int8_scheme
+    to_int8(float_path, tmp / "model.onnx", ctx.calibration, tmp, scheme)
     float_path.unlink()
     spec = SCHEMES[scheme]
-    return Built("model.onnx", exp.keras_probs, {
-        "opset": exp.cfg.opset, "calibration": exp.calibration_record,
+    return Built("model.onnx", ctx.keras_probs, {
+        "opset": ctx.cfg.opset, "calibration": ctx.calibration_record,
         "qdq_graph_io_quantization": qdq_io_params(tmp / "model.onnx"),
         "quantization_scheme": {"name": scheme, "activations": spec["activation"], "weights": spec["weight"],
                                 "reduce_range": spec["reduce_range"], "per_channel": True, "format": "QDQ",

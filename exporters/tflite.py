@@ -94,33 +94,33 @@ def to_dynamic_int8(model) -> bytes:
 
 # -- builders (exporters.builders): the Keras model as it is, converted
 @builder("tflite_float32")
-def build_float32(exp, tmp):
-    (tmp / "model.tflite").write_bytes(to_float32(exp.model))
-    return Built("model.tflite", exp.keras_probs)
+def build_float32(ctx, tmp):
+    (tmp / "model.tflite").write_bytes(to_float32(ctx.model))
+    return Built("model.tflite", ctx.keras_probs)
 
 
 @builder("tflite_float16")
-def build_float16(exp, tmp):
-    (tmp / "model.tflite").write_bytes(to_float16(exp.model))
-    return Built("model.tflite", exp.keras_probs, {"weights": "float16 (dequantized to float32 at load)"})
+def build_float16(ctx, tmp):
+    (tmp / "model.tflite").write_bytes(to_float16(ctx.model))
+    return Built("model.tflite", ctx.keras_probs, {"weights": "float16 (dequantized to float32 at load)"})
 
 
 @builder("tflite_dynamic_int8")
-def build_dynamic_int8(exp, tmp):
-    (tmp / "model.tflite").write_bytes(to_dynamic_int8(exp.model))
-    return Built("model.tflite", exp.keras_probs, {
+def build_dynamic_int8(ctx, tmp):
+    (tmp / "model.tflite").write_bytes(to_dynamic_int8(ctx.model))
+    return Built("model.tflite", ctx.keras_probs, {
         "weights": "int8 per channel (the converter keeps tensors under 1,024 weights in float32); activations "
                    "quantized on the fly per inference; float32 I/O"})
 
 
 @builder("tflite_int8")
-def build_int8(exp, tmp):
-    (tmp / "model.tflite").write_bytes(to_int8(exp.model, exp.calibration))
-    return Built("model.tflite", exp.keras_probs, {"calibration": exp.calibration_record})
+def build_int8(ctx, tmp):
+    (tmp / "model.tflite").write_bytes(to_int8(ctx.model, ctx.calibration))
+    return Built("model.tflite", ctx.keras_probs, {"calibration": ctx.calibration_record})
 
 
 @builder("tflite_int8_web")
-def build_int8_web(exp, tmp):
-    (tmp / "model.tflite").write_bytes(to_int8_web(exp.model, exp.calibration))
-    return Built("model.tflite", exp.keras_probs, {"calibration": exp.calibration_record,
+def build_int8_web(ctx, tmp):
+    (tmp / "model.tflite").write_bytes(to_int8_web(ctx.model, ctx.calibration))
+    return Built("model.tflite", ctx.keras_probs, {"calibration": ctx.calibration_record,
                                                    "runtime": "LiteRT.js (@litertjs/core) in the web app; any LiteRT"})

@@ -13,7 +13,6 @@ own preprocessing, exactly as a device would.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import platform
 import subprocess
@@ -26,8 +25,9 @@ import numpy as np
 
 from . import data as fdata
 from .errors import FmnistEdgeError
-from .host import host_cpu, library_versions
+from .host import cpu_name, provenance
 from .results import BenchResult
+from .runs import RunManifest, read_run
 from .tradeoff import pareto
 
 from runtime.compare import compare
@@ -235,14 +235,12 @@ def measure_peak_gflops(threads: int) -> float | None:
     return float(out.stdout.strip()) if out.returncode == 0 else None
 
 
-def load_test_set(run_manifest: dict, data_dir: str | None, test_images: int | None):
+def load_test_set(run: RunManifest, data_dir: str | None, test_images: int | None):
     """The run's test images (its --limit subset if it had one), optionally a further subset.
 
     Returns images, labels, and positions into the run's test set (to pick matching recorded outputs)."""
     ds = fdata.load(data_dir, download=False, train=False)
-    limit = run_manifest["data"].get("limit")
-    seed = run_manifest.get("seed")  # None for an exported model file: its subsets use seed 0
-    idx = fdata.subset(ds.y_test, limit, 0 if seed is None else seed) if limit else np.arange(len(ds.y_test))
+    idx = run.test_indices(ds.y_test)
     pos = np.arange(len(idx))
     if test_images is not None and test_images < len(idx):
         pos = fdata.subset(ds.y_test[idx], test_images, 0)
@@ -283,20 +281,7 @@ def tensorflow_available() -> bool:
 
 def run_bench(run_dir: Path, cfg: BenchConfig, progress=None) -> BenchResult:
     run_dir = Path(run_dir)
-    manifest_path = run_dir / "manifest.json"
-    if not manifest_path.is_file():
-        raise FmnistEdgeError(f"{run_dir}: no manifest.json; expected a run directory with exported artifacts.")
-    from runtime.manifest import ManifestError, read_json
-
-    try:
-        run = read_json(manifest_path)
-    except ManifestError as exc:
-        raise FmnistEdgeError(str(exc)) from None
-    data = run.get("data") if isinstance(run, dict) else None
-    limit = data.get("limit") if isinstance(data, dict) else "missing"
-    if limit is not None and not (isinstance(limit, int) and not isinstance(limit, bool) and limit > 0):
-        raise FmnistEdgeError(f"{manifest_path}: not a run manifest (needs data.limit: null or a positive count); "
-                              "expected a run directory written by `fmnist-edge train` or `export`.")
+    run = read_run(run_dir, need_model=False)  # a release on a device may carry no Keras model
     names = cfg.variants or tuple(n for n in ARTIFACT_DIRS if (run_dir / n).is_dir())
     missing = [n for n in names if not (run_dir / n).is_dir()]
     if missing or not names:
@@ -333,7 +318,7 @@ def run_bench(run_dir: Path, cfg: BenchConfig, progress=None) -> BenchResult:
     result = {
         "schema_version": 1,
         "run": str(run_dir),
-        "model": run.get("model"),
+        "model": run.fields.get("model"),
         "test_images": int(len(labels)),
         "rows": [asdict(r) for r in rows],
         "method": {
@@ -342,10 +327,8 @@ def run_bench(run_dir: Path, cfg: BenchConfig, progress=None) -> BenchResult:
             "timer": "time.perf_counter_ns around each call", "percentiles": [50, 90, 99],
             "peak_gflops_float32_matmul": peak, "flops_per_image": flops,
         },
-        "host": {**(cpu := host_cpu()), "cpu": cpu["model"],
-                 "system": f"{platform.system()} {platform.release()}", "python": platform.python_version()},
-        "versions": library_versions("numpy", "ai-edge-litert", "tflite-runtime", "onnxruntime", "tensorflow", "keras"),
-        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        **provenance("numpy", "ai-edge-litert", "tflite-runtime", "onnxruntime", "tensorflow", "keras", cpu=cpu_name(),
+                     system=f"{platform.system()} {platform.release()}", python=platform.python_version()),
     }
     result["pareto"] = pareto(result)
     result["pareto_axes"] = "test accuracy (max), zlib-9 compressed size (min), batch-1 p50 latency on this CPU (min)"

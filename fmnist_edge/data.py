@@ -235,6 +235,12 @@ def subset(labels: np.ndarray, limit: int, seed: int) -> np.ndarray:
     return np.sort(np.asarray(picked, dtype=np.int64))
 
 
+def run_test_subset(y_test: np.ndarray, limit: int | None, seed: int | None) -> np.ndarray:
+    """Which test images a run was judged on: all of them, or its --limit subset drawn with the run's seed (seed 0
+    for an exported model file, which has none). Training, export and bench all select them here."""
+    return subset(y_test, limit, 0 if seed is None else seed) if limit else np.arange(len(y_test))
+
+
 def to_model_input(images: np.ndarray) -> np.ndarray:
     """The preprocessing contract: uint8 (N, 28, 28) -> float32 (N, 28, 28, 1) in [0, 1]."""
     return (images.astype(np.float32) / np.float32(255.0)).reshape(-1, 28, 28, 1)
@@ -250,7 +256,7 @@ def run_split(data_dir, download: bool, limit: int | None, seed: int, validation
         if limit < 20:
             raise ConfigError(f"--limit must be at least 20 images (2 per class), got {limit}.")
         tr = subset(y_train, limit, seed)
-        te = subset(y_test, limit, seed)
+        te = run_test_subset(y_test, limit, seed)
         x_train, y_train, x_test, y_test = x_train[tr], y_train[tr], x_test[te], y_test[te]
     val = validation
     if val == "test":

@@ -15,14 +15,13 @@ trained run can be the teacher, whatever its last layer.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError
-from .manifest import sha256_file
+from .errors import ConfigError, RunError
+from .runs import read_run
 
 DEFAULT_TEACHER = Path("artifacts/reference")  # the shipped reference run, as for `bench`
 
@@ -38,18 +37,14 @@ def check_teacher(run_dir: str | Path | None) -> Teacher:
     """The teacher run, checked against its manifest, or a ConfigError saying what to pass (no Keras needed)."""
     run = Path(run_dir) if run_dir else DEFAULT_TEACHER
     hint = "pass --teacher with a run directory written by `fmnist-edge train`, or --no-distill"
-    path = run / "manifest.json"
     try:
-        m = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"--teacher {run}: cannot read {path.name} ({getattr(exc, 'strerror', None) or exc}); {hint}.") from None
-    model = run / str(m.get("model_file", {}).get("path", "")) if isinstance(m, dict) else None
-    if not isinstance(m, dict) or m.get("kind") != "keras-run" or model is None or not model.is_file():
-        raise ConfigError(f"--teacher {run}: not a training run with its Keras model; {hint}.")
-    if model.resolve().parent != run.resolve() or sha256_file(model) != m["model_file"].get("sha256"):
-        raise ConfigError(f"--teacher {run}: {model.name} does not match the sha256 in its manifest (modified or corrupted); {hint}.")
-    return Teacher(run, model, {"run": str(run), "model": m.get("model"), "keras_model_sha256": m["model_file"]["sha256"],
-                                "test_accuracy": m.get("test_accuracy"), "params": m.get("params")})
+        manifest = read_run(run)
+    except RunError as exc:
+        raise ConfigError(f"--teacher: {exc} To distil, {hint}.") from None
+    m = manifest.fields
+    return Teacher(run, manifest.model_file, {"run": str(run), "model": m.get("model"),
+                                              "keras_model_sha256": m["model_file"]["sha256"],
+                                              "test_accuracy": m.get("test_accuracy"), "params": m.get("params")})
 
 
 def _logits(keras, model):

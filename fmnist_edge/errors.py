@@ -20,6 +20,10 @@ class ModelFileError(FmnistEdgeError):
     """A model file is missing, unreadable or not a Keras model this project can load."""
 
 
+class RunError(FmnistEdgeError):
+    """A run directory has no manifest, a malformed one, or a model file that is missing or was modified."""
+
+
 class OutputExistsError(ConfigError):
     """An output that must not be silently replaced already exists."""
 

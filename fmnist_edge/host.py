@@ -67,3 +67,12 @@ def library_versions(*names: str) -> dict:
         except importlib.metadata.PackageNotFoundError:
             pass
     return out
+
+
+def provenance(*libraries: str, **host_extra) -> dict:
+    """The block every manifest and result ends with: the named libraries' versions, the host (with `host_extra`
+    fields added) and when, in UTC."""
+    import datetime as dt
+
+    return {"versions": library_versions(*libraries), "host": {**host_cpu(), **host_extra},
+            "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 import runtime
-from runtime.backends import _tflite_interpreter_class, without_delegate_notice
+from runtime.backends import tflite_interpreter_class, without_delegate_notice
 
 from .bench import interleaved_p50
 from .errors import FmnistEdgeError
@@ -156,7 +156,7 @@ def _prefix_models(path: Path) -> list[tuple[dict, bytes]]:
 
 
 def profile_tflite(path: Path, image: np.ndarray, runs: int, threads: int = 1, rounds: int = 10) -> dict:
-    Interpreter = _tflite_interpreter_class()
+    Interpreter = tflite_interpreter_class()
     with tempfile.TemporaryDirectory(prefix="fmnist-edge-profile-") as tmp:
         prefixes = _prefix_models(path)
         interpreters = []

@@ -25,7 +25,7 @@ from . import distill
 from .augment import fit_augmented
 from .errors import ConfigError, stop_if_signalled
 from .atomic import committed_dir, write_json
-from .host import cpu_name, host_cpu, library_versions
+from .host import cpu_name, provenance
 from .manifest import INPUT_SPEC, OUTPUT_SPEC, PREPROCESSING, RUN_SCHEMA_VERSION, class_names, sha256_file
 from .paths import check_output_dir
 from .keras_io import load_trained_model
@@ -262,6 +262,60 @@ def reserved(out: Path):
         raise
 
 
+def _trainer(keras, model, recipe: Recipe, optimizer, teacher, x_fit, y_fit, validation, console):
+    """What `fit` is called on, and with which targets: the model on its labels; or, distilling, a trainer that
+    also learns from the teacher (its outputs computed live on every batch, or once and cached as targets).
+    Returns (trainer, y_fit, validation, seconds the cached teacher outputs took or None)."""
+    if teacher is None:
+        return model, y_fit, validation, None
+    teacher_model = load_trained_model(teacher.model_file)
+    if recipe.teacher_outputs == "live":
+        return distill.distiller(keras, teacher_model, model, recipe, optimizer), y_fit, validation, None
+    t0 = time.perf_counter()
+    y_fit = distill.soft_targets(keras, teacher_model, x_fit, y_fit)
+    if validation is not None:
+        validation = (validation[0], distill.soft_targets(keras, teacher_model, *validation))
+    seconds = round(time.perf_counter() - t0, 2)
+    console.print(f"Teacher's logits on {len(y_fit):,} training images computed in {seconds:.0f}s")
+    return distill.cached_trainer(keras, model, recipe, optimizer), y_fit, validation, seconds
+
+
+def _recipe_note(recipe: Recipe, teacher) -> str:
+    """The recipe's name and what it adds to plain training, for the line that starts a run."""
+    parts = ((f"recipe {recipe.name}", True), (f"augmentation {recipe.augment}", recipe.augment != "none"),
+             (f"{recipe.schedule} schedule", True),
+             (f"label smoothing {recipe.label_smoothing:g}", recipe.label_smoothing),
+             (f"weight decay {recipe.weight_decay:g}", recipe.weight_decay),
+             (f"distilled from {teacher and teacher.run} ({recipe.teacher_outputs} teacher outputs)", teacher))
+    return "".join(f", {name}" for name, on in parts if on)
+
+
+def _run_manifest(cfg: TrainConfig, preset, recipe: Recipe, model, model_file: Path, data: dict, test_accuracy: float,
+                  test_loss: float, training: dict, teacher) -> dict:
+    """The run's manifest.json: what was trained, how, on what data and device, with which libraries."""
+    return {
+        "schema_version": RUN_SCHEMA_VERSION,
+        "kind": "keras-run",
+        "model": cfg.model,
+        "model_file": {"path": "model.keras", "sha256": sha256_file(model_file), "bytes": model_file.stat().st_size},
+        "params": int(model.count_params()),
+        "input": INPUT_SPEC,
+        "output": OUTPUT_SPEC,
+        "preprocessing": PREPROCESSING,
+        "class_names": class_names(),
+        "recipe": recipe.to_dict(),
+        "seed": cfg.seed,
+        "data": data,
+        "test_accuracy": test_accuracy,
+        "test_loss": test_loss,
+        "training": training,
+        **provenance("keras", "numpy", "tensorflow", "jax", "jaxlib", "torch", system=platform.system()),
+        "seed_reported_accuracy": preset.reported_accuracy,
+        "teacher": teacher.record if teacher else None,
+        "notes": preset.notes,
+    }
+
+
 def _train(cfg: TrainConfig, preset, recipe: Recipe, out: Path, console, teacher) -> Path:
     import keras
 
@@ -282,32 +336,16 @@ def _train(cfg: TrainConfig, preset, recipe: Recipe, out: Path, console, teacher
         # that trained it (an unused one makes every later load warn that its variables do not match).
         optimizer = _optimizer(keras, recipe, steps)
         model.compile(optimizer=optimizer, loss=_loss(keras, recipe), metrics=["accuracy"])
-        trainer, teacher_seconds = model, None
         if recipe.label_smoothing:
             y_fit = _targets(y_fit, recipe)
             validation = (validation[0], _targets(validation[1], recipe)) if validation is not None else None
-        if teacher is not None:
-            teacher_model = load_trained_model(teacher.model_file)
-            if recipe.teacher_outputs == "live":
-                trainer = distill.distiller(keras, teacher_model, model, recipe, optimizer)
-            else:
-                t0 = time.perf_counter()
-                y_fit = distill.soft_targets(keras, teacher_model, x_fit, y_fit)
-                if validation is not None:
-                    validation = (validation[0], distill.soft_targets(keras, teacher_model, *validation))
-                teacher_seconds = round(time.perf_counter() - t0, 2)
-                console.print(f"Teacher's logits on {len(y_fit):,} training images computed in {teacher_seconds:.0f}s")
-                trainer = distill.cached_trainer(keras, model, recipe, optimizer)
-        extras = "".join(f", {name}" for name, on in ((f"recipe {recipe.name}", True),
-                                                      (f"augmentation {recipe.augment}", recipe.augment != "none"),
-                                                      (f"{recipe.schedule} schedule", True),
-                                                      (f"label smoothing {recipe.label_smoothing:g}", recipe.label_smoothing),
-                                                      (f"weight decay {recipe.weight_decay:g}", recipe.weight_decay),
-                                                      (f"distilled from {teacher and teacher.run} ({recipe.teacher_outputs} teacher outputs)", teacher)) if on)
+        trainer, y_fit, validation, teacher_seconds = _trainer(keras, model, recipe, optimizer, teacher, x_fit, y_fit,
+                                                               validation, console)
         console.print(
             f"Training [bold]{cfg.model}[/] ({model.count_params():,} params) on {len(y_fit):,} images, "
-            f"{recipe.epochs} epochs, batch {recipe.batch_size}, {recipe.optimizer} lr {recipe.learning_rate}{extras}, "
-            f"backend {device['backend']} on {n_dev} x {device['device']} ({device['device_name']})"
+            f"{recipe.epochs} epochs, batch {recipe.batch_size}, {recipe.optimizer} lr {recipe.learning_rate}"
+            f"{_recipe_note(recipe, teacher)}, backend {device['backend']} on {n_dev} x {device['device']} "
+            f"({device['device_name']})"
         )
         progress = _progress_callback(keras, console, recipe.epochs, steps)
         fit_kwargs = dict(epochs=recipe.epochs, batch_size=recipe.batch_size, validation_data=validation, verbose=0,
@@ -344,34 +382,12 @@ def _train(cfg: TrainConfig, preset, recipe: Recipe, out: Path, console, teacher
             "history": history,
         }
         write_json(tmp / "metrics.json", metrics)
-        manifest = {
-            "schema_version": RUN_SCHEMA_VERSION,
-            "kind": "keras-run",
-            "model": cfg.model,
-            "model_file": {"path": "model.keras", "sha256": sha256_file(tmp / "model.keras"),
-                           "bytes": (tmp / "model.keras").stat().st_size},
-            "params": int(model.count_params()),
-            "input": INPUT_SPEC,
-            "output": OUTPUT_SPEC,
-            "preprocessing": PREPROCESSING,
-            "class_names": class_names(),
-            "recipe": recipe.to_dict(),
-            "seed": cfg.seed,
-            "data": d["describe"],
-            "test_accuracy": report["accuracy"],
-            "test_loss": float(test_loss),
-            "training": {**device, "devices": n_dev,
-                         "distribution": "keras.distribution.DataParallel" if devices else None,
-                         "device_list": [str(x) for x in devices] or None, "dropped_for_even_sharding": dropped,
-                         "fit_seconds": round(fit_seconds, 2), "teacher_logits_seconds": teacher_seconds,
-                         "wall_seconds": round(time.perf_counter() - t_start, 2)},
-            "versions": library_versions("keras", "numpy", "tensorflow", "jax", "jaxlib", "torch"),
-            "host": {**host_cpu(), "system": platform.system()},
-            "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "seed_reported_accuracy": preset.reported_accuracy,
-            "teacher": teacher.record if teacher else None,
-            "notes": preset.notes,
-        }
+        training = {**device, "devices": n_dev, "distribution": "keras.distribution.DataParallel" if devices else None,
+                    "device_list": [str(x) for x in devices] or None, "dropped_for_even_sharding": dropped,
+                    "fit_seconds": round(fit_seconds, 2), "teacher_logits_seconds": teacher_seconds,
+                    "wall_seconds": round(time.perf_counter() - t_start, 2)}
+        manifest = _run_manifest(cfg, preset, recipe, model, tmp / "model.keras", d["describe"], report["accuracy"],
+                                 float(test_loss), training, teacher)
         write_json(tmp / "manifest.json", manifest)
     console.print(
         f"Test accuracy [bold]{report['accuracy']:.4f}[/] (loss {test_loss:.4f}) on {len(d['y_test']):,} images; "

@@ -15,6 +15,8 @@ import os
 import shutil
 from pathlib import Path
 
+from runtime.variants import WEB_VARIANTS
+
 from .atomic import committed_dir, text
 from .errors import ConfigError, FmnistEdgeError, MissingExtraError
 
@@ -23,7 +25,6 @@ APP_FILES = ("index.html", "app.mjs", "preprocess.mjs", "style.css", "sw.js")
 NODE_MODULES = Path(__file__).resolve().parent.parent / "web" / "node_modules"
 # What the browser runtimes run as shipped: onnxruntime-web the ONNX files (onnx-int8 bit-identical to its golden
 # outputs), LiteRT.js the TFLite file made for it (no dynamic batch, no int8 tensors at the boundary; STACK.md).
-WEB_VARIANTS = ("tflite-int8-web", "onnx-int8", "onnx-float32")
 # The app's default, chosen by measurement (docs/guides/web-app.md): among the web variants that pass, the one that
 # is fastest in Chromium and downloads the fewest bytes with its runtime.
 DEFAULT_VARIANT = "tflite-int8-web"

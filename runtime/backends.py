@@ -53,7 +53,7 @@ def sniff_format(path: Path) -> str:
     raise RuntimeArtifactError(f"{path}: neither a TFLite flatbuffer nor an ONNX model (first bytes {head!r}).")
 
 
-def _tflite_interpreter_class():
+def tflite_interpreter_class():
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
@@ -72,7 +72,7 @@ class TFLiteBackend:
     format = "tflite"
 
     def __init__(self, path: Path, num_threads: int = 1):
-        Interpreter = _tflite_interpreter_class()
+        Interpreter = tflite_interpreter_class()
         try:
             with without_delegate_notice():
                 self._it = Interpreter(model_path=str(path), num_threads=num_threads)

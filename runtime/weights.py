@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .backends import _tflite_interpreter_class
+from .backends import tflite_interpreter_class
 
 # ops whose second input is the weight tensor
 WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
@@ -22,7 +22,7 @@ def compressed_size(path: str | Path, level: int = 9) -> int:
 def kernel_stats(path: str | Path) -> list[dict]:
     """One row per weighted op, in graph order: op, shape, dtype, sparsity (fraction of exact zeros) and
     distinct values. Quantized int8 kernels store zeros as the integer 0 (symmetric weights)."""
-    it = _tflite_interpreter_class()(model_path=str(path))
+    it = tflite_interpreter_class()(model_path=str(path))
     it.allocate_tensors()
     rows = []
     for op in it._get_ops_details():  # the public API lists tensors, not which op reads them

@@ -11,7 +11,6 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from fmnist_edge.browser import chromium, serve  # noqa: E402
 from fmnist_edge.web import build_app  # noqa: E402
 

@@ -25,13 +25,14 @@ from rich.table import Table  # noqa: E402
 
 from exporters import compress  # noqa: E402
 from exporters.config import ClusterConfig, PruneConfig  # noqa: E402
-from exporters.pipeline import ExportConfig, Exporter  # noqa: E402
+from exporters.config import ExportConfig  # noqa: E402
+from exporters.context import ExportContext, load_context  # noqa: E402
 from fmnist_edge.host import host_cpu  # noqa: E402
 from runtime.compare import compare  # noqa: E402
 from runtime.weights import compressed_size  # noqa: E402
 
 
-def evaluate(exp: Exporter, tflite: bytes, tmp: Path) -> dict:
+def evaluate(exp: ExportContext, tflite: bytes, tmp: Path) -> dict:
     import runtime
 
     path = tmp / "model.tflite"
@@ -50,7 +51,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     console = Console()
-    exp = Exporter(args.run_dir, ExportConfig(variants=(), overwrite=True), console)
+    exp = load_context(args.run_dir, ExportConfig(variants=()), console)
     float32 = args.run_dir / "tflite-float32" / "model.tflite"
     f32_zlib = compressed_size(float32) if float32.is_file() else None
     points = [("pruning", PruneConfig(sparsity=float(s), min_share=float(m)))
@@ -64,7 +65,7 @@ def main() -> None:
         console.print(f"{kind}: {cfg}")
         t0 = time.perf_counter()
         fn = compress.prune if kind == "pruning" else compress.cluster
-        res = fn(exp.model, exp.preset_name, exp.data["x_fit"], exp.data["y_fit"], exp.x_test, exp.calibration, cfg)
+        res = fn(exp.model, exp.preset_name, exp.x_fit, exp.y_fit, exp.x_test, exp.calibration, cfg)
         row = {"kind": kind, "setting": cfg.sparsity if kind == "pruning" else cfg.clusters, "layer_share": cfg.min_share,
                "layers": list(res["details"]["layers"]), "epochs": cfg.epochs, "learning_rate": cfg.learning_rate,
                **evaluate(exp, res["tflite"], tmp), "seconds": round(time.perf_counter() - t0, 1)}

@@ -24,7 +24,6 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fmnist_edge.atomic import write_json  # noqa: E402
 from fmnist_edge.host import host_cpu  # noqa: E402
 from fmnist_edge.augment import AUGMENTATIONS  # noqa: E402

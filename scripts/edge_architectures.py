@@ -28,7 +28,6 @@ import numpy as np  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fmnist_edge import data, models  # noqa: E402
 from fmnist_edge.augment import fit_augmented  # noqa: E402
 from fmnist_edge.atomic import write_json  # noqa: E402

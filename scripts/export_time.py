@@ -24,7 +24,6 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fmnist_edge.host import host_cpu  # noqa: E402
 from runtime.variants import VARIANTS  # noqa: E402
 

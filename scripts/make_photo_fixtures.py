@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from fmnist_edge import data as fdata  # noqa: E402
 
 # EXIF orientation k: the transpose that turns the upright image into the stored one (its inverse is what a

@@ -33,7 +33,8 @@ from rich.table import Table  # noqa: E402
 import runtime  # noqa: E402
 from exporters import onnx_export  # noqa: E402
 from exporters.calibration import calibration_set  # noqa: E402
-from exporters.pipeline import ExportConfig, Exporter  # noqa: E402
+from exporters.config import ExportConfig  # noqa: E402
+from exporters.context import load_context  # noqa: E402
 from fmnist_edge import cpumatrix  # noqa: E402
 from fmnist_edge.bench import interleaved_p50  # noqa: E402
 from fmnist_edge.host import host_cpu, library_versions  # noqa: E402
@@ -62,13 +63,13 @@ def main() -> None:
         cells += [(s, "MinMax", int(n), False) for s in args.schemes.split(",") for n in args.sizes.split(",")]
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        exp = Exporter(args.run_dir, ExportConfig(variants=("onnx-int8",), overwrite=True, out=str(tmp / "out")), console)
+        exp = load_context(args.run_dir, ExportConfig(variants=("onnx-int8",)), console)
         onnx_export.to_float32(exp.model, tmp / "float.onnx", 17)
         files = {"float32": tmp / "float.onnx"}
         meta = {"float32": {}}
         for scheme, method, n, per_channel in cells:
             name = f"{scheme} {method} {n}{'' if per_channel else ' per-tensor'}"
-            calib, _ = calibration_set(exp.data["x_fit"], exp.data["y_fit"], n, 0)
+            calib, _ = calibration_set(exp.x_fit, exp.y_fit, n, 0)
             t0 = time.perf_counter()
             files[name] = tmp / f"cell{len(files)}.onnx"
             onnx_export.to_int8(tmp / "float.onnx", files[name], calib, tmp, scheme, method, per_channel)

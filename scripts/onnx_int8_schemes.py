@@ -25,7 +25,8 @@ from rich.table import Table  # noqa: E402
 
 import runtime  # noqa: E402
 from exporters import onnx_export  # noqa: E402
-from exporters.pipeline import ExportConfig, Exporter  # noqa: E402
+from exporters.config import ExportConfig  # noqa: E402
+from exporters.context import load_context  # noqa: E402
 from fmnist_edge import cpumatrix  # noqa: E402
 from fmnist_edge.bench import percentiles, time_calls  # noqa: E402
 from fmnist_edge.host import host_cpu, library_versions  # noqa: E402
@@ -44,8 +45,8 @@ def main() -> None:
     cpus = tuple(c for c in args.cpus.split(",") if c)
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        exp = Exporter(args.run_dir, ExportConfig(variants=("onnx-int8",), overwrite=True, out=str(tmp / "out"),
-                                                  calibration_images=args.calibration_images), console)
+        exp = load_context(args.run_dir, ExportConfig(variants=("onnx-int8",), calibration_images=args.calibration_images),
+                           console)
         onnx_export.to_float32(exp.model, tmp / "float.onnx", 17)
         files = {"float32": tmp / "float.onnx"}
         for name in onnx_export.SCHEMES:

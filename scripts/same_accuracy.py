@@ -9,7 +9,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from fmnist_edge.errors import FmnistEdgeError  # noqa: E402
 from fmnist_edge.report import load_result  # noqa: E402
 

@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import runtime  # noqa: E402
 from fmnist_edge.bench import interleaved_p50  # noqa: E402
 from fmnist_edge.host import host_cpu, library_versions  # noqa: E402

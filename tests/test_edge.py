@@ -151,16 +151,16 @@ def test_cached_teacher_outputs_give_the_distillers_loss():
 
 def test_teacher_checks(tiny_run, tmp_path):
     assert check_teacher(tiny_run).record["model"] == "tiny"
-    with pytest.raises(ConfigError, match="--teacher .*cannot read manifest.json.*--no-distill"):
+    with pytest.raises(ConfigError, match="--teacher: .*no manifest.json.*--no-distill"):
         check_teacher(tmp_path / "nowhere")
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("tflite-*", "onnx-*"))
     with open(run / "model.keras", "ab") as f:
         f.write(b"x")
-    with pytest.raises(ConfigError, match="does not match the sha256"):
+    with pytest.raises(ConfigError, match="sha256 does not match the run manifest"):
         check_teacher(run)
     (run / "manifest.json").write_text(json.dumps({"kind": "release"}))
-    with pytest.raises(ConfigError, match="not a training run"):
+    with pytest.raises(ConfigError, match="not a run manifest"):
         check_teacher(run)
 
 

@@ -20,7 +20,7 @@ from exporters.errors import ExportError, VariantsRefused  # noqa: E402
 from exporters.onnx_export import qdq_io_params  # noqa: E402
 from fmnist_edge import cli, cpumatrix  # noqa: E402
 from fmnist_edge.host import cpu_features  # noqa: E402
-from fmnist_edge.errors import FmnistEdgeError  # noqa: E402
+from fmnist_edge.errors import FmnistEdgeError, RunError  # noqa: E402
 from fmnist_edge.runs import latest_run  # noqa: E402
 from conftest import copy_run, int8_kernel_sparsity  # noqa: E402
 from runtime import manifest as rmf  # noqa: E402
@@ -279,12 +279,12 @@ def test_missing_or_corrupt_keras_model_is_a_clear_error(run_copy):
     cfg = pipeline.ExportConfig(variants=("tflite-float32",))
     model = run_copy / "model.keras"
     model.write_bytes(model.read_bytes()[:1000])
-    with pytest.raises(ExportError, match="sha256 does not match the run manifest"):
+    with pytest.raises(RunError, match="sha256 does not match the run manifest"):
         pipeline.export_run(run_copy, cfg, QUIET)
     model.unlink()
-    with pytest.raises(ExportError, match="the run's Keras model is missing"):
+    with pytest.raises(RunError, match="the run's Keras model is missing"):
         pipeline.export_run(run_copy, cfg, QUIET)
-    with pytest.raises(ExportError, match="no manifest.json"):
+    with pytest.raises(RunError, match="no manifest.json"):
         pipeline.export_run(run_copy.parent, cfg, QUIET)
 
 
@@ -301,7 +301,7 @@ def test_existing_artifact_needs_overwrite(run_copy):
 
 def test_the_fine_tuning_set_is_balanced_seeded_and_in_the_runs_own_loss():
     from exporters.calibration import fine_tune_set
-    from exporters.qat import loss_for
+    from exporters.finetune import loss_for
 
     rng = np.random.default_rng(0)
     x, y = rng.random((600, 28, 28, 1), dtype=np.float32), np.repeat(np.arange(10), 60)

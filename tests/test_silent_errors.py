@@ -180,15 +180,15 @@ def test_recorded_keras_outputs_are_verified(release, tmp_path, damage):
 
 @pytest.mark.parametrize("evil", ["../../../etc/passwd", "/etc/passwd", "sub/../../model.keras"])
 def test_run_manifest_cannot_point_outside_the_run(tmp_path, evil):
-    from exporters.errors import ExportError
-    from exporters.pipeline import read_run
+    from fmnist_edge.errors import RunError
+    from fmnist_edge.runs import read_run
 
     pytest.importorskip("tensorflow")
     run = tmp_path / "run"
     run.mkdir()
     (run / "manifest.json").write_text(json.dumps({"schema_version": 1, "kind": "keras-run",
                                                    "model_file": {"path": evil, "sha256": "0" * 64}}))
-    with pytest.raises(ExportError, match="model_file must name a file inside"):
+    with pytest.raises(RunError, match="model_file must name a file inside"):
         read_run(run)
 
 

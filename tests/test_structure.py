@@ -71,6 +71,109 @@ def test_the_import_check_sees_lazy_and_relative_imports(tmp_path):
     assert "fmnist_edge.cli" in found and "fmnist_edge.train" in found
 
 
+def module_graph(root: Path, packages: tuple[str, ...]) -> dict[str, set[str]]:
+    """Which of the packages' modules each module imports (at the top, inside functions or under TYPE_CHECKING);
+    `from pkg import name` counts as importing pkg.name when that is a module, else pkg itself."""
+    files = {}
+    for pkg in packages:
+        for f in (root / pkg).rglob("*.py"):
+            parts = f.relative_to(root).with_suffix("").parts
+            files[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = f
+
+    def owner(name: str) -> str | None:
+        while name and name not in files:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph = {}
+    for name, f in files.items():
+        package = name if f.name == "__init__.py" else name.rpartition(".")[0]
+        found = set()
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.Import):
+                found |= {owner(a.name) for a in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join([*parts, base] if base else parts)
+                found |= {f"{base}.{a.name}" if f"{base}.{a.name}" in files else owner(base) for a in node.names}
+        graph[name] = found - {None, name}
+    return graph
+
+
+def import_circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The groups of modules that import each other, directly or round a circle (strongly connected components)."""
+    index, low, stack, circles = {}, {}, [], []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = stack[stack.index(v):]
+            del stack[stack.index(v):]
+            if len(group) > 1:
+                circles.append(sorted(group))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return circles
+
+
+def test_no_import_circle_in_the_house():
+    assert import_circles(module_graph(ROOT, ("runtime", "exporters", "fmnist_edge"))) == []
+
+
+def test_the_circle_check_sees_a_lazy_circle(tmp_path):
+    # A circle closed only by an import inside a function or under TYPE_CHECKING is still a circle.
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "a.py").write_text("from .b import f\n")
+    (tmp_path / "pkg" / "b.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .c import C\n")
+    (tmp_path / "pkg" / "c.py").write_text("def g():\n    from pkg import a\n")
+    assert import_circles(module_graph(tmp_path, ("pkg",))) == [["pkg.a", "pkg.b", "pkg.c"]]
+
+
+def test_no_function_is_longer_than_80_lines():
+    # A function that does not fit on a screen does several jobs: split it where one job ends.
+    long = {f"{f.relative_to(ROOT)}:{node.name}": node.end_lineno - node.lineno + 1
+            for package in ("fmnist_edge", "exporters", "runtime") for f in layer(package)
+            for node in ast.walk(ast.parse(f.read_text()))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > 80}
+    assert long == {}
+
+
+def test_every_variant_fact_lives_in_the_variant_table():
+    """The remedy, web runtime, fine-tuning schedule and flag group of a variant are fields of runtime/variants.py;
+    no other module keys a table by variant name."""
+    from runtime.variants import GROUPS, VARIANTS, WEB_VARIANTS
+
+    assert {v.group for v in VARIANTS.values()} == set(GROUPS)
+    assert set(WEB_VARIANTS) == {v.name for v in VARIANTS.values() if v.web_runtime}
+    from exporters.config import ExportConfig
+
+    assert all(hasattr(ExportConfig(), v.fine_tune) for v in VARIANTS.values() if v.fine_tuned)
+    names = tuple(VARIANTS)
+    keyed = [f"{f.relative_to(ROOT)}:{node.lineno}" for package in ("fmnist_edge", "exporters") for f in layer(package)
+             for node in ast.walk(ast.parse(f.read_text()))
+             if isinstance(node, ast.Dict) and sum(isinstance(k, ast.Constant) and k.value in names for k in node.keys) > 1]
+    assert keyed == []
+
+
+def test_no_script_edits_sys_path():
+    # Scripts import the installed packages (`pip install -e .`), as a user's own script would.
+    edits = [f"{f.relative_to(ROOT)}:{n}" for f in sorted((ROOT / "scripts").glob("*.py"))
+             for n, line in enumerate(f.read_text().splitlines(), 1) if "sys.path" in line]
+    assert edits == []
+
+
 def test_every_variant_has_exactly_one_builder_and_every_builder_a_variant():
     from exporters.builders import registry
     from runtime.variants import VARIANTS

@@ -53,7 +53,6 @@ def bench(
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from .. import report, tradeoff
-    from ..atomic import write_atomic
     from ..bench import ARTIFACT_DIRS, BenchConfig, run_bench
     from ..paths import check_output_dir, check_output_file
     from ..runs import default_release
@@ -80,11 +79,7 @@ def bench(
     out = check_output_dir(out or Path("bench-results") / run.resolve().name, "--out")
     if profile:
         return profile_run(run, variant, runs, threads, check_output_file(json_out, "--json") if json_out else out / "profile.json")
-    json_out, markdown_out, plot_out = ((p or out / name) for p, name in
-                                        ((json_out, "bench.json"), (markdown_out, "bench.md"), (plot_out, "bench.png")))
-    for option, path in (("--json", json_out), ("--markdown", markdown_out), ("--plot", plot_out)):
-        if path.parent != out or out.exists():
-            check_output_file(path, option)
+    json_out, markdown_out, plot_out = output_files(out, json_out, markdown_out, plot_out)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
                   transient=True) as progress:
         task = progress.add_task("bench", total=None)
@@ -93,6 +88,30 @@ def bench(
     console.print(report.rich_table(result))
     if browser:
         console.print(report.browser_table(result))
+    write_results(measured, out, json_out, markdown_out, plot_out)
+    if querying:
+        return answer_query(result, cons)
+    gate_or_fail(report.gate(result, max_drop, min_agreement))
+
+
+def output_files(out: Path, json_out: Path | None, markdown_out: Path | None, plot_out: Path | None):
+    """bench.json, bench.md and bench.png: in OUT unless named, each checked before the benchmark runs, so a bad
+    path cannot waste it."""
+    from ..paths import check_output_file
+
+    paths = [p or out / name for p, name in ((json_out, "bench.json"), (markdown_out, "bench.md"), (plot_out, "bench.png"))]
+    for option, path in zip(("--json", "--markdown", "--plot"), paths):
+        if path.parent != out or out.exists():
+            check_output_file(path, option)
+    return paths
+
+
+def write_results(measured, out: Path, json_out: Path, markdown_out: Path, plot_out: Path) -> None:
+    """Write the measured result as JSON, a Markdown table and (with matplotlib) a plot, each atomically."""
+    from .. import report
+    from ..atomic import write_atomic
+
+    result = measured.to_dict()
     if out in (json_out.parent, markdown_out.parent, plot_out.parent):
         out.mkdir(parents=True, exist_ok=True)
     measured.save(json_out)
@@ -101,16 +120,13 @@ def bench(
     if plotted:
         write_atomic(plot_out, lambda tmp: report.plot(result, tmp))
     console.print(f"Wrote {json_out}, {markdown_out}" + (f", {plot_out}" if plotted else " (no plot: matplotlib not installed)"))
-    if querying:
-        return answer_query(result, cons)
-    gate_or_fail(report.gate(result, max_drop, min_agreement))
 
 
 def profile_run(run: Path, variants, runs: int, threads: int, json_out: Path) -> None:
     """`bench --profile`: a per-op table for each artifact of a run (or one artifact directory), and JSON."""
     from ..atomic import write_json
     from ..host import host_cpu
-    from ..profile import artifact_dirs, profile_artifact
+    from ..op_profile import artifact_dirs, profile_artifact
 
     dirs = artifact_dirs(run, variants)
     host = host_cpu()

@@ -6,6 +6,8 @@ flags onto those dataclasses and calls exporters.export.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 from pathlib import Path
 from typing import Optional
@@ -18,6 +20,49 @@ from ..errors import FmnistEdgeError
 from ._app import app, console, quiet_tensorflow, require_train_extra, user_errors
 
 
+def print_summary(outcome) -> None:
+    """A table of every variant asked for (exporters.pipeline.ExportOutcome): written with its numbers, refused
+    and what would help, skipped and why. Shown when more than one variant was asked for or any was not written."""
+    from rich.table import Table
+
+    if len(outcome.variants) <= 1 and not (outcome.refused or outcome.skipped):
+        return
+    table = Table(title=f"Export of {outcome.run_dir} (Keras {outcome.keras_accuracy:.4f})", title_justify="left")
+    for col in ("variant", "result", "accuracy", "agreement", "KiB", "why / what would help"):
+        table.add_column(col, justify="right" if col in ("accuracy", "agreement", "KiB") else "left")
+    for v in outcome.variants:
+        if v in outcome.written:
+            w = outcome.written[v]
+            table.add_row(v, "[green]written[/]", f"{w['accuracy']:.4f}", f"{w['agreement_with_keras']:.2%}",
+                          f"{w['bytes'] / 1024:.1f}", "")
+        elif v in outcome.refused:
+            r = outcome.refused[v]
+            parity = r.get("parity") or {}
+            agreement = f"{parity['agreement']:.2%}" if "agreement" in parity else ""
+            table.add_row(v, "[red]refused[/]", "", agreement, "", f"{r['reason']} -> {r['remedy']}")
+        elif v in outcome.skipped:
+            table.add_row(v, "[yellow]skipped[/]", "", "", "", outcome.skipped[v])
+    console.print(table)
+
+
+def with_group_flags(fn):
+    """One boolean flag per variant group of runtime.variants.GROUPS (--float, --int8, ...), placed after the
+    command's PATH argument; the command receives them together as `groups` ({group: given})."""
+    from runtime.variants import GROUPS
+
+    sig = inspect.signature(fn)
+    params = [p for p in sig.parameters.values() if p.name != "groups"]
+    flags = [inspect.Parameter(f"group_{g}", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=bool,
+                               default=typer.Option(False, f"--{g}", help=text)) for g, text in GROUPS.items()]
+
+    @functools.wraps(fn)
+    def command(**kwargs):
+        return fn(groups={g: kwargs.pop(f"group_{g}") for g in GROUPS}, **kwargs)
+
+    command.__signature__ = sig.replace(parameters=[params[0], *flags, *params[1:]])
+    return command
+
+
 def opt(cls, name: str, *flags: str):
     """A typer option whose default and help text are exporters.config's."""
     return typer.Option(option_default(cls, name), *flags, help=option_help(cls, name))
@@ -25,16 +70,11 @@ def opt(cls, name: str, *flags: str):
 
 @app.command()
 @user_errors
+@with_group_flags
 def export(
+    groups: dict,
     run_dir: Optional[Path] = typer.Argument(None, metavar="PATH", help="A training run directory (default: the newest under "
                                              "artifacts/), or a Keras model file (.keras, or a Keras 2 .h5) the toolkit did not train."),
-    float_: bool = typer.Option(False, "--float", help="TFLite float32."),
-    int8: bool = typer.Option(False, "--int8", help="TFLite int8, post-training full-integer."),
-    qat: bool = typer.Option(False, "--qat", help="TFLite int8 from quantization-aware training."),
-    onnx: bool = typer.Option(False, "--onnx", help="ONNX float32 and ONNX int8 (QDQ)."),
-    compress: bool = typer.Option(False, "--compress", help="TFLite float16, dynamic-range int8, and int8 after trained "
-                                  "pruning and after trained weight clustering."),
-    web: bool = typer.Option(False, "--web", help="TFLite int8 for the browser (LiteRT.js in the web app): float32 I/O, batch 1."),
     variant: Optional[list[str]] = typer.Option(None, "--variant", help="A variant by name (repeatable)."),
     calibration_images: int = opt(ExportConfig, "calibration_images"),
     calibration_seed: int = opt(ExportConfig, "calibration_seed"),
@@ -78,49 +118,72 @@ def export(
     exported graph and checked on real images first. A variant that misses its gate is refused and not written,
     the others are: exit code 3 then (1: the export failed as a whole)."""
     from exporters.contract import resolve
-    from runtime.variants import VARIANTS
 
     from ..runs import latest_run
 
-    groups = {"float": float_, "int8": int8, "qat": qat, "compress": compress, "web": web, "onnx": onnx}
-    chosen = [v.name for v in VARIANTS.values() if groups[v.group]]
-    for name in variant or []:
-        if name not in VARIANTS:
-            raise FmnistEdgeError(f"Unknown variant {name!r}. Choose from: {', '.join(VARIANTS)}.")
-        chosen.append(name)
+    variants = chosen_variants(groups, variant)
     # Every option is checked (by constructing its config) before TensorFlow loads: a bad option costs nothing.
     options = dict(
         calibration_images=calibration_images, calibration_seed=calibration_seed,
-        qat=QATConfig(qat_epochs, qat_learning_rate, qat_batch_size),
-        pruning=PruneConfig(prune_sparsity, prune_min_share, prune_epochs, prune_ramp_epochs, prune_learning_rate),
-        clustering=ClusterConfig(clusters, cluster_min_share, cluster_epochs, cluster_learning_rate),
-        fine_tune_images=fine_tune_images, controls=controls, opset=opset, overwrite=overwrite, data_dir=str(data_dir) if data_dir else None, onnx_int8_scheme=onnx_int8_scheme,
+        qat=QATConfig(epochs=qat_epochs, learning_rate=qat_learning_rate, batch_size=qat_batch_size),
+        pruning=PruneConfig(sparsity=prune_sparsity, min_share=prune_min_share, epochs=prune_epochs,
+                            ramp_epochs=prune_ramp_epochs, learning_rate=prune_learning_rate),
+        clustering=ClusterConfig(clusters=clusters, min_share=cluster_min_share, epochs=cluster_epochs,
+                                 learning_rate=cluster_learning_rate),
+        fine_tune_images=fine_tune_images, controls=controls, opset=opset, overwrite=overwrite,
+        data_dir=str(data_dir) if data_dir else None, onnx_int8_scheme=onnx_int8_scheme,
         portability_cpus=option_default(ExportConfig, "portability_cpus") if portability_check else (),
     )
-    variants = tuple(dict.fromkeys(chosen)) or tuple(VARIANTS)
     ExportConfig(variants=variants, **options)
     resolve(input_range, input_norm, input_scale)
     require_train_extra("tensorflow")
     quiet_tensorflow()
     # The converters need the model in TensorFlow, whatever backend trained it (JAX/PyTorch .keras files load).
     os.environ["KERAS_BACKEND"] = "tensorflow"
-    from exporters.errors import VariantsRefused
     from exporters.external import read_labels
+
+    model_file = dict(input_range=input_range, input_norm=input_norm, input_scale=input_scale, output=output,
+                      labels=read_labels(labels) if labels else None, limit=limit)
+    run_export(run_dir or latest_run(), variants, out, model_file, options, c_source)
+
+
+def run_export(path: Path, variants: tuple[str, ...], out: Path | None, model_file: dict, options: dict,
+               c_source: bool) -> None:
+    """Export, print the summary, and with --c-source write the full-integer files as C source, refused variants
+    or not (then exit 3 after)."""
+    from exporters.errors import VariantsRefused
     from exporters.pipeline import export as export_model
 
     refused = None
     try:
-        done = export_model(run_dir or latest_run(), variants, out, input_range=input_range, input_norm=input_norm,
-                            input_scale=input_scale, output=output, labels=read_labels(labels) if labels else None,
-                            limit=limit, console=console, **options)
-    except VariantsRefused as exc:  # the written variants still get their C source; then exit 3
+        done = export_model(path, variants, out, console=console, summary=print_summary, **model_file, **options)
+    except VariantsRefused as exc:
         done, refused = exc.written, exc
     if c_source:
-        from ..micro import write_c_source
-
-        for name in (v.name for v in VARIANTS.values() if v.full_integer):
-            if name in done:
-                header, _ = write_c_source(done[name], done[name] / "c", "fmnist_model")
-                console.print(f"C source for {name}: {header.parent}/")
+        write_c_sources(done)
     if refused is not None:
         raise refused
+
+
+def chosen_variants(groups: dict[str, bool], names: list[str] | None) -> tuple[str, ...]:
+    """The variants of every group flag given and every --variant named, in the table's order; none: all."""
+    from runtime.variants import VARIANTS
+
+    chosen = [v.name for v in VARIANTS.values() if groups[v.group]]
+    for name in names or []:
+        if name not in VARIANTS:
+            raise FmnistEdgeError(f"Unknown variant {name!r}. Choose from: {', '.join(VARIANTS)}.")
+        chosen.append(name)
+    return tuple(dict.fromkeys(chosen)) or tuple(VARIANTS)
+
+
+def write_c_sources(done: dict[str, Path]) -> None:
+    """`--c-source`: each written full-integer TFLite file as C/C++ source in VARIANT/c/."""
+    from runtime.variants import VARIANTS
+
+    from ..micro import write_c_source
+
+    for name in (v.name for v in VARIANTS.values() if v.full_integer):
+        if name in done:
+            header, _ = write_c_source(done[name], done[name] / "c", "fmnist_model")
+            console.print(f"C source for {name}: {header.parent}/")

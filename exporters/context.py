@@ -1,0 +1,100 @@
+"""What every variant of one export needs, read once: the run, its Keras model, the data, the Keras outputs, the
+calibration and fine-tuning sets, and the golden images a device is judged on.
+
+`load_context(run_dir, cfg)` builds it; builders and the scripts that study one step (compression sweep, ONNX
+int8 schemes and calibration) read it and never change it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fmnist_edge import data as fdata
+from fmnist_edge.keras_io import load_trained_model
+from fmnist_edge.manifest import class_names
+from fmnist_edge.models import Recipe, flops_per_image, preset_name_of_run
+from fmnist_edge.runs import read_run
+
+from . import external
+from .calibration import calibration_set, fine_tune_set
+from .config import ExportConfig
+from .errors import ExportError
+
+
+@dataclass(frozen=True)
+class ExportContext:
+    run_dir: Path
+    cfg: ExportConfig
+    console: Any  # a rich Console: builders print their progress lines on it
+    run: dict  # the run's manifest
+    model: Any  # the trained Keras model
+    preset_name: str | None  # fine-tuned variants rebuild a preset by name in tf_keras; None: a model file
+    class_names: list[str]
+    x_fit: np.ndarray
+    y_fit: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    keras_probs: np.ndarray  # the Keras model's outputs on x_test: what every variant is checked against
+    keras_accuracy: float
+    calibration: np.ndarray
+    calibration_record: dict
+    fine_tune: dict  # what QAT, pruning and clustering (and their float controls) fine-tune on
+    golden_idx: np.ndarray  # test indices of the golden images
+    golden_pixels: np.ndarray  # those images as uint8 pixels: exactly what a device receives (x = uint8 / 255)
+    lineage: dict  # what every artifact's manifest says it came from
+
+    @property
+    def external(self) -> bool:
+        return self.run.get("lineage") == "external"
+
+
+def _data(run: dict, cfg: ExportConfig) -> dict:
+    if run.get("lineage") == "external":  # a model file exported as is: no recipe, the whole training split
+        return external.external_data(run["data"]["limit"], cfg.data_dir, cfg.download)
+    return fdata.run_split(cfg.data_dir, cfg.download, run["data"]["limit"], run["seed"], Recipe(**run["recipe"]).validation)
+
+
+def _lineage(run_dir: Path, run: dict, model, keras_accuracy: float, test_images: int) -> dict:
+    external_ = run.get("lineage") == "external"
+    return {
+        "run": run_dir.name, "model": run["model"], "keras_model_sha256": run["model_file"]["sha256"],
+        "keras_test_accuracy": keras_accuracy, "test_images": test_images, "recipe": run["recipe"],
+        "seed": run["seed"], "params": run["params"], "flops_per_image": flops_per_image(model),
+        **({"lineage": "external", "source_model": run["source_model"], "conventions": run["conventions"]}
+           if external_ else {}),
+    }
+
+
+def load_context(run_dir: str | Path, cfg: ExportConfig, console=None) -> ExportContext:
+    """Read a run directory and compute everything its variants share (the Keras model's test outputs once)."""
+    from rich.console import Console
+
+    run_dir = Path(run_dir)
+    manifest = read_run(run_dir)
+    run = manifest.fields
+    model = load_trained_model(manifest.model_file)
+    external_ = run.get("lineage") == "external"
+    data = _data(run, cfg)
+    x_test, y_test = data["x_test"], data["y_test"]
+    keras_probs = model.predict(x_test, batch_size=1024, verbose=0)
+    if not np.isfinite(keras_probs).all():
+        raise ExportError(f"{run_dir}: the Keras model outputs NaN or infinite values on the test images (it did not "
+                          "train properly); nothing was exported. Retrain it, e.g. with a lower --learning-rate.")
+    keras_accuracy = float((keras_probs.argmax(1) == y_test).mean())
+    calibration, record = calibration_set(data["x_fit"], data["y_fit"], cfg.calibration_images, cfg.calibration_seed)
+    smoothing = 0.0 if external_ else float(run["recipe"].get("label_smoothing", 0.0))
+    golden_idx = np.sort(np.random.default_rng(0).choice(len(y_test), min(cfg.golden_images, len(y_test)), replace=False))
+    return ExportContext(
+        run_dir=run_dir, cfg=cfg, console=console or Console(quiet=True), run=run, model=model,
+        preset_name=None if external_ else preset_name_of_run(run["model"], run["params"]),
+        class_names=list(run.get("class_names") or class_names()),
+        x_fit=data["x_fit"], y_fit=data["y_fit"], x_test=x_test, y_test=y_test,
+        keras_probs=keras_probs, keras_accuracy=keras_accuracy, calibration=calibration, calibration_record=record,
+        fine_tune=fine_tune_set(data["x_fit"], data["y_fit"], cfg.fine_tune_images, cfg.calibration_seed, smoothing),
+        golden_idx=golden_idx, golden_pixels=np.round(x_test[golden_idx, ..., 0] * 255).astype(np.uint8),
+        lineage=_lineage(run_dir, run, model, keras_accuracy, int(len(y_test))),
+    )

@@ -1,0 +1,162 @@
+"""What QAT, pruning and clustering share: the model rebuilt in tf_keras (tfmot 0.8.1 accepts only Keras 2
+models) with its trained weights, the fine-tuning schedule, the float control with the same schedule, and the
+fine-tuned variant's file and manifest fields.
+
+A preset is rebuilt by name; a model file layer by layer and checked numerically (FineTuneUnsupported when that
+is not possible, and the variant is skipped).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from fmnist_edge.errors import stop_if_signalled
+from fmnist_edge.models import get_preset
+
+from runtime.variants import VARIANTS
+
+from .builders import Built
+from .errors import FineTuneUnsupported
+from .tflite import to_int8
+
+if TYPE_CHECKING:
+    from .context import ExportContext
+
+def plain_layers(model) -> list:
+    """The model's layers in order, nested models expanded (whether they form a plain stack is checked
+    numerically by tf_keras_clone)."""
+    layers = []
+    for layer in model.layers:
+        if type(layer).__name__ == "InputLayer":
+            continue
+        if getattr(layer, "layers", None):
+            layers += plain_layers(layer)
+        else:
+            layers.append(layer)
+    return layers
+
+
+def tf_keras_layer(layer):
+    """The same layer built with tf_keras from its Keras 3 config (initializers, regularizers and
+    constraints dropped: the weights are copied over)."""
+    import inspect
+
+    import tf_keras
+
+    cls = getattr(tf_keras.layers, type(layer).__name__, None)
+    if cls is None:
+        raise FineTuneUnsupported(f"layer {layer.name!r} ({type(layer).__name__}) has no tf_keras equivalent")
+    allowed = (set(inspect.signature(cls.__init__).parameters) | {"name", "trainable"}) - {"dtype"}
+    cfg = {k: v for k, v in layer.get_config().items() if k in allowed and not k.endswith(("_initializer",
+                                                                                          "_regularizer", "_constraint"))}
+    try:
+        return cls(**cfg)
+    except Exception as exc:  # tf_keras validates configs with many exception types
+        raise FineTuneUnsupported(f"layer {layer.name!r} ({type(layer).__name__}) could not be rebuilt in tf_keras: {exc}") from None
+
+
+def tf_keras_clone(model, x_check: np.ndarray):
+    """A tf_keras copy of a plain stack of layers with the trained weights, checked to compute the same."""
+    import tf_keras
+
+    layers = plain_layers(model)
+    clone = tf_keras.Sequential([tf_keras.Input((28, 28, 1)), *(tf_keras_layer(layer) for layer in layers)])
+    for src, dst in zip(layers, clone.layers):
+        dst.set_weights(src.get_weights())
+    want = np.asarray(model.predict(x_check, verbose=0))
+    got = clone.predict(x_check, verbose=0)
+    if got.shape != want.shape or not np.allclose(got, want, atol=1e-4):
+        raise FineTuneUnsupported("the model is not a plain stack of layers (branches or shared inputs): its tf_keras "
+                             "rebuild computes something else")
+    return clone
+
+
+def tf_keras_copy(model, model_name: str | None, x_check: np.ndarray):
+    """The model in tf_keras with its trained weights: the preset rebuilt by name, or (`model_name` None, a
+    model file) rebuilt layer by layer and checked numerically."""
+    import tf_keras
+
+    if model_name is None:
+        return tf_keras_clone(model, x_check)
+    clone = get_preset(model_name).build(tf_keras)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+def loss_for(targets: np.ndarray) -> str:
+    """Class indices: sparse cross-entropy; per-class targets (smoothed labels, as the run trained on): cross-entropy."""
+    return "categorical_crossentropy" if np.ndim(targets) == 2 else "sparse_categorical_crossentropy"
+
+
+def fit(model, x_fit, y_fit, cfg, callbacks=()) -> float:
+    """Fine-tune a compiled tf_keras model with `cfg`'s schedule; returns the seconds it took."""
+    import tf_keras
+
+    model.compile(optimizer=tf_keras.optimizers.Adam(cfg.learning_rate), loss=loss_for(y_fit))
+    t0 = time.perf_counter()
+    # Stops at the next batch on SIGTERM, even where tf_keras swallowed the handler's SystemExit.
+    stop = tf_keras.callbacks.LambdaCallback(on_batch_end=lambda batch, logs: stop_if_signalled())
+    model.fit(x_fit, y_fit, batch_size=cfg.batch_size, epochs=cfg.epochs, shuffle=True, verbose=0,
+              callbacks=[*callbacks, stop])
+    return time.perf_counter() - t0
+
+
+def tuned_result(model, x_test, calibration, seconds: float, **extra) -> dict:
+    """What every fine-tuned variant hands the pipeline: the full-integer int8 file of the tuned tf_keras
+    model, the tuned model's own test outputs (the file is checked against them) and the fit time."""
+    return {"tflite": to_int8(model, calibration), "tuned_probs": model.predict(x_test, batch_size=1024, verbose=0),
+            "fit_seconds": seconds, **extra}
+
+
+def fine_tune_float_control(model, x_fit, y_fit, x_test, cfg) -> np.ndarray:
+    """The same schedule (`cfg`'s epochs, learning rate, batch size, seed) on the float Keras 3 model;
+    returns its test probabilities."""
+    import keras
+
+    keras.utils.set_random_seed(cfg.seed)
+    control = keras.models.clone_model(model)
+    control.set_weights(model.get_weights())
+    control.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss=loss_for(y_fit))
+    control.fit(x_fit, y_fit, batch_size=cfg.batch_size, epochs=cfg.epochs, shuffle=True, verbose=0)
+    return control.predict(x_test, batch_size=1024, verbose=0)
+
+
+def fine_tuned(ctx: ExportContext, tmp: Path, variant: str, res: dict, details: dict) -> Built:
+    """Write a fine-tuned variant's file (QAT, pruning, clustering); its manifest says how it was trained (the
+    schedule in the ExportConfig field the variant table names), how the tuned float model and a float control
+    with the same schedule score, and how it agrees with the original."""
+    from .check import compare
+
+    what = VARIANTS[variant].fine_tune
+    cfg = getattr(ctx.cfg, what)
+    (tmp / "model.tflite").write_bytes(res["tflite"])
+    tuned = res["tuned_probs"]
+    vs_original = compare(tuned, ctx.keras_probs, ctx.y_test)
+    if ctx.cfg.controls:  # the float Keras model fine-tuned with the same schedule: what extra training alone does
+        control = compare(fine_tune_float_control(ctx.model, ctx.fine_tune["x"], ctx.fine_tune["y"], ctx.x_test, cfg),
+                          ctx.keras_probs, ctx.y_test)
+        control = {"float_control_accuracy": control["accuracy"],
+                   "float_control_agreement_with_original": control["agreement"]}
+    else:
+        control = {"float_control": "not run (export --controls runs it)"}
+    return Built("model.tflite", tuned, {"calibration": ctx.calibration_record, what: {
+        **details, "epochs": cfg.epochs, "learning_rate": cfg.learning_rate, "batch_size": cfg.batch_size,
+        "seed": cfg.seed, "fit_seconds": round(res["fit_seconds"], 1),
+        "fine_tune_images": int(len(ctx.fine_tune["y"])), "fine_tune_source": ctx.fine_tune["source"],
+        "label_smoothing": ctx.fine_tune["label_smoothing"],
+        "tuned_keras_accuracy": vs_original["accuracy"],
+        "tuned_keras_agreement_with_original": vs_original["agreement"], **control,
+        "checked_against": f"the fine-tuned {TUNED[what]} Keras (tf_keras) model it was converted from",
+    }})
+
+
+def fine_tune_note(ctx: ExportContext) -> str:
+    """What a fine-tuned variant trains on, for the progress line."""
+    return f"{len(ctx.fine_tune['y']):,} images" + ("; and a float control with the same schedule" if ctx.cfg.controls else "")
+
+
+TUNED = {"qat": "fake-quantized", "pruning": "pruned", "clustering": "clustered"}
