@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]  # the renderers the CLI and scripts already use
+sys.path.insert(0, str(ROOT))  # the renderers the CLI already uses, from this checkout even when not installed
 
 
 @lru_cache(maxsize=None)
@@ -81,7 +81,7 @@ def rows_table(file: str, path: str, columns: list, command: str | None = None, 
 
 def fidelity() -> str:
     """Training fidelity: every run, then each model and recipe's mean over its seeds."""
-    import fidelity as script
+    from fmnist_edge import fidelity as script
 
     rows = load("artifacts/fidelity.json")["rows"]
     return command_line("artifacts/fidelity.json", None) + script.markdown(rows) + "\n" + script.summary(rows)
@@ -122,7 +122,7 @@ def mean_acc(model: str, recipe: str, teacher: str | None = None, accelerator: s
 def gpu_runs() -> str:
     """Each GPU run of fidelity.json beside the CPU run of the same model, recipe, teacher and seed: fit time and
     test accuracy (a GPU run with no CPU twin shows '-' there)."""
-    import fidelity as script
+    from fmnist_edge import fidelity as script
 
     rows = load("artifacts/fidelity.json")["rows"]
     key = lambda r: (r["model"], r["recipe_name"], r["teacher"], r["seed"])  # noqa: E731

@@ -1,9 +1,10 @@
 """Exporters: turn a trained Keras run into edge artifacts, each checked numerically against Keras.
 
-Variants are declared once, in `runtime.variants` (name, format, CLI group, tolerances, builder); this
-package builds them. Files are named after the pipeline's steps: calibration (representative images),
-tflite / onnx_export / qat / compress (conversions), check (parity against Keras), pipeline
-(orchestration, manifests, atomic writes). Needs the `train` extra; nothing here is imported by the runtime.
+Variants are declared once, in `runtime.variants` (name, format, CLI group, gate, remedy, fine-tuning
+schedule); this package builds them. Files are named after the pipeline's steps: context (what every variant
+shares), calibration (representative images), tflite / onnx_export / qat / compress (conversions), finetune (what
+QAT, pruning and clustering share), gate (parity against Keras, and what would help), pipeline (one variant's
+build, check, manifest and proof; the export's outcome). Needs the `train` extra; nothing here is imported by the runtime.
 
 Notebook API: `exporters.export(model_or_path, variants=..., out=...)` -> {variant: directory}; a run
 directory, a `.keras` / `.h5` file or an in-memory Keras model (see exporters.pipeline.export).

@@ -129,7 +129,7 @@ def fine_tuned(ctx: ExportContext, tmp: Path, variant: str, res: dict, details: 
     """Write a fine-tuned variant's file (QAT, pruning, clustering); its manifest says how it was trained (the
     schedule in the ExportConfig field the variant table names), how the tuned float model and a float control
     with the same schedule score, and how it agrees with the original."""
-    from .check import compare
+    from .gate import compare
 
     what = VARIANTS[variant].fine_tune
     cfg = getattr(ctx.cfg, what)

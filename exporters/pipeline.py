@@ -39,7 +39,7 @@ from runtime.weights import compressed_size
 
 from . import contract, external
 from .builders import Built, registry
-from .check import check, compare, remedy
+from .gate import compare, passes_gate, remedy
 from .config import ExportConfig
 from .context import ExportContext, load_context
 from .errors import (ConversionError, ExportError, FineTuneUnsupported, ParityError, PortabilityError,
@@ -142,7 +142,7 @@ def export_variant(ctx: ExportContext, out: Path, variant: str) -> tuple[Path, d
         built = _build(ctx, variant, tmp)
         clf = runtime.load(tmp / built.file_name)  # the device's own code path, read back from the file
         probs = clf.predict_proba(ctx.x_test, batch_size=1000)
-        result = check(variant, probs, built.reference, ctx.y_test)
+        result = passes_gate(variant, probs, built.reference, ctx.y_test)
         vs_keras = result if built.reference is ctx.keras_probs else compare(probs, ctx.keras_probs, ctx.y_test)
         # This artifact's own outputs on the golden images, as produced here: `verify` on a device compares
         # against them (catches wrong kernels or runtimes) as well as against Keras.

@@ -202,3 +202,19 @@ def load_result(path: Path) -> dict:
             and all(isinstance(r, dict) and {"name", "kind", "status", "metrics", "latency"} <= set(r) for r in result["rows"])):
         raise FmnistEdgeError(f"{path}: not a bench result (expected the bench.json written by `fmnist-edge bench`).")
     return result
+
+
+def artifact_metrics(path: Path) -> dict[str, dict]:
+    """Each artifact's metrics in a bench.json, checked to be one by the loader `bench --results` uses."""
+    return {r["name"]: r["metrics"] or {} for r in load_result(Path(path))["rows"] if r["kind"] == "artifact"}
+
+
+def accuracy_differences(host: dict[str, dict], other: dict[str, dict]) -> list[str]:
+    """Where two benches of the same release and test images (two CPUs) differ in any variant's accuracy,
+    agreement or flipped images, or in which variants they hold; empty when they agree."""
+    bad = [f"{name}: missing on one side" for name in sorted(set(host) ^ set(other))]
+    for name in sorted(set(host) & set(other)):
+        for key in ("accuracy", "agreement", "flipped_indices"):
+            if host[name].get(key) != other[name].get(key):
+                bad.append(f"{name}: {key} {other[name].get(key)} here, {host[name].get(key)} on the host")
+    return bad

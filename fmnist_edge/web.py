@@ -15,7 +15,7 @@ import os
 import shutil
 from pathlib import Path
 
-from runtime.variants import WEB_VARIANTS
+from runtime.variants import VARIANTS, WEB_VARIANTS
 
 from .atomic import committed_dir, text
 from .errors import ConfigError, FmnistEdgeError, MissingExtraError
@@ -28,14 +28,15 @@ NODE_MODULES = Path(__file__).resolve().parent.parent / "web" / "node_modules"
 # The app's default, chosen by measurement (docs/guides/web-app.md): among the web variants that pass, the one that
 # is fastest in Chromium and downloads the fewest bytes with its runtime.
 DEFAULT_VARIANT = "tflite-int8-web"
-# Per format: the npm package, and only the files a page loads from it (source in the package -> name in the app).
+# Per browser runtime (runtime.variants' `web_runtime`): the npm package, the app's folder for it, and only the
+# files a page loads from it (source in the package -> name in the app).
 RUNTIMES = {
-    "onnx": ("onnxruntime-web", "ort", {"dist/ort.wasm.min.mjs": "ort.wasm.min.mjs",
+    "onnxruntime-web": ("onnxruntime-web", "ort", {"dist/ort.wasm.min.mjs": "ort.wasm.min.mjs",
                                         "dist/ort-wasm-simd-threaded.mjs": "ort-wasm-simd-threaded.mjs",
                                         "dist/ort-wasm-simd-threaded.wasm": "ort-wasm-simd-threaded.wasm"}),
     # LiteRT.js picks the compat build when the browser lacks relaxed SIMD (Safari), the plain one otherwise: both
     # ship, neither is precached (OPTIONAL); the page caches the one its browser loaded (app.mjs).
-    "tflite": ("@litertjs/core", "litert", {"dist/index.js": "index.js",
+    "litertjs": ("@litertjs/core", "litert", {"dist/index.js": "index.js",
                                             "../wasm-utils/dist/bundle.js": "wasm-utils.js",
                                             **{f"wasm/litert_wasm{k}_internal.{e}": f"wasm/litert_wasm{k}_internal.{e}"
                                                for k in ("", "_compat") for e in ("js", "wasm")}}),
@@ -46,10 +47,10 @@ OPTIONAL = ("litert/wasm/",)
 SIDE = 28  # the models' input is SIDE x SIDE pixels (runtime/images.py fits photos into it)
 
 
-def runtime_files(fmt: str) -> tuple[str, str, dict[Path, str]]:
-    """(package@version, the app's directory for it, {source file: name in that directory}) for a model format,
+def runtime_files(runtime_id: str) -> tuple[str, str, dict[Path, str]]:
+    """(package@version, the app's directory for it, {source file: name in that directory}) for a browser runtime,
     from the npm install in web/node_modules (or $FMNIST_EDGE_NODE_MODULES)."""
-    package, folder, files = RUNTIMES[fmt]
+    package, folder, files = RUNTIMES[runtime_id]
     root = Path(os.environ.get("FMNIST_EDGE_NODE_MODULES", NODE_MODULES)) / package
     sources = {(root / src).resolve(): dst for src, dst in files.items()}
     missing = [str(src) for src in sources if not src.is_file()]
@@ -115,7 +116,7 @@ def build_app(run: Path, out: Path, artifact: str | None = None, everything: boo
     if default not in found:
         raise FmnistEdgeError(f"{run}: has no {default} artifact; export it (`fmnist-edge export {run} --variant {default}`).")
     artifacts = found if everything else {default: found[default]}
-    runtimes = {fmt: runtime_files(fmt) for fmt in {a["format"] for a in artifacts.values()}}
+    runtimes = {rid: runtime_files(rid) for rid in {VARIANTS[v].web_runtime for v in artifacts}}
     names = json.loads((run / default / "manifest.json").read_text())["class_names"]
     with committed_dir(out) as tmp:
         for name in APP_FILES:
@@ -128,7 +129,7 @@ def build_app(run: Path, out: Path, artifact: str | None = None, everything: boo
             (tmp / "models" / variant).mkdir(parents=True)
             for name in (Path(a["model"]).name, "manifest.json", "labels.txt"):
                 shutil.copy(run / variant / name, tmp / "models" / variant / name)
-            a["runtime"] = runtimes[a["format"]][0]
+            a["runtime"] = runtimes[VARIANTS[variant].web_runtime][0]
         for size in (192, 512):
             _icon(size, tmp / f"icon-{size}.png")
         text(json.dumps({

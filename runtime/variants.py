@@ -22,7 +22,7 @@ class Variant:
     full_integer: bool = False  # int8 input, output and kernels: what TFLite Micro and NPUs need
     int8_kernels: bool = False  # integer arithmetic somewhere: outputs may differ per instruction set
     fine_tune: str | None = None  # converted from a fine-tuned copy: the ExportConfig field holding that schedule
-    remedy: str | None = None  # what would help when it misses its gate, where the shared rules (exporters.check) say too little
+    remedy: str | None = None  # what would help when it misses its gate, where the shared rules (exporters.gate) say too little
     web_runtime: str | None = None  # the browser runtime the web app runs it with (None: not a web variant)
 
     @property

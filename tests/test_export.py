@@ -14,7 +14,7 @@ from rich.console import Console  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 import runtime  # noqa: E402
-from exporters import VARIANTS, check, pipeline  # noqa: E402
+from exporters import VARIANTS, gate, pipeline  # noqa: E402
 from exporters.config import PruneConfig  # noqa: E402
 from exporters.errors import ExportError, VariantsRefused  # noqa: E402
 from exporters.onnx_export import qdq_io_params  # noqa: E402
@@ -269,7 +269,7 @@ def test_interrupted_export_leaves_no_artifact(run_copy, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pipeline, "check", interrupted)
+    monkeypatch.setattr(pipeline, "passes_gate", interrupted)
     with pytest.raises(KeyboardInterrupt):
         pipeline.export_run(run_copy, pipeline.ExportConfig(variants=("tflite-int8",)), QUIET)
     assert "tflite-int8" not in artifact_dirs(run_copy) and not list(run_copy.glob(".*partial*"))
@@ -414,9 +414,9 @@ def test_every_registered_variant_has_an_exporter_a_runtime_path_a_check_and_a_b
     for name, spec in VARIANTS.items():
         assert callable(pipeline.BUILDERS.get(spec.builder)), name  # an exporter
         assert spec.format in rmf.FORMATS and spec.group in GROUPS and spec.file_name.endswith(spec.format)
-        assert check.tolerance(name)["min_agreement"] == DOCUMENTED_GATES[name][0]  # a check, with the documented gate
+        assert gate.tolerance(name)["min_agreement"] == DOCUMENTED_GATES[name][0]  # a check, with the documented gate
         m = rmf.read(exported / name / "manifest.json")
-        assert m["check"]["tolerance"] == check.tolerance(name)
+        assert m["check"]["tolerance"] == gate.tolerance(name)
         open_backend(exported / name / spec.file_name)  # a runtime path
         assert rows[name]["status"] == "ok" and rows[name]["compressed_bytes"] > 0  # a bench row
         # full-integer means int8 in and out, which is what TFLite Micro and the C source need

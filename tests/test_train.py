@@ -149,12 +149,8 @@ def test_named_recipes_are_chosen_by_name_and_unknown_ones_listed():
     assert (tuned.schedule, tuned.augment, tuned.label_smoothing, tuned.weight_decay) == ("cosine", "flip", 0.1, 0.0)
     assert tuned.extras() == "cosine, augment flip, label smoothing 0.1" and preset.recipe.extras() == ""
     # A run trained with overrides equal to a named recipe is reported under that recipe's name.
-    import importlib.util
-    from pathlib import Path
+    from fmnist_edge import fidelity
 
-    spec = importlib.util.spec_from_file_location("fidelity", Path(__file__).parents[1] / "scripts" / "fidelity.py")
-    fidelity = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(fidelity)
     overridden = preset.recipe.with_overrides(epochs=60, validation=0, schedule="cosine", augment="flip",
                                               label_smoothing=0.1)
     assert overridden.name == "custom (from seed)"

@@ -1,5 +1,6 @@
-"""Parity of an exported artifact against the Keras model it came from, with the registry's per-variant
-tolerances (runtime.variants) and the runtime's comparison (runtime.compare)."""
+"""The variant's gate: parity of an exported artifact against the Keras model it came from, with the registry's
+per-variant tolerances (runtime.variants) and the runtime's comparison (runtime.compare), and what would help when
+it is missed."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def tolerance(variant: str) -> dict:
             **({"max_abs_diff": spec.max_abs_diff} if spec.max_abs_diff is not None else {})}
 
 
-def check(variant: str, probs: np.ndarray, reference: np.ndarray, labels: np.ndarray) -> dict:
+def passes_gate(variant: str, probs: np.ndarray, reference: np.ndarray, labels: np.ndarray) -> dict:
     """Compare and enforce the variant's tolerance; raises ParityError (nothing is written then)."""
     result = compare(probs, reference, labels)
     tol = tolerance(variant)
