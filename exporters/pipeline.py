@@ -5,7 +5,7 @@ are is `export_variant`; `export_run` tries every variant asked for and reports 
 
 Layout (next to the run's model.keras):
     <run>/<variant>/{model.tflite|model.onnx, manifest.json}
-    <run>/reference/{manifest.json, test_probs.npy, golden.npz}   Keras outputs for judging on a device
+    <run>/keras-outputs/{manifest.json, test_probs.npy, golden.npz}   Keras outputs for judging on a device
 
 Each variant is built in a hidden temporary directory, run through the TensorFlow-free runtime on the
 test images, compared with the Keras model it came from, and renamed into place only if the check
@@ -33,6 +33,7 @@ from fmnist_edge.manifest import PREPROCESSING, sha256_file
 from fmnist_edge.paths import check_output_dir
 from fmnist_edge.runs import read_run
 from runtime import manifest as rmf
+from runtime.manifest import KERAS_OUTPUTS
 from runtime.variants import VARIANTS
 from runtime.verify import output_tolerance
 from runtime.weights import compressed_size
@@ -93,7 +94,7 @@ def artifact_manifest(ctx: ExportContext, variant: str, built: Built, clf, resul
         "lineage": ctx.lineage,
         **built.extra,
         "golden_outputs": {"path": "golden_outputs.npy", "sha256": sha256_file(staged / "golden_outputs.npy"),
-                           "images": int(len(ctx.golden_idx)), "reference": "../reference/golden.npz"},
+                           "images": int(len(ctx.golden_idx)), "reference": f"../{KERAS_OUTPUTS}/golden.npz"},
         "check": result,
         "fidelity": {
             "test_images": vs_keras["images"],
@@ -172,15 +173,15 @@ def refusal(variant: str, exc: ExportError, calibration_images: int) -> dict:
 
 
 def record_outcome(outcome: ExportOutcome) -> None:
-    """Say in reference/manifest.json which variants were not exported and why."""
-    path = outcome.out / "reference" / "manifest.json"
+    """Say in keras-outputs/manifest.json which variants were not exported and why."""
+    path = outcome.out / KERAS_OUTPUTS / "manifest.json"
     record = {k: v for k, v in (("skipped_variants", outcome.skipped), ("refused_variants", outcome.refused)) if v}
     write_json(path, {**json.loads(path.read_text()), **record})
 
 
 def write_reference(ctx: ExportContext, out: Path) -> Path:
     """Keras outputs a device needs to judge artifacts without TensorFlow (same for every variant)."""
-    target = out / "reference"
+    target = out / KERAS_OUTPUTS
     golden_idx, probs, y = ctx.golden_idx, ctx.keras_probs, ctx.y_test
     with committed_dir(target, replace=True) as tmp:
         np.save(tmp / "test_probs.npy", probs.astype(np.float16))
@@ -217,7 +218,7 @@ def export_run(run_dir: str | Path, cfg: ExportConfig, console, summary: Callabl
     """Export a run directory (trained here, or written from a model file) to `cfg.variants`; returns the
     written variant directories. A variant the model cannot support (QAT on a layer tfmot cannot quantize)
     is skipped with its reason; one that misses its gate, cannot be converted or is not portable is refused
-    with its numbers and what would help. Neither is written, both are recorded in reference/manifest.json
+    with its numbers and what would help. Neither is written, both are recorded in keras-outputs/manifest.json
     (`skipped_variants`, `refused_variants`), and the others still export. `summary`, if given, receives the
     ExportOutcome once every variant was tried (the CLI renders it as a table). Refusals raise VariantsRefused at
     the end, after everything else was written."""

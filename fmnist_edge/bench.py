@@ -248,24 +248,25 @@ def load_test_set(run: RunManifest, data_dir: str | None, test_images: int | Non
 
 
 def recorded_keras_probs(run_dir: Path, needed: int) -> np.ndarray:
-    """The Keras outputs export recorded, checked against reference/manifest.json (sha256, shape) before
+    """The Keras outputs export recorded, checked against keras-outputs/manifest.json (sha256, shape) before
     use: a shifted or swapped file would silently turn every agreement and delta into nonsense."""
     from runtime.errors import ManifestError, RuntimeArtifactError
-    from runtime.manifest import read_json
+    from runtime.manifest import keras_outputs_dir, read_json
     from runtime.verify import load_checked, probabilities
 
-    recorded = run_dir / "reference" / "test_probs.npy"
+    outputs = keras_outputs_dir(run_dir)
+    recorded = outputs / "test_probs.npy"
     if not recorded.is_file():
-        raise FmnistEdgeError(f"{recorded}: missing; without TensorFlow, bench needs the reference outputs written by export.")
+        raise FmnistEdgeError(f"{recorded}: missing; without TensorFlow, bench needs the Keras outputs written by export.")
     try:
-        ref = read_json(run_dir / "reference" / "manifest.json")
+        ref = read_json(outputs / "manifest.json")
         want = ref["files"]["test_probs.npy"]["sha256"]
         shape = ref["test_probs"]["shape"]
     except (ManifestError, KeyError, TypeError) as exc:
-        raise FmnistEdgeError(f"{run_dir / 'reference' / 'manifest.json'}: missing or malformed ({exc}); it must record "
+        raise FmnistEdgeError(f"{outputs / 'manifest.json'}: missing or malformed ({exc}); it must record "
                               "test_probs.npy's sha256 and shape. Re-export the run.") from None
     try:  # the same checked loading `verify` uses for the golden files
-        probs = probabilities(load_checked(recorded, want, "reference/manifest.json"), recorded)
+        probs = probabilities(load_checked(recorded, want, f"{outputs.name}/manifest.json"), recorded)
     except RuntimeArtifactError as exc:
         raise FmnistEdgeError(f"{exc} Re-copy the release or re-export the run.") from None
     if list(probs.shape) != list(shape) or len(probs) < needed:

@@ -131,11 +131,12 @@ def verify_in_browser(run: Path) -> list[dict]:
     import numpy as np
 
     import runtime
+    from runtime.manifest import keras_outputs_dir
     from runtime.verify import expected_outputs, golden_set
 
     from .web import WEB_VARIANTS
 
-    images = golden_set(run / "reference")["images"]
+    images = golden_set(keras_outputs_dir(run))["images"]
     rows = []
     for variant, got in browser_outputs(run, WEB_VARIANTS, images).items():
         clf = runtime.load(run / variant)

@@ -149,13 +149,14 @@ class Cell:
 def run_matrix(artifact_dirs: list[Path], cpus: tuple[str, ...], progress=None) -> dict[str, dict[str, Cell]]:
     """{cpu: {variant: Cell}} comparing each CPU's outputs on the golden images with the export-time ones."""
     import runtime
+    from runtime.manifest import keras_outputs_dir
     from runtime.verify import compare_with_export, expected_outputs, golden_set, output_tolerance
 
     clfs = [runtime.load(d) for d in artifact_dirs]
     refs = {c.path.parent.parent for c in clfs}
     if len(refs) != 1:
         raise FmnistEdgeError("the CPU matrix runs the artifacts of one release at a time.")
-    images = golden_set(refs.pop() / "reference")["images"]
+    images = golden_set(keras_outputs_dir(refs.pop()))["images"]
     expected = [expected_outputs(c) for c in clfs]
     tolerances = [output_tolerance(c.manifest) for c in clfs]
     int8 = [i for i, (kind, _) in enumerate(tolerances) if kind == "int8"]

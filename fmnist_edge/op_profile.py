@@ -22,6 +22,7 @@ import numpy as np
 
 import runtime
 from runtime.backends import tflite_interpreter_class, without_delegate_notice
+from runtime.manifest import keras_outputs_dir
 
 from .bench import interleaved_p50
 from .errors import FmnistEdgeError
@@ -186,7 +187,7 @@ def profile_tflite(path: Path, image: np.ndarray, runs: int, threads: int = 1, r
 def profile_artifact(directory: Path, runs: int = 500, threads: int = 1) -> dict:
     """Per-op profile of one artifact at batch 1, on one real-shaped image (a golden one when the release has them)."""
     clf = runtime.load(directory, num_threads=threads)
-    golden = directory.parent / "reference" / "golden.npz"
+    golden = keras_outputs_dir(directory.parent) / "golden.npz"
     pixels = np.load(golden)["images"][:1] if golden.is_file() else np.full((1, 28, 28), 128, np.uint8)
     image = clf.model_input(pixels)
     fn = profile_onnx if clf.manifest["format"] == "onnx" else profile_tflite

@@ -111,6 +111,18 @@ def read(path: str | os.PathLike) -> dict:
     return validate(read_json(path), str(path))
 
 
+# A release's folder of Keras outputs (golden images, Keras's test outputs, their manifest), beside its variants.
+KERAS_OUTPUTS = "keras-outputs"
+LEGACY_KERAS_OUTPUTS = "reference"  # its name in releases exported before it was renamed; still read
+
+
+def keras_outputs_dir(release: Path) -> Path:
+    """The release's Keras-outputs folder: keras-outputs/, or reference/ in a release exported before the rename."""
+    release = Path(release)
+    new, old = release / KERAS_OUTPUTS, release / LEGACY_KERAS_OUTPUTS
+    return old if not new.is_dir() and (old / "manifest.json").is_file() else new
+
+
 def model_path(manifest: dict, artifact_dir: Path) -> Path:
     """Resolve manifest['file']['path'] inside the artifact directory; refuse anything that escapes it."""
     return inside(manifest["file"]["path"], artifact_dir)

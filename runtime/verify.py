@@ -1,6 +1,6 @@
 """On-device check of an artifact against the outputs recorded when it was exported.
 
-Runs the golden images shipped with a release (`<run>/reference/golden.npz`) through the artifact on
+Runs the golden images shipped with a release (`<run>/keras-outputs/golden.npz`) through the artifact on
 this device and compares with (1) the artifact's own outputs recorded at export on the exporting
 machine, which must match to within float noise or one int8 output step, and (2) the Keras outputs,
 reported as agreement. A mismatch means a wrong runtime version, wrong quantization handling, a
@@ -95,10 +95,10 @@ def probabilities(arr, path: Path, rows: int | None = None) -> np.ndarray:
 
 
 def golden_set(reference_dir: Path) -> dict:
-    """The golden images, labels and Keras outputs, checked against reference/manifest.json."""
+    """The golden images, labels and Keras outputs, checked against the Keras-outputs folder's manifest.json."""
     ref_manifest = reference_dir / "manifest.json"
     if not ref_manifest.is_file():
-        raise RuntimeArtifactError(f"{ref_manifest}: missing; `verify` needs the reference outputs written by export.")
+        raise RuntimeArtifactError(f"{ref_manifest}: missing; `verify` needs the Keras outputs written by export.")
     ref = mf.read_json(ref_manifest)
     if not isinstance(ref, dict) or not isinstance(ref.get("files"), dict) or not isinstance(ref["files"].get("golden.npz"), dict):
         raise RuntimeArtifactError(f"{ref_manifest}: expected an object with files.golden.npz (its sha256); re-export the release.")
@@ -121,7 +121,7 @@ def golden_set(reference_dir: Path) -> dict:
 
 def class_name_problems(clf: Classifier, recorded: list | None) -> list[str]:
     """Class names are the one fact a model file cannot vouch for: they must equal those export recorded
-    in reference/manifest.json, and the labels.txt an app bundles must say the same."""
+    in the release's keras-outputs/manifest.json, and the labels.txt an app bundles must say the same."""
     problems = []
     if recorded is not None and list(recorded) != clf.class_names:
         problems.append(f"class_names in the manifest {clf.class_names} differ from those recorded at export {list(recorded)}")
@@ -145,7 +145,7 @@ def verify(artifact, num_threads: int = 1) -> VerifyResult:
     m = clf.manifest
     art_dir = clf.path.parent
     expected = expected_outputs(clf)
-    g = golden_set(art_dir.parent / "reference")
+    g = golden_set(mf.keras_outputs_dir(art_dir.parent))
     got = clf.predict_proba(g["images"])
     _, tol = output_tolerance(m)
     agreement, diff, problems = compare_with_export(got, expected, tol)

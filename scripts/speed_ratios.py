@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 import runtime  # noqa: E402
+from runtime.manifest import keras_outputs_dir  # noqa: E402
 from fmnist_edge.bench import interleaved_p50  # noqa: E402
 from fmnist_edge.host import host_cpu, library_versions  # noqa: E402
 
@@ -44,7 +45,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
 
-    image = np.load(args.artifacts / "reference" / "reference" / "golden.npz")["images"][:1]
+    image = np.load(keras_outputs_dir(args.artifacts / "reference") / "golden.npz")["images"][:1]
     calls = {}
     for release, variant in FILES:
         path = args.artifacts / release / variant

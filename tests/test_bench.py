@@ -76,6 +76,21 @@ def test_verify_passes_on_the_release_without_tensorflow():
     assert proc.stdout.count("PASS") == len(VARIANTS)
 
 
+def test_a_release_exported_before_the_keras_outputs_rename_still_verifies_and_benches(tmp_path):
+    # Releases made before keras-outputs/ was named so hold the same files in reference/: still read, not rewritten.
+    import shutil
+
+    old = tmp_path / "old-release"
+    shutil.copytree(RELEASE, old)
+    (old / "keras-outputs").rename(old / "reference")
+    proc = run_cli_without_tensorflow("verify", str(old))
+    assert proc.returncode == 0 and proc.stdout.count("PASS") == len(VARIANTS), proc.stdout + proc.stderr
+    proc = run_cli_without_tensorflow("bench", str(old), "--variant", "tflite-int8", "--runs", "10", "--warmup", "0",
+                                      "--batch-size", "8", "--no-compute-floor", "--out", str(tmp_path / "bench"))
+    assert proc.returncode == 0 and (tmp_path / "bench" / "bench.json").is_file(), proc.stdout + proc.stderr
+    assert not (old / "keras-outputs").exists()
+
+
 def test_verify_fails_loudly_when_the_device_computes_differently(tmp_path):
     # Simulate a device whose int8 kernels differ: the recorded export-time outputs no longer match.
     release = tmp_path / "release"
@@ -139,7 +154,7 @@ from PIL import Image as PIL  # noqa: E402  (a base dependency: missing, this fa
 
 
 def golden_images(n=10):
-    g = np.load(RELEASE / "reference" / "golden.npz")
+    g = np.load(RELEASE / "keras-outputs" / "golden.npz")
     return g["images"][:n], g["labels"][:n]
 
 
@@ -244,7 +259,7 @@ def test_cpu_matrix_on_native_and_emulated_x86(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     matrix = json.loads((tmp_path / "matrix.json").read_text())
     assert list(matrix["cpus"]) == ["native", "Haswell-v4"] and matrix["host"]["class"]
-    golden = len(np.load(RELEASE / "reference" / "golden.npz")["labels"])
+    golden = len(np.load(RELEASE / "keras-outputs" / "golden.npz")["labels"])
     assert golden > EMULATED_FLOAT_IMAGES  # else the subset would be the whole set and prove nothing here
     for cpu in ("native", "Haswell-v4"):
         assert set(matrix["results"][cpu]) == set(VARIANTS)

@@ -195,14 +195,14 @@ def test_one_variant_missing_its_gate_is_refused_and_the_others_are_written(run_
     result = CliRunner().invoke(cli.app, ["export", str(run_copy), "--float", "--int8", "--onnx",
                                           "--calibration-images", "100", "--no-portability-check"])
     assert result.exit_code == 3, result.output
-    written = sorted(p.name for p in run_copy.iterdir() if (p / "manifest.json").is_file() and p.name != "reference")
+    written = sorted(p.name for p in run_copy.iterdir() if (p / "manifest.json").is_file() and p.name != "keras-outputs")
     assert written == ["onnx-float32", "onnx-int8", "tflite-float32"]
     assert not (run_copy / "tflite-int8").exists() and not list(run_copy.glob(".*partial*"))
     assert "tflite-int8: parity check against Keras failed" in result.output and "Traceback" not in result.output
     assert "more calibration images (--calibration-images 2000" in result.output and "--qat" in result.output
     for status in ("written", "refused"):
         assert status in result.output
-    refused = json.loads((run_copy / "reference" / "manifest.json").read_text())["refused_variants"]
+    refused = json.loads((run_copy / "keras-outputs" / "manifest.json").read_text())["refused_variants"]
     assert list(refused) == ["tflite-int8"] and refused["tflite-int8"]["required"] == {"agreement >=": 1.01}
     assert 0.9 < refused["tflite-int8"]["parity"]["agreement"] <= 1.0
     # the written ones are whole artifacts that verify on this machine

@@ -93,7 +93,7 @@ def _agreement(a, b) -> float:
 
 
 def test_every_variant_is_written_with_a_valid_manifest(exported):
-    assert artifact_dirs(exported) == sorted([*VARIANTS, "reference"])
+    assert artifact_dirs(exported) == sorted([*VARIANTS, "keras-outputs"])
     for variant, spec in VARIANTS.items():
         fmt = spec.format
         m = rmf.read(exported / variant / "manifest.json")
@@ -213,14 +213,14 @@ def test_onnx_has_dynamic_batch_and_named_io(exported):
 def test_reference_outputs_match_keras_and_their_checksums(exported):
     from fmnist_edge.keras_io import load_trained_model
 
-    ref = json.loads((exported / "reference" / "manifest.json").read_text())
+    ref = json.loads((exported / "keras-outputs" / "manifest.json").read_text())
     for name, rec in ref["files"].items():
-        assert rmf.sha256_file(exported / "reference" / name) == rec["sha256"]
-    golden = np.load(exported / "reference" / "golden.npz")
+        assert rmf.sha256_file(exported / "keras-outputs" / name) == rec["sha256"]
+    golden = np.load(exported / "keras-outputs" / "golden.npz")
     assert golden["images"].dtype == np.uint8 and len(golden["labels"]) == ref["golden"]["count"] == 300
     keras_probs = load_trained_model(exported / "model.keras").predict(golden["images"][..., None] / 255.0, verbose=0)
     np.testing.assert_allclose(golden["keras_probs"], keras_probs, atol=1e-6)
-    test_probs = np.load(exported / "reference" / "test_probs.npy")
+    test_probs = np.load(exported / "keras-outputs" / "test_probs.npy")
     assert test_probs.dtype == np.float16 and test_probs.shape == (3000, 10)
     np.testing.assert_allclose(test_probs[golden["test_indices"]], keras_probs, atol=1e-3)
 
@@ -296,7 +296,7 @@ def test_existing_artifact_needs_overwrite(run_copy):
         pipeline.export_run(run_copy, cfg, QUIET)
     assert rmf.read(run_copy / "tflite-float32" / "manifest.json")["created_at"] == first
     pipeline.export_run(run_copy, pipeline.ExportConfig(variants=("tflite-float32",), overwrite=True), QUIET)
-    assert artifact_dirs(run_copy) == ["reference", "tflite-float32"]
+    assert artifact_dirs(run_copy) == ["keras-outputs", "tflite-float32"]
 
 
 def test_the_fine_tuning_set_is_balanced_seeded_and_in_the_runs_own_loss():
@@ -333,7 +333,7 @@ def test_cli_export_int8_exactly_as_written(run_copy, monkeypatch):
     monkeypatch.chdir(run_copy.parent.parent)  # `fmnist-edge export --int8` finds the newest run under artifacts/
     result = CliRunner().invoke(cli.app, ["export", "--int8", "--calibration-images", "100"])
     assert result.exit_code == 0, result.output
-    assert artifact_dirs(run_copy) == ["reference", "tflite-int8"]
+    assert artifact_dirs(run_copy) == ["keras-outputs", "tflite-int8"]
     assert rmf.read(run_copy / "tflite-int8" / "manifest.json")["calibration"]["count"] == 100
 
 

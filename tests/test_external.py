@@ -138,7 +138,7 @@ def test_layer_tfmot_cannot_quantize_skips_qat_with_a_reason(train_data, tmp_pat
                                   L.LayerNormalization(), L.Dense(10, activation="softmax")]), x / 255.0, y, epochs=2)
     done = exporters.export(model, ["tflite-int8-qat", "tflite-float32"], out=tmp_path / "run", **NO_EMULATION)
     assert list(done) == ["tflite-float32"] and not (tmp_path / "run" / "tflite-int8-qat").exists()
-    skipped = json.loads((tmp_path / "run" / "reference" / "manifest.json").read_text())["skipped_variants"]
+    skipped = json.loads((tmp_path / "run" / "keras-outputs" / "manifest.json").read_text())["skipped_variants"]
     assert "tensorflow-model-optimization cannot quantize" in skipped["tflite-int8-qat"]
     assert "LayerNormalization" in skipped["tflite-int8-qat"]
 

@@ -50,8 +50,8 @@ def set_file(release: Path, rel: str, content: bytes, sha_in: str) -> None:
 
     (release / rel).write_bytes(content)
     digest = sha256_file(release / rel)
-    if sha_in == "reference":
-        rewrite_json(release / "reference" / "manifest.json",
+    if sha_in == "keras-outputs":
+        rewrite_json(release / "keras-outputs" / "manifest.json",
                      lambda m: {**m, "files": {**m["files"], Path(rel).name: {**m["files"][Path(rel).name], "sha256": digest}}})
     else:
         rewrite_json(release / sha_in / "manifest.json",
@@ -61,11 +61,11 @@ def set_file(release: Path, rel: str, content: bytes, sha_in: str) -> None:
 CASES = {
     "deeply nested manifest": lambda r: (r / "tflite-int8" / "manifest.json").write_text("[" * 100_000 + "]" * 100_000),
     "manifest not UTF-8": lambda r: (r / "tflite-int8" / "manifest.json").write_bytes(b'{"variant": "\xff\xfe"}'),
-    "reference manifest invalid": lambda r: (r / "reference" / "manifest.json").write_text("{not json"),
-    "reference manifest a list": lambda r: (r / "reference" / "manifest.json").write_text("[1, 2]"),
-    "golden npz without keys": lambda r: set_file(r, "reference/golden.npz", npz_bytes(other=np.zeros(3)), "reference"),
-    "golden images wrong shape": lambda r: set_file(r, "reference/golden.npz", npz_bytes(
-        images=np.zeros((5, 14, 14), np.uint8), labels=np.zeros(5, np.int64), keras_probs=np.zeros((5, 10), np.float32)), "reference"),
+    "keras-outputs manifest invalid": lambda r: (r / "keras-outputs" / "manifest.json").write_text("{not json"),
+    "keras-outputs manifest a list": lambda r: (r / "keras-outputs" / "manifest.json").write_text("[1, 2]"),
+    "golden npz without keys": lambda r: set_file(r, "keras-outputs/golden.npz", npz_bytes(other=np.zeros(3)), "keras-outputs"),
+    "golden images wrong shape": lambda r: set_file(r, "keras-outputs/golden.npz", npz_bytes(
+        images=np.zeros((5, 14, 14), np.uint8), labels=np.zeros(5, np.int64), keras_probs=np.zeros((5, 10), np.float32)), "keras-outputs"),
     "golden outputs wrong shape": lambda r: set_file(r, "tflite-int8/golden_outputs.npy", _npy(np.zeros((50, 3), np.float32)),
                                                      "tflite-int8"),
     "golden outputs without sha256": lambda r: rewrite_json(r / "tflite-int8" / "manifest.json", lambda m: {
@@ -110,7 +110,7 @@ def test_seed_out_of_range_is_refused():
 @FUZZ
 def test_any_golden_and_recorded_file_bytes_verify_or_fail_cleanly(release, images, probs):
     set_file(release, "tflite-int8/golden_outputs.npy", probs, "tflite-int8")
-    set_file(release, "reference/golden.npz", images, "reference")
+    set_file(release, "keras-outputs/golden.npz", images, "keras-outputs")
     try:
         r = verify(release / "tflite-int8")
     except RuntimeArtifactError as exc:
@@ -125,7 +125,7 @@ def test_any_golden_and_recorded_file_bytes_verify_or_fail_cleanly(release, imag
                                                np.zeros((0, 28, 28), np.uint8), np.zeros((3,), np.float64)])))
 @FUZZ
 def test_any_golden_npz_content_verifies_or_fails_cleanly(release, arrays):
-    set_file(release, "reference/golden.npz", npz_bytes(**arrays), "reference")
+    set_file(release, "keras-outputs/golden.npz", npz_bytes(**arrays), "keras-outputs")
     try:
         verify(release / "tflite-int8")
     except RuntimeArtifactError as exc:
@@ -140,7 +140,7 @@ def test_recorded_keras_outputs_of_any_bytes_are_refused_cleanly(release, tmp_pa
     from fmnist_edge.bench import recorded_keras_probs
     from fmnist_edge.errors import FmnistEdgeError
 
-    set_file(release, "reference/test_probs.npy", data, "reference")
+    set_file(release, "keras-outputs/test_probs.npy", data, "keras-outputs")
     with pytest.raises(FmnistEdgeError, match="test_probs.npy"):
         recorded_keras_probs(release, 10)
 
@@ -202,7 +202,7 @@ def test_runtime_api_friction_is_gone():
         clf.predict_proba(one, batch_size=0)
 
 
-@pytest.mark.parametrize("variant", ["tflite-int4", "../tflite-int8", "reference"])
+@pytest.mark.parametrize("variant", ["tflite-int4", "../tflite-int8", "keras-outputs"])
 def test_bench_variant_names_are_checked(variant):
     result = runner.invoke(cli.app, ["bench", str(RELEASE), "--variant", variant])
     assert result.exit_code == 1 and "--variant: unknown" in result.output

@@ -140,7 +140,7 @@ def artifacts(tiny_run, tmp_path_factory):
 
 
 def test_load_from_dir_manifest_or_file_gives_the_same_result(artifacts):
-    x = np.load(artifacts / "reference" / "golden.npz")["images"][:20]
+    x = np.load(artifacts / "keras-outputs" / "golden.npz")["images"][:20]
     a = runtime.load(artifacts / "tflite-int8").predict_proba(x)
     b = runtime.load(artifacts / "tflite-int8" / "manifest.json").predict_proba(x)
     c = runtime.load(artifacts / "tflite-int8" / "model.tflite").predict_proba(x)
@@ -172,7 +172,7 @@ def test_renamed_format_is_detected_by_content(artifacts, tmp_path):
 
 
 def test_threads_share_one_classifier_safely(artifacts):
-    x = np.load(artifacts / "reference" / "golden.npz")["images"]
+    x = np.load(artifacts / "keras-outputs" / "golden.npz")["images"]
     for variant in ("tflite-int8", "onnx-float32"):
         clf = runtime.load(artifacts / variant)
         expected = [clf.predict_proba(x[i : i + 1 + i % 5]) for i in range(40)]
@@ -201,14 +201,14 @@ def test_uint8_fast_path_equals_the_float_contract(artifacts):
 
 def test_output_lookup_equals_dequantize(artifacts):
     clf = runtime.load(artifacts / "tflite-int8")
-    x = np.load(artifacts / "reference" / "golden.npz")["images"][:50]
+    x = np.load(artifacts / "keras-outputs" / "golden.npz")["images"][:50]
     raw = clf.backend.run(clf.model_input(x))
     q = clf.manifest["output"]["quantization"]
     np.testing.assert_array_equal(clf.predict_proba(x), runtime.dequantize(raw, q["scale"], q["zero_point"]))
 
 
 def test_batched_prediction_equals_one_call(artifacts):
-    x = np.load(artifacts / "reference" / "golden.npz")["images"][:37]
+    x = np.load(artifacts / "keras-outputs" / "golden.npz")["images"][:37]
     clf = runtime.load(artifacts / "onnx-float32")
     np.testing.assert_array_equal(clf.predict_proba(x, batch_size=8), clf.predict_proba(x))
 

@@ -158,7 +158,7 @@ def test_impossible_batch_sizes_are_refused(value):
 
 @pytest.mark.parametrize("damage", ["shift", "swap_file", "truncate", "manifest_without_sha"])
 def test_recorded_keras_outputs_are_verified(release, tmp_path, damage):
-    ref = release / "reference"
+    ref = release / "keras-outputs"
     probs = np.load(ref / "test_probs.npy")
     if damage == "shift":
         np.save(ref / "test_probs.npy", np.roll(probs, 1, axis=0))
@@ -173,7 +173,7 @@ def test_recorded_keras_outputs_are_verified(release, tmp_path, damage):
     result = runner.invoke(cli.app, ["bench", str(release), "--keras", "recorded", "--runs", "10",
                                      "--json", str(tmp_path / "b.json")])
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert ("sha256 does not match reference/manifest.json" in result.output
+    assert ("sha256 does not match keras-outputs/manifest.json" in result.output
             or "missing or malformed" in result.output)
     assert not (tmp_path / "b.json").exists()
 

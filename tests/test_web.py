@@ -153,7 +153,7 @@ def test_app_refuses_a_non_empty_out_and_a_release_that_fails_verification(tmp_p
     assert result.exit_code == 1 and "not an empty directory" in result.output
     assert (tmp_path / "busy" / "index.html").read_text() == "someone's page"
     release = tmp_path / "release"
-    for name in ("reference", "onnx-int8"):
+    for name in ("keras-outputs", "onnx-int8"):
         shutil.copytree(RELEASE / name, release / name)
     golden = release / "onnx-int8" / "golden_outputs.npy"
     np.save(golden, np.roll(np.load(golden), 1, axis=1))
