@@ -146,7 +146,7 @@ class Row:
 def browser_latency(run_dir: Path, rows: list[Row], images: np.ndarray) -> None:
     """Batch-1 latency of each web-capable artifact in headless Chromium, through the web app's own code (real
     time, after one warm-up call), recorded in its row's `extra["browser"]` next to the native numbers."""
-    from .browser import browser_outputs
+    from .browser.chromium import browser_outputs
 
     got = browser_outputs(run_dir, [r.name for r in rows if r.kind == "artifact" and r.status == "ok"], images)
     for r in rows:

@@ -187,7 +187,7 @@ def _in_lanes(fn, items) -> list:
 
 def browser_cells(clfs, expected, images) -> dict[str, Cell]:
     """The browser column: web-capable artifacts through the web app in headless Chromium (int8 bit-identical)."""
-    from .browser import browser_outputs, judge
+    from .browser.chromium import browser_outputs, judge
 
     got = browser_outputs(clfs[0].path.parent.parent, [c.variant for c in clfs], images)
     cells = {}

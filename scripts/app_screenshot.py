@@ -11,8 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from fmnist_edge.browser import chromium, serve  # noqa: E402
-from fmnist_edge.web import build_app  # noqa: E402
+from fmnist_edge.browser.app import build_app  # noqa: E402
+from fmnist_edge.browser.chromium import chromium, serve  # noqa: E402
 
 PHOTO = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "photos" / "pullover-exif2.jpg"
 

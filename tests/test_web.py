@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 pytest.importorskip("selenium")
 
 from fmnist_edge import cli  # noqa: E402
-from fmnist_edge.browser import chromium, serve  # noqa: E402
+from fmnist_edge.browser.chromium import chromium, serve  # noqa: E402
 from fmnist_edge.errors import MissingExtraError  # noqa: E402
-from fmnist_edge.web import DEFAULT_VARIANT, build_app  # noqa: E402
+from fmnist_edge.browser.app import DEFAULT_VARIANT, build_app  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RELEASE = ROOT / "artifacts" / "reference"
@@ -171,7 +171,7 @@ MICRO = Path(__file__).parent / "fixtures" / "micro-release"
 
 
 def test_the_cpu_matrix_has_a_browser_column(tmp_path):
-    from fmnist_edge.web import WEB_VARIANTS
+    from fmnist_edge.browser.app import WEB_VARIANTS
 
     result = runner.invoke(cli.app, ["verify", str(MICRO), "--cpu-matrix", "--cpus", "native,browser",
                                      "--json", str(tmp_path / "m.json")])

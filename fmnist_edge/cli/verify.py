@@ -118,7 +118,7 @@ def cell_text(c) -> str:
 
 def verify_browser(run: Path, json_out: Optional[Path] = None) -> None:
     """`verify --browser`: a table of each web artifact's agreement with its export and its latency in Chromium."""
-    from ..browser import verify_in_browser
+    from ..browser.chromium import verify_in_browser
 
     with console.status("running the golden images in headless Chromium"):
         rows = verify_in_browser(run)

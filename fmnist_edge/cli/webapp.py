@@ -22,7 +22,7 @@ def web_app(
 ):
     """Write an offline, installable web app that classifies phone photos in the browser with one of the release's
     files (LiteRT.js or onnxruntime-web, WebAssembly); each file is verified on its golden images first."""
-    from ..web import build_app
+    from ..browser.app import build_app
 
     release = build_app(run_dir or SHIPPED_RUN, out, artifact)
     console.print(f"Wrote the app for {release['name']} to {out} ({len(release['files']) - 1} files, "

@@ -2,7 +2,7 @@
 photos with a release's own files in the browser (TFLite through LiteRT.js, ONNX through onnxruntime-web; both
 WebAssembly), and the app that `verify --browser` drives.
 
-The page's code lives in `fmnist_edge/webapp/` (preprocess.mjs is runtime/images.py, step for step); the
+The page's code lives in `static/` beside this module (preprocess.mjs is runtime/images.py, step for step); the
 runtime files come from the npm packages pinned by web/package-lock.json (`npm ci --prefix web`, run by
 scripts/setup.sh). Node is needed only for that install: the built app is plain files.
 """
@@ -17,12 +17,12 @@ from pathlib import Path
 
 from runtime.variants import VARIANTS, WEB_VARIANTS
 
-from .atomic import committed_dir, text
-from .errors import ConfigError, FmnistEdgeError, MissingExtraError
+from ..atomic import committed_dir, text
+from ..errors import ConfigError, FmnistEdgeError, MissingExtraError
 
-WEBAPP = Path(__file__).parent / "webapp"
+STATIC = Path(__file__).parent / "static"
 APP_FILES = ("index.html", "app.mjs", "preprocess.mjs", "style.css", "sw.js")
-NODE_MODULES = Path(__file__).resolve().parent.parent / "web" / "node_modules"
+NODE_MODULES = Path(__file__).resolve().parents[2] / "web" / "node_modules"
 # What the browser runtimes run as shipped: onnxruntime-web the ONNX files (onnx-int8 bit-identical to its golden
 # outputs), LiteRT.js the TFLite file made for it (no dynamic batch, no int8 tensors at the boundary; STACK.md).
 # The app's default, chosen by measurement (docs/guides/web-app.md): among the web variants that pass, the one that
@@ -120,7 +120,7 @@ def build_app(run: Path, out: Path, artifact: str | None = None, everything: boo
     names = json.loads((run / default / "manifest.json").read_text())["class_names"]
     with committed_dir(out) as tmp:
         for name in APP_FILES:
-            shutil.copy(WEBAPP / name, tmp / name)
+            shutil.copy(STATIC / name, tmp / name)
         for _, folder, sources in runtimes.values():
             for src, dst in sources.items():
                 (tmp / folder / dst).parent.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import MissingExtraError
+from ..errors import MissingExtraError
 
 CHROMEDRIVER = "/usr/bin/chromedriver"
 
@@ -109,7 +109,7 @@ def browser_outputs(run: Path, variants, images) -> dict[str, dict]:
     own code on uint8 (N, 28, 28) `images`: {variant: {"probs", "ms", "runtime", "user_agent"}}."""
     import tempfile
 
-    from .web import WEB_VARIANTS, build_app
+    from .app import WEB_VARIANTS, build_app
 
     wanted = [v for v in variants if v in WEB_VARIANTS]
     out = {}
@@ -134,7 +134,7 @@ def verify_in_browser(run: Path) -> list[dict]:
     from runtime.manifest import keras_outputs_dir
     from runtime.verify import expected_outputs, golden_set
 
-    from .web import WEB_VARIANTS
+    from .app import WEB_VARIANTS
 
     images = golden_set(keras_outputs_dir(run))["images"]
     rows = []
