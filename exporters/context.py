@@ -17,7 +17,7 @@ from fmnist_edge import data as fdata
 from fmnist_edge.keras_io import load_trained_model
 from fmnist_edge.manifest import class_names
 from fmnist_edge.models import Recipe, flops_per_image, preset_name_of_run
-from fmnist_edge.runs import read_run
+from fmnist_edge.runs import RunManifest, read_run
 
 from . import external
 from .calibration import calibration_set, fine_tune_set
@@ -47,38 +47,36 @@ class ExportContext:
     golden_pixels: np.ndarray  # those images as uint8 pixels: exactly what a device receives (x = uint8 / 255)
     lineage: dict  # what every artifact's manifest says it came from
 
-    @property
-    def external(self) -> bool:
-        return self.run.get("lineage") == "external"
+
+def _data(manifest: RunManifest, cfg: ExportConfig) -> dict:
+    run = manifest.fields
+    if manifest.external:  # a model file exported as is: no recipe, the whole training split
+        return external.external_data(manifest.limit, cfg.data_dir, cfg.download)
+    return fdata.run_split(cfg.data_dir, cfg.download, manifest.limit, run["seed"], Recipe(**run["recipe"]).validation)
 
 
-def _data(run: dict, cfg: ExportConfig) -> dict:
-    if run.get("lineage") == "external":  # a model file exported as is: no recipe, the whole training split
-        return external.external_data(run["data"]["limit"], cfg.data_dir, cfg.download)
-    return fdata.run_split(cfg.data_dir, cfg.download, run["data"]["limit"], run["seed"], Recipe(**run["recipe"]).validation)
-
-
-def _lineage(run_dir: Path, run: dict, model, keras_accuracy: float, test_images: int) -> dict:
-    external_ = run.get("lineage") == "external"
+def _lineage(manifest: RunManifest, model, keras_accuracy: float, test_images: int) -> dict:
+    run_dir, run = manifest.dir, manifest.fields
     return {
         "run": run_dir.name, "model": run["model"], "keras_model_sha256": run["model_file"]["sha256"],
         "keras_test_accuracy": keras_accuracy, "test_images": test_images, "recipe": run["recipe"],
         "seed": run["seed"], "params": run["params"], "flops_per_image": flops_per_image(model),
         **({"lineage": "external", "source_model": run["source_model"], "conventions": run["conventions"]}
-           if external_ else {}),
+           if manifest.external else {}),
     }
 
 
-def load_context(run_dir: str | Path, cfg: ExportConfig, console=None) -> ExportContext:
-    """Read a run directory and compute everything its variants share (the Keras model's test outputs once)."""
+def load_context(run_dir: str | Path, cfg: ExportConfig, console=None, manifest: RunManifest | None = None
+                 ) -> ExportContext:
+    """Read a run directory (or take its `manifest`, already read) and compute everything its variants share (the
+    Keras model's test outputs once)."""
     from rich.console import Console
 
     run_dir = Path(run_dir)
-    manifest = read_run(run_dir)
-    run = manifest.fields
+    manifest = manifest or read_run(run_dir)
+    run, external_ = manifest.fields, manifest.external
     model = load_trained_model(manifest.model_file)
-    external_ = run.get("lineage") == "external"
-    data = _data(run, cfg)
+    data = _data(manifest, cfg)
     x_test, y_test = data["x_test"], data["y_test"]
     keras_probs = model.predict(x_test, batch_size=1024, verbose=0)
     if not np.isfinite(keras_probs).all():
@@ -96,5 +94,5 @@ def load_context(run_dir: str | Path, cfg: ExportConfig, console=None) -> Export
         keras_probs=keras_probs, keras_accuracy=keras_accuracy, calibration=calibration, calibration_record=record,
         fine_tune=fine_tune_set(data["x_fit"], data["y_fit"], cfg.fine_tune_images, cfg.calibration_seed, smoothing),
         golden_idx=golden_idx, golden_pixels=np.round(x_test[golden_idx, ..., 0] * 255).astype(np.uint8),
-        lineage=_lineage(run_dir, run, model, keras_accuracy, int(len(y_test))),
+        lineage=_lineage(manifest, model, keras_accuracy, int(len(y_test))),
     )

@@ -28,7 +28,7 @@ import runtime
 from fmnist_edge import cpumatrix
 from fmnist_edge.atomic import committed_dir, write_json
 from fmnist_edge.errors import stop_if_signalled
-from fmnist_edge.host import host_cpu, provenance
+from fmnist_edge.host import host_cpu, provenance, utc_now
 from fmnist_edge.manifest import PREPROCESSING, sha256_file
 from fmnist_edge.paths import check_output_dir
 from fmnist_edge.runs import read_run
@@ -198,7 +198,7 @@ def write_reference(ctx: ExportContext, out: Path) -> Path:
                            else "the run's --limit subset of the test set"},
             "golden": {"count": int(len(golden_idx)), "selection": "seeded (0) random test images",
                        "keras_accuracy": float((probs[golden_idx].argmax(1) == y[golden_idx]).mean())},
-            "created_at": provenance()["created_at"],
+            "created_at": utc_now(),
         })
     return target
 
@@ -224,9 +224,9 @@ def export_run(run_dir: str | Path, cfg: ExportConfig, console, summary: Callabl
     the end, after everything else was written."""
     run_dir = Path(run_dir)
     t0 = time.perf_counter()
-    read_run(run_dir)
+    run = read_run(run_dir)  # before anything slow: a bad run or --out costs nothing
     out = output_dir(run_dir, cfg)
-    ctx = load_context(run_dir, cfg, console)
+    ctx = load_context(run_dir, cfg, console, run)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

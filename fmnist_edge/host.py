@@ -69,10 +69,14 @@ def library_versions(*names: str) -> dict:
     return out
 
 
+def utc_now() -> str:
+    """Now, in UTC to the second: every manifest's `created_at`."""
+    import datetime as dt
+
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
 def provenance(*libraries: str, **host_extra) -> dict:
     """The block every manifest and result ends with: the named libraries' versions, the host (with `host_extra`
     fields added) and when, in UTC."""
-    import datetime as dt
-
-    return {"versions": library_versions(*libraries), "host": {**host_cpu(), **host_extra},
-            "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    return {"versions": library_versions(*libraries), "host": {**host_cpu(), **host_extra}, "created_at": utc_now()}
