@@ -119,7 +119,7 @@ def score(predict, x01: np.ndarray, y: np.ndarray, contracts: dict[str, InputCon
     return {name: float((np.asarray(predict(c.apply(x01))).argmax(1) == y).mean()) for name, c in contracts.items()}
 
 
-def check(predict, x01: np.ndarray, y: np.ndarray, declared: InputContract | None, source: str) -> dict:
+def choose_contract(predict, x01: np.ndarray, y: np.ndarray, declared: InputContract | None, source: str) -> dict:
     """Score the model under the common conventions (and the declared contract); refuse a clearly worse one.
 
     Returns what the manifest records: the contract used, whether it was declared, and every score."""

@@ -162,7 +162,7 @@ def prepare(path: Path, out: Path, spec: ExternalModel, limit: int | None, data_
     # sample of real test images, before anything is built or written.
     sample = fdata.subset(y_test, input_contract.SAMPLE_IMAGES, 0)
     reshape = (-1, *shape[1:])
-    checked = input_contract.check(lambda x: model.predict(x.reshape(reshape), batch_size=1000, verbose=0),
+    checked = input_contract.choose_contract(lambda x: model.predict(x.reshape(reshape), batch_size=1000, verbose=0),
                                    x_test[sample], y_test[sample], spec.contract, str(path))
     contract = spec.contract or input_contract.CONVENTIONS["[0,1]"]
     wrapped = wrap(model, shape, contract, output)

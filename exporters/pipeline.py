@@ -117,7 +117,7 @@ def portability(ctx: ExportContext, variant: str, model_file: Path, golden: np.n
     if not cpus:
         return {"checked_on": [], "note": "NOT checked at export (--no-portability-check); run `fmnist-edge verify --cpu-matrix`"}
     ctx.console.print(f"  {variant}: checking the same outputs under emulated {', '.join(cpus)}")
-    rows = cpumatrix.check_portable(model_file, ctx.golden_pixels, golden, output_tolerance(manifest)[1], cpus)
+    rows = cpumatrix.portability_rows(model_file, ctx.golden_pixels, golden, output_tolerance(manifest)[1], cpus)
     bad = {cpu: r for cpu, r in rows.items() if not r["passed"]}
     if bad:
         raise PortabilityError(variant, host_cpu()["class"], bad)

@@ -252,7 +252,7 @@ def recorded_keras_probs(run_dir: Path, needed: int) -> np.ndarray:
     use: a shifted or swapped file would silently turn every agreement and delta into nonsense."""
     from runtime.errors import ManifestError, RuntimeArtifactError
     from runtime.manifest import keras_outputs_dir, read_json
-    from runtime.verify import load_checked, probabilities
+    from runtime.verify import load_verified, probabilities
 
     outputs = keras_outputs_dir(run_dir)
     recorded = outputs / "test_probs.npy"
@@ -266,7 +266,7 @@ def recorded_keras_probs(run_dir: Path, needed: int) -> np.ndarray:
         raise FmnistEdgeError(f"{outputs / 'manifest.json'}: missing or malformed ({exc}); it must record "
                               "test_probs.npy's sha256 and shape. Re-export the run.") from None
     try:  # the same checked loading `verify` uses for the golden files
-        probs = probabilities(load_checked(recorded, want, f"{outputs.name}/manifest.json"), recorded)
+        probs = probabilities(load_verified(recorded, want, f"{outputs.name}/manifest.json"), recorded)
     except RuntimeArtifactError as exc:
         raise FmnistEdgeError(f"{exc} Re-copy the release or re-export the run.") from None
     if list(probs.shape) != list(shape) or len(probs) < needed:

@@ -26,12 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .browser.runtimes import COLUMNS as BROWSER_COLUMNS
 from .errors import FmnistEdgeError
 
 X86_CPUS = {"Nehalem-v1": "x86-64 SSE4.2, no AVX", "Haswell-v4": "x86-64 AVX2, no AVX-512/VNNI"}
 ARM_CPUS = {"cortex-a72": "arm64 Cortex-A72 (Raspberry Pi 4)", "cortex-a76": "arm64 Cortex-A76 (Raspberry Pi 5)"}
-BROWSER = {"browser": "headless Chromium, WebAssembly"}
+BROWSER = BROWSER_COLUMNS  # one column per browser runtime (browser/runtimes.py), each judged by its own rule
 ALL_CPUS = ("native", *X86_CPUS, *ARM_CPUS, *BROWSER)
+# `--cpus` names that stand for several columns.
+CPU_GROUPS = {"browser": tuple(BROWSER), "x86": tuple(X86_CPUS), "arm64": tuple(ARM_CPUS)}
 # Under TCG a reference-sized model runs ~100-300x slower than natively; a stuck emulator must not hang CI.
 PROBE_TIMEOUT_S = 1800
 # Float kernels are the slow ones under emulation (TCG runs FMA through softfloat: the reference's float32
@@ -54,6 +57,20 @@ if TYPE_CHECKING:
 
 class EmulationError(FmnistEdgeError):
     """An emulated CPU could not be run (qemu or the arm64 sysroot missing) or the runtime failed under it."""
+
+
+def expand_cpus(names: str) -> tuple[str, ...]:
+    """`--cpus` as given (comma-separated, groups such as `browser` allowed) -> the matrix's columns, in order,
+    each once. Unknown names raise with the choices."""
+    cpus: list[str] = []
+    for name in (n.strip() for n in names.split(",") if n.strip()):
+        if name not in ALL_CPUS and name not in CPU_GROUPS:
+            raise FmnistEdgeError(f"--cpus: unknown {name!r}; choose from {', '.join(ALL_CPUS)} "
+                                  f"(or the groups {', '.join(CPU_GROUPS)}).")
+        cpus += [c for c in CPU_GROUPS.get(name, (name,)) if c not in cpus]
+    if not cpus:
+        raise FmnistEdgeError(f"--cpus: empty list; choose from {', '.join(ALL_CPUS)}.")
+    return tuple(cpus)
 
 
 def arm_cpuinfo(cpu: str) -> str:
@@ -164,8 +181,8 @@ def run_matrix(artifact_dirs: list[Path], cpus: tuple[str, ...], progress=None) 
     def column(cpu: str) -> dict[str, Cell]:
         if progress:
             progress(cpu)
-        if cpu == "browser":
-            return browser_cells(clfs, expected, images)
+        if cpu in BROWSER:
+            return browser_cells(cpu, clfs, expected, images)
         cells: dict[int, Cell] = {}
         # One probe process per group: int8 kernels on every image, float kernels on a subset when emulated.
         for members, rows in ((int8, slice(None)), (floats, slice(None) if cpu == "native" else float_subset(len(images)))):
@@ -185,11 +202,14 @@ def _in_lanes(fn, items) -> list:
         return list(pool.map(fn, items))
 
 
-def browser_cells(clfs, expected, images) -> dict[str, Cell]:
-    """The browser column: web-capable artifacts through the web app in headless Chromium (int8 bit-identical)."""
+def browser_cells(column: str, clfs, expected, images) -> dict[str, Cell]:
+    """A browser runtime's column: the artifacts that runtime runs, through the web app in headless Chromium,
+    judged by the runtime's own rule; the other artifacts do not apply."""
     from .browser.chromium import browser_outputs, judge
+    from .browser.runtimes import RUNTIMES
 
-    got = browser_outputs(clfs[0].path.parent.parent, [c.variant for c in clfs], images)
+    runtime_id = next(r.id for r in RUNTIMES.values() if r.column == column)
+    got = browser_outputs(clfs[0].path.parent.parent, [c.variant for c in clfs], images, runtime_id)
     cells = {}
     for clf, e in zip(clfs, expected):
         if clf.variant not in got:
@@ -220,7 +240,7 @@ def float_subset(n: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, min(n, EMULATED_FLOAT_IMAGES)).round().astype(int))
 
 
-def check_portable(model_file: Path, images: np.ndarray, native: np.ndarray, tolerance: float,
+def portability_rows(model_file: Path, images: np.ndarray, native: np.ndarray, tolerance: float,
                    cpus: tuple[str, ...] = tuple(X86_CPUS)) -> dict:
     """Export's gate: the file's outputs on `images` under each emulated CPU against `native` (those just
     computed here). Returns a record for the manifest; the caller decides what a failure means."""

@@ -72,7 +72,7 @@ class Constraints:
     max_drop: float | None = None  # accuracy points below Keras
     min_agreement: float | None = None  # fraction
 
-    def checks(self):
+    def constraints(self):
         """(option, limit as shown, value of a candidate, ok) for each constraint that is set."""
         def kb(n):
             return f"{n / 1000:,.1f} KB"
@@ -99,7 +99,7 @@ def best(rows: list[dict]) -> dict | None:
 
 def query(result: dict, cons: Constraints) -> dict:
     """The best artifact meeting every constraint, or which constraint binds when none does."""
-    rows, rules = candidates(result), cons.checks()
+    rows, rules = candidates(result), cons.constraints()
     if not rules:
         raise ValueError("no constraint given")
     chosen = best([c for c in rows if fits(c, rules)])

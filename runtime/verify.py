@@ -68,7 +68,7 @@ class VerifyResult:
         return asdict(self)
 
 
-def load_checked(path: Path, sha256, recorded_in: str = "its manifest") -> dict | np.ndarray:
+def load_verified(path: Path, sha256, recorded_in: str = "its manifest") -> dict | np.ndarray:
     """A release's .npy/.npz, after its checksum (recorded in `recorded_in`): every array of an .npz is read
     here, so a damaged file fails now, naming itself, rather than later as a traceback."""
     if not isinstance(sha256, str):
@@ -103,7 +103,7 @@ def golden_set(reference_dir: Path) -> dict:
     if not isinstance(ref, dict) or not isinstance(ref.get("files"), dict) or not isinstance(ref["files"].get("golden.npz"), dict):
         raise RuntimeArtifactError(f"{ref_manifest}: expected an object with files.golden.npz (its sha256); re-export the release.")
     path = reference_dir / "golden.npz"
-    g = load_checked(path, ref["files"]["golden.npz"].get("sha256"))
+    g = load_verified(path, ref["files"]["golden.npz"].get("sha256"))
     missing = [k for k in ("images", "labels", "keras_probs") if not isinstance(g, dict) or k not in g]
     if missing:
         raise RuntimeArtifactError(f"{path}: lacks {missing}; re-export the release.")
@@ -137,7 +137,7 @@ def expected_outputs(clf: Classifier) -> np.ndarray:
     if not isinstance(rec, dict) or not isinstance(rec.get("path"), str):
         raise RuntimeArtifactError(f"{clf.path}: its manifest records no golden outputs; re-export it with this version.")
     path = mf.inside(rec["path"], clf.path.parent)
-    return probabilities(load_checked(path, rec.get("sha256")), path)
+    return probabilities(load_verified(path, rec.get("sha256")), path)
 
 
 def verify(artifact, num_threads: int = 1) -> VerifyResult:

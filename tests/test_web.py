@@ -170,21 +170,38 @@ def test_app_refuses_a_non_empty_out_and_a_release_that_fails_verification(tmp_p
 MICRO = Path(__file__).parent / "fixtures" / "micro-release"
 
 
-def test_the_cpu_matrix_has_a_browser_column(tmp_path):
-    from fmnist_edge.browser.app import WEB_VARIANTS
+def test_the_cpu_matrix_has_a_column_per_browser_runtime(tmp_path):
+    from fmnist_edge.browser.runtimes import RUNTIMES
+    from runtime.variants import VARIANTS, WEB_VARIANTS
 
     result = runner.invoke(cli.app, ["verify", str(MICRO), "--cpu-matrix", "--cpus", "native,browser",
                                      "--json", str(tmp_path / "m.json")])
     assert result.exit_code == 0, result.output
-    cells = json.loads((tmp_path / "m.json").read_text())["results"]["browser"]
-    for variant, cell in cells.items():
-        if variant in WEB_VARIANTS:
-            assert cell["applies"] and cell["passed"] and cell["agreement"] == 1.0 and cell["images"] == 50, variant
-            if "int8" in variant:
-                assert cell["max_abs_diff"] == 0.0 and cell["tolerance"] == 0.0, variant  # bit-identical
-        else:
-            assert not cell["applies"] and cell["agreement"] is None, variant
-    assert "browser" in result.output and "–" in result.output
+    record = json.loads((tmp_path / "m.json").read_text())
+    assert list(record["cpus"]) == ["native", *(r.column for r in RUNTIMES.values())]  # `browser` = every runtime
+    for rt in RUNTIMES.values():
+        cells = record["results"][rt.column]
+        ran = [v for v, cell in cells.items() if cell["applies"]]
+        # Each column runs exactly the files made for its runtime, and judges them by its rule.
+        assert ran == [v for v in cells if v in WEB_VARIANTS and VARIANTS[v].web_runtime == rt.id] and ran, rt.id
+        for variant, cell in cells.items():
+            if variant not in ran:
+                assert cell["agreement"] is None, (rt.id, variant)
+                continue
+            assert cell["passed"] and cell["agreement"] == 1.0 and cell["images"] == 50, (rt.id, variant)
+            if VARIANTS[variant].int8_kernels:
+                assert cell["max_abs_diff"] == 0.0 and cell["tolerance"] == rt.int8_tolerance == 0.0, variant
+    assert "chromium-litertjs" in result.output and "–" in result.output
+
+
+def test_cpus_names_groups_and_refuses_unknown_ones():
+    from fmnist_edge.cpumatrix import expand_cpus
+
+    assert expand_cpus("native, browser,native") == ("native", "chromium-onnxruntime-web", "chromium-litertjs")
+    assert expand_cpus("x86") == ("Nehalem-v1", "Haswell-v4")
+    result = runner.invoke(cli.app, ["verify", str(MICRO), "--cpu-matrix", "--cpus", "native,pentium"])
+    assert result.exit_code == 1 and "'pentium'" in result.output and "chromium-litertjs" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_bench_reports_browser_latency_next_to_native(tmp_path):

@@ -19,6 +19,7 @@ from runtime.variants import VARIANTS, WEB_VARIANTS
 
 from ..atomic import committed_dir, text
 from ..errors import ConfigError, FmnistEdgeError, MissingExtraError
+from .runtimes import RUNTIMES
 
 STATIC = Path(__file__).parent / "static"
 APP_FILES = ("index.html", "app.mjs", "preprocess.mjs", "style.css", "sw.js")
@@ -28,21 +29,7 @@ NODE_MODULES = Path(__file__).resolve().parents[2] / "web" / "node_modules"
 # The app's default, chosen by measurement (docs/guides/web-app.md): among the web variants that pass, the one that
 # is fastest in Chromium and downloads the fewest bytes with its runtime.
 DEFAULT_VARIANT = "tflite-int8-web"
-# Per browser runtime (runtime.variants' `web_runtime`): the npm package, the app's folder for it, and only the
-# files a page loads from it (source in the package -> name in the app).
-RUNTIMES = {
-    "onnxruntime-web": ("onnxruntime-web", "ort", {"dist/ort.wasm.min.mjs": "ort.wasm.min.mjs",
-                                        "dist/ort-wasm-simd-threaded.mjs": "ort-wasm-simd-threaded.mjs",
-                                        "dist/ort-wasm-simd-threaded.wasm": "ort-wasm-simd-threaded.wasm"}),
-    # LiteRT.js picks the compat build when the browser lacks relaxed SIMD (Safari), the plain one otherwise: both
-    # ship, neither is precached (OPTIONAL); the page caches the one its browser loaded (app.mjs).
-    "litertjs": ("@litertjs/core", "litert", {"dist/index.js": "index.js",
-                                            "../wasm-utils/dist/bundle.js": "wasm-utils.js",
-                                            **{f"wasm/litert_wasm{k}_internal.{e}": f"wasm/litert_wasm{k}_internal.{e}"
-                                               for k in ("", "_compat") for e in ("js", "wasm")}}),
-}
-
-
+# What each browser runtime is and which of its files a page loads: runtimes.py.
 OPTIONAL = ("litert/wasm/",)
 SIDE = 28  # the models' input is SIDE x SIDE pixels (runtime/images.py fits photos into it)
 
@@ -50,9 +37,10 @@ SIDE = 28  # the models' input is SIDE x SIDE pixels (runtime/images.py fits pho
 def runtime_files(runtime_id: str) -> tuple[str, str, dict[Path, str]]:
     """(package@version, the app's directory for it, {source file: name in that directory}) for a browser runtime,
     from the npm install in web/node_modules (or $FMNIST_EDGE_NODE_MODULES)."""
-    package, folder, files = RUNTIMES[runtime_id]
+    rt = RUNTIMES[runtime_id]
+    package, folder = rt.package, rt.folder
     root = Path(os.environ.get("FMNIST_EDGE_NODE_MODULES", NODE_MODULES)) / package
-    sources = {(root / src).resolve(): dst for src, dst in files.items()}
+    sources = {(root / src).resolve(): dst for src, dst in rt.files.items()}
     missing = [str(src) for src in sources if not src.is_file()]
     if missing:
         raise MissingExtraError(f"The web app needs {package}'s files ({', '.join(missing)} missing). Install them with "

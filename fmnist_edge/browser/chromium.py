@@ -104,14 +104,17 @@ def run_golden(driver, url: str, variant: str, images) -> dict:
     return {"probs": probs, "ms": np.asarray(out["ms"]), "user_agent": out["userAgent"]}
 
 
-def browser_outputs(run: Path, variants, images) -> dict[str, dict]:
-    """The web-capable artifacts among `variants` of release `run`, run in headless Chromium through the web app's
-    own code on uint8 (N, 28, 28) `images`: {variant: {"probs", "ms", "runtime", "user_agent"}}."""
+def browser_outputs(run: Path, variants, images, runtime_id: str | None = None) -> dict[str, dict]:
+    """The web-capable artifacts among `variants` of release `run` (only those browser runtime `runtime_id` runs,
+    if given), run in headless Chromium through the web app's own code on uint8 (N, 28, 28) `images`:
+    {variant: {"probs", "ms", "runtime", "user_agent"}}."""
     import tempfile
+
+    from runtime.variants import VARIANTS
 
     from .app import WEB_VARIANTS, build_app
 
-    wanted = [v for v in variants if v in WEB_VARIANTS]
+    wanted = [v for v in variants if v in WEB_VARIANTS and runtime_id in (None, VARIANTS[v].web_runtime)]
     out = {}
     if not wanted:
         return out
@@ -142,18 +145,31 @@ def verify_in_browser(run: Path) -> list[dict]:
         clf = runtime.load(run / variant)
         agreement, diff, tolerance, problems = judge(clf, got["probs"], expected_outputs(clf))
         rows.append({"variant": variant, "images": int(len(images)), "agreement": agreement, "max_abs_diff": diff,
-                     "tolerance": tolerance, "rule": "bit-identical" if tolerance == 0 else "float",
+                     "tolerance": tolerance, "rule": rule(clf),
                      "p50_ms": float(np.median(got["ms"])), "p90_ms": float(np.percentile(got["ms"], 90)),
                      "runtime": got["runtime"], "browser": got["user_agent"], "passed": not problems, "problems": problems})
     return rows
 
 
+def rule(clf) -> str:
+    """The comparison rule of `clf`'s browser runtime for it: "bit-identical" (int8 kernels) or "float"."""
+    from runtime.variants import VARIANTS
+
+    from .runtimes import RUNTIMES
+
+    variant = VARIANTS[clf.variant]
+    return RUNTIMES[variant.web_runtime].rule(variant.int8_kernels)
+
+
 def judge(clf, got, expected) -> tuple[float, float, float, list[str]]:
-    """(agreement, max |dp|, tolerance, problems): int8 kernels must reproduce their export bit for bit in the
-    browser (the WebAssembly builds of XNNPACK and ONNX Runtime compute the same integers); float within tolerance."""
+    """(agreement, max |dp|, tolerance, problems) of `clf`'s outputs in the browser against those recorded at
+    export, by its browser runtime's rule (runtimes.py: int8 bit for bit, float within the variant's tolerance)."""
     from runtime.variants import VARIANTS
     from runtime.verify import compare_with_export, output_tolerance
 
-    tolerance = 0.0 if VARIANTS[clf.variant].int8_kernels else output_tolerance(clf.manifest)[1]
+    from .runtimes import RUNTIMES
+
+    variant = VARIANTS[clf.variant]
+    tolerance = RUNTIMES[variant.web_runtime].tolerance(variant.int8_kernels, output_tolerance(clf.manifest)[1])
     agreement, diff, problems = compare_with_export(got, expected, tolerance)
     return agreement, diff, tolerance, problems
