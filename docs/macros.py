@@ -146,6 +146,33 @@ def bench(release: str, command: str) -> str:
     return command_line(f"{release}/bench.json", command) + report.markdown(load(f"{release}/bench.json"))
 
 
+def photos(release: str) -> str:
+    """A release's photo benchmark (`bench --photos`): per artifact beside raw, and per condition."""
+    from fmnist_edge import report
+
+    file = f"{release}/photo-bench.json"
+    data = load(file)
+    command = f"fmnist-edge bench {release} --photos photo-bench --keras recorded --json {file}"
+    made = f"The photos: `python scripts/make_photo_benchmark.py photo-bench --n {data['photos']['photos']} --seed 0`.\n\n"
+    return command_line(file, command) + made + "\n".join(report.photo_markdown(data)).strip() + "\n"
+
+
+def photo_study(file: str = "artifacts/photo_study.json") -> str:
+    data = load(file)
+    rows = [[r["conversion"], f"{r['accuracy']:.4f}", f"{100 * (r['accuracy'] - data['raw_accuracy']):+.2f}"] for r in data["rows"]]
+    rows.append(["raw 28x28 test images of the same garments", f"{data['raw_accuracy']:.4f}", ""])
+    return command_line(file, None) + f"{data['photos']:,} photos, `{data['artifact']}`.\n\n" + table(
+        ["conversion", "photo accuracy", "vs raw, points"], rows)
+
+
+def photo_confidence(file: str = "artifacts/photo_study.json") -> str:
+    c = load(file)["confidence"]
+    rows = [[f"{b['from']:.1f}-{b['to']:.1f}", f"{b['photos']:,}", fmt(b["accuracy"], ".3f")] for b in c["bins"] if b["photos"]]
+    return (table(["top-1 probability", "photos", "accuracy"], rows)
+            + f"\nBelow {c['not_sure_below']} ({c['photos_below']:,} photos) the answers are right less than two times in "
+              "three: the web app says \"not sure\" there (`runtime/photo.json`'s `not_sure_below`).\n")
+
+
 def export_fidelity(release: str) -> str:
     """Each variant's manifest: size, accuracy on the test set, agreement with Keras, what it was checked against."""
     keras = load(f"{release}/manifest.json")["test_accuracy"]
@@ -257,5 +284,5 @@ def cli_reference() -> str:
 
 def define_env(env) -> None:
     for macro in (cli_reference, run_acc, run_fit, mean_acc, presets, v, rows_table, fidelity, gpu_runs, bench, export_fidelity, micro, cpu_matrix,
-                  profile, compare_releases):
+                  profile, compare_releases, photos, photo_study, photo_confidence):
         env.macro(macro)

@@ -51,6 +51,7 @@ class BenchConfig:
     test_images: int | None = None  # a seeded class-balanced subset (e.g. for slow emulated devices)
     compute_floor: bool = True  # measure the CPU's matmul peak (meaningless, and slow, under emulation)
     browser: bool = False  # also time the web-capable artifacts in headless Chromium (the web app's runtimes)
+    photos: str | None = None  # a photo benchmark or class-folder directory: photo accuracy per artifact
 
     def __post_init__(self):
         from runtime.backends import MAX_THREADS
@@ -61,6 +62,10 @@ class BenchConfig:
             raise FmnistEdgeError(f"--test-images must be at least 10 (one per class), got {self.test_images}.")
         if not 1 <= self.threads <= MAX_THREADS or self.runs < 10 or self.warmup < 0:
             raise FmnistEdgeError(f"--threads must be from 1 to {MAX_THREADS}, --runs >= 10 and --warmup >= 0.")
+        if self.photos is not None and not Path(self.photos).is_dir():
+            raise FmnistEdgeError(f"--photos {self.photos}: not a directory. Make a photo benchmark with `python "
+                                  "scripts/make_photo_benchmark.py DIR`, or give a folder holding one folder of photos "
+                                  "per class name.")
         bad_batches = [b for b in self.batch_sizes if not 1 <= b <= MAX_BATCH]
         if bad_batches:
             raise FmnistEdgeError(f"--batch-size must be between 1 and {MAX_BATCH:,}, got {bad_batches}.")
@@ -155,6 +160,35 @@ def browser_latency(run_dir: Path, rows: list[Row], images: np.ndarray) -> None:
             r.extra["browser"] = {"p50_us": float(np.median(ms) * 1e3), "p90_us": float(np.percentile(ms, 90) * 1e3),
                                   "runs": int(len(ms)), "runtime": got[r.name]["runtime"],
                                   "browser": got[r.name]["user_agent"]}
+
+
+def photo_accuracy(run_dir: Path, rows: list[Row], cfg: BenchConfig) -> dict:
+    """Each working artifact's accuracy on the photos in cfg.photos (runtime.load_image, as predict and the app
+    read them) beside the same garments' raw 28x28 accuracy, in its row's `extra["photos"]`; returns what the
+    result records about the photo set."""
+    import runtime
+
+    from .photos import photo_block, preprocess, read_photo_set
+
+    from . import CLASS_NAMES
+
+    clfs = {r.name: runtime.load(run_dir / r.name, num_threads=cfg.threads) for r in rows
+            if r.kind == "artifact" and r.status == "ok"}
+    names = next(iter(clfs.values())).manifest["class_names"] if clfs else list(CLASS_NAMES)
+    photos = read_photo_set(Path(cfg.photos), names)
+    t0 = time.perf_counter()
+    images, found = preprocess(photos)
+    per_photo_ms = (time.perf_counter() - t0) * 1e3 / len(images)
+    raw = None
+    if photos.test_indices is not None:
+        raw = fdata.load(cfg.data_dir, download=False, train=False).x_test[photos.test_indices]
+    for r in rows:
+        if r.name in clfs:
+            clf = clfs[r.name]
+            raw_probs = None if raw is None else clf.predict_proba(raw, batch_size=500)
+            r.extra["photos"] = photo_block(clf.predict_proba(images, batch_size=500), found, photos, raw_probs)
+    return {"dir": str(photos.root), "photos": len(images), "no_garment": int((~found).sum()),
+            "conditions": photos.described, "preprocess_ms_per_photo": round(per_photo_ms, 1)}
 
 
 def bench_artifact(path: Path, cfg: BenchConfig, images: np.ndarray, labels: np.ndarray, keras_probs) -> Row:
@@ -307,6 +341,10 @@ def run_bench(run_dir: Path, cfg: BenchConfig, progress=None) -> BenchResult:
     if cfg.browser:
         step("the web artifacts in headless Chromium")
         browser_latency(run_dir, rows, images[: cfg.runs])
+    photo_set = None
+    if cfg.photos:
+        step(f"photos in {cfg.photos}")
+        photo_set = photo_accuracy(run_dir, rows, cfg)
     step("compute floor (matmul peak)")
     peak = measure_peak_gflops(cfg.threads) if cfg.compute_floor else None
     flops = next((r.extra.get("flops_per_image") for r in rows if r.extra.get("flops_per_image")), None)
@@ -331,6 +369,8 @@ def run_bench(run_dir: Path, cfg: BenchConfig, progress=None) -> BenchResult:
         **provenance("numpy", "ai-edge-litert", "tflite-runtime", "onnxruntime", "tensorflow", "keras", cpu=cpu_name(),
                      system=f"{platform.system()} {platform.release()}", python=platform.python_version()),
     }
+    if photo_set:
+        result["photos"] = photo_set
     result["pareto"] = pareto(result)
     result["pareto_axes"] = "test accuracy (max), zlib-9 compressed size (min), batch-1 p50 latency on this CPU (min)"
     return BenchResult(**result)

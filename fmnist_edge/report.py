@@ -92,6 +92,75 @@ def browser_table(result: dict) -> Table:
     return table
 
 
+PHOTO_HEADERS = ("model", "test accuracy", "same garments raw", "photos", "photos − raw pts", "worst condition")
+
+
+def photo_rows(result: dict) -> list[tuple[str, ...]]:
+    """Per artifact: accuracy on the photos of `bench --photos` beside the raw 28x28 accuracy of the same garments."""
+    out = []
+    for r in result["rows"]:
+        p = r.get("extra", {}).get("photos")
+        if not p:
+            continue
+        gap = None if p["raw_accuracy"] is None else 100 * (p["accuracy"] - p["raw_accuracy"])
+        worst = min(p["conditions"].items(), key=lambda kv: kv[1]["accuracy"] - (kv[1]["raw_accuracy"] or 0))
+        wgap = "" if worst[1]["raw_accuracy"] is None else f" ({100 * (worst[1]['accuracy'] - worst[1]['raw_accuracy']):+.1f})"
+        out.append((r["name"], _fmt(r["metrics"].get("accuracy"), ".4f"), _fmt(p["raw_accuracy"], ".4f"),
+                    f"{p['accuracy']:.4f}", _fmt(gap, "+.2f"), f"{worst[0]}: {worst[1]['accuracy']:.3f}{wgap}"))
+    return out
+
+
+def condition_rows(result: dict, variant: str) -> list[tuple[str, ...]]:
+    """Per photo condition, for one artifact: photos, accuracy, raw accuracy of the same garments, the gap."""
+    row = next(r for r in result["rows"] if r["name"] == variant)
+    described = (result.get("photos") or {}).get("conditions", {})
+    return [(c, described.get(c, ""), str(v["photos"]), f"{v['accuracy']:.3f}", _fmt(v["raw_accuracy"], ".3f"),
+             _fmt(None if v["raw_accuracy"] is None else 100 * (v["accuracy"] - v["raw_accuracy"]), "+.1f"),
+             str(v["no_garment"]))
+            for c, v in row["extra"]["photos"]["conditions"].items()]
+
+
+CONDITION_HEADERS = ("condition", "what it shows", "photos", "accuracy", "raw", "Δ pts", "no garment found")
+
+
+def photo_title(result: dict) -> str:
+    p = result["photos"]
+    return (f"On {p['photos']:,} photos from {p['dir']} (runtime.load_image, {p['preprocess_ms_per_photo']} ms a photo; "
+            f"no garment found in {p['no_garment']}), beside the raw 28x28 test images of the same garments")
+
+
+def photo_tables(result: dict) -> list[Table]:
+    """The photo summary per artifact, and the per-condition table of the first int8 artifact (or the first)."""
+    rows = photo_rows(result)
+    if not rows:
+        return []
+    summary = Table(title=photo_title(result))
+    for h in PHOTO_HEADERS:
+        summary.add_column(h, justify="left" if h in ("model", "worst condition") else "right")
+    for row in rows:
+        summary.add_row(*row)
+    names = [r[0] for r in rows]  # the per-condition table: the shipped int8 file if benchmarked
+    variant = "tflite-int8" if "tflite-int8" in names else next((n for n in names if "int8" in n), names[0])
+    per = Table(title=f"{variant} per photo condition")
+    for h in CONDITION_HEADERS:
+        per.add_column(h, justify="left" if h in ("condition", "what it shows") else "right")
+    for row in condition_rows(result, variant):
+        per.add_row(*row)
+    return [summary, per]
+
+
+def photo_markdown(result: dict) -> list[str]:
+    rows = photo_rows(result)
+    if not rows:
+        return []
+    lines = ["", photo_title(result) + ":", "", "| " + " | ".join(PHOTO_HEADERS) + " |", "|---|---:|---:|---:|---:|---|",
+             *("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows)]
+    for variant in (r[0] for r in rows):
+        lines += ["", f"{variant} per photo condition:", "", "| " + " | ".join(CONDITION_HEADERS) + " |",
+                  "|---|---|---:|---:|---:|---:|---:|", *("| " + " | ".join(row) + " |" for row in condition_rows(result, variant))]
+    return lines
+
+
 def markdown(result: dict) -> str:
     m, h = result["method"], result["host"]
     lines = [
@@ -113,6 +182,7 @@ def markdown(result: dict) -> str:
         lines += ["", "In the browser (headless Chromium, WebAssembly, 1 thread; the web app's own code), batch 1:", "",
                   "| " + " | ".join(BROWSER_HEADERS) + " |", "|---|---|---:|---:|---:|",
                   *("| " + " | ".join(row) + " |" for row in browser_rows(result))]
+    lines += photo_markdown(result)
     if m.get("flops_per_image") and m.get("peak_gflops_float32_matmul"):
         lines += ["", f"Compute floor: {m['flops_per_image'] / 1e6:.1f} MFLOP/image over a measured float32 matmul peak "
                       f"of {m['peak_gflops_float32_matmul']:.1f} GFLOP/s ({m['threads']} thread(s)); '× floor' = p50 / floor, shown for "

@@ -33,6 +33,7 @@ class BenchResult(_Saved):
     created_at: str
     pareto: list[str]  # the variants no other beats on accuracy, zlib-9 size and p50 latency at once
     pareto_axes: str
+    photos: dict | None = None  # with --photos: the photo set (dir, count, conditions); per-row results in extra
 
 
 @dataclass(frozen=True)

@@ -11,5 +11,7 @@ or inside an embedded app. Usage:
 
 from .classifier import Classifier, check_images, dequantize, load, quantize, to_float_images
 from .errors import ManifestError, RuntimeArtifactError
+from .images import ImageError, NoGarmentError, load_image
 
-__all__ = ["Classifier", "load", "check_images", "quantize", "dequantize", "to_float_images", "ManifestError", "RuntimeArtifactError"]
+__all__ = ["Classifier", "load", "check_images", "quantize", "dequantize", "to_float_images", "ManifestError", "RuntimeArtifactError",
+           "load_image", "ImageError", "NoGarmentError"]

@@ -1,21 +1,26 @@
-"""Turn a real photo or scan (PNG/JPEG/...) into a Fashion-MNIST-like uint8 28x28 image. Needs Pillow.
+"""Read a photo or scan (PNG/JPEG/...) as the model's 28x28 uint8 input: `load_image(path_or_bytes)`. Needs Pillow.
 
-Steps: first frame only; turned upright by its EXIF orientation tag (phone photos are stored sideways
-with a tag saying how to display them); alpha composited onto white; 16-bit scaled to 8-bit; grayscale; fitted into
-28x28 keeping the aspect ratio (longest side 28, centred, padded with the background); and matched to
-Fashion-MNIST's polarity (light garment on a dark background) by inverting when the border is light.
+Decoding makes the pixels a browser would show: first frame only; turned upright by the EXIF orientation tag (phone
+photos are stored sideways with a tag saying how to display them); an embedded colour profile (Display P3, Adobe
+RGB, CMYK) converted to sRGB, as the browser's canvas does; 16-bit scaled to 8-bit by value (v / 257, as browsers
+do); alpha composited onto white. photo.py then converts those pixels as the dataset's own conversion did.
 """
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from .errors import RuntimeArtifactError
+from .photo import NoGarmentError, to_fmnist
 
 MAX_PIXELS = 40_000_000  # refuse decompression bombs well before they exhaust a small device's memory
+SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I")
+
+__all__ = ["ImageError", "NoGarmentError", "load_image", "decode", "MAX_PIXELS"]
 
 
 class ImageError(RuntimeArtifactError):
@@ -30,30 +35,49 @@ def _pil():
     return Image
 
 
-def load_image(path: str | Path) -> np.ndarray:
+def load_image(source: str | Path | bytes) -> np.ndarray:
+    """A photo (a file path, or the file's bytes) -> (28, 28) uint8, light garment on black as in Fashion-MNIST.
+    ImageError for what cannot be read; NoGarmentError (an ImageError too) for a photo with no garment in it."""
+    pixels = decode(source)
+    try:
+        return to_fmnist(pixels)
+    except NoGarmentError as exc:
+        raise NoGarmentError(f"{_name(source)}: {exc}") from None
+
+
+def _name(source) -> str:
+    return "the image" if isinstance(source, (bytes, bytearray, memoryview)) else str(source)
+
+
+def decode(source: str | Path | bytes) -> np.ndarray:
+    """A photo -> (H, W, 3) uint8 sRGB, upright, alpha on white: what a browser draws on its canvas."""
     Image = _pil()
-    path = Path(path)
-    if not path.is_file():
-        raise ImageError(f"{path}: no such file.")
+    name = _name(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        fp = io.BytesIO(bytes(source))
+    else:
+        fp = Path(source)
+        if not fp.is_file():
+            raise ImageError(f"{fp}: no such file.")
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
+            with Image.open(fp) as im:
                 im.seek(0)  # animated GIF/PNG/WebP: the first frame
                 w, h = im.size
                 if w == 0 or h == 0:
-                    raise ImageError(f"{path}: the image is empty ({w}x{h}).")
+                    raise ImageError(f"{name}: the image is empty ({w}x{h}).")
                 if w * h > MAX_PIXELS:
-                    raise ImageError(f"{path}: {w}x{h} pixels is over the {MAX_PIXELS:,}-pixel limit.")
+                    raise ImageError(f"{name}: {w}x{h} pixels is over the {MAX_PIXELS:,}-pixel limit.")
                 im.load()
-                return to_fmnist(upright(im))
+                return srgb_pixels(upright(im))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageError(f"{path}: refused as a possible decompression bomb ({exc}).") from None
+        raise ImageError(f"{name}: refused as a possible decompression bomb ({exc}).") from None
     except ImageError:
         raise
     except (OSError, SyntaxError, ValueError) as exc:  # Pillow's UnidentifiedImageError is an OSError
-        raise ImageError(f"{path}: not a readable image ({exc}). Expected a PNG, JPEG or similar picture.") from None
+        raise ImageError(f"{name}: not a readable image ({exc}). Expected a PNG, JPEG or similar picture.") from None
 
 
 def upright(im):
@@ -66,25 +90,28 @@ def upright(im):
         return im
 
 
-def to_fmnist(im) -> np.ndarray:
+def to_srgb(im):
+    """An image with an embedded ICC profile -> RGB in sRGB (perceptual intent, as the browser renders it)."""
+    from PIL import ImageCms
+
+    icc = im.info.get("icc_profile")
+    if not icc or im.mode not in ("RGB", "RGBA", "CMYK", "L", "LA"):
+        return im
+    try:
+        src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        mode = "RGBA" if "A" in im.mode else "RGB"
+        return ImageCms.profileToProfile(im, src, ImageCms.createProfile("sRGB"), outputMode=mode)
+    except (ImageCms.PyCMSError, OSError, ValueError):  # a broken profile: use the pixels as they are, as browsers do
+        return im
+
+
+def srgb_pixels(im) -> np.ndarray:
     Image = _pil()
-    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+    if im.mode in SIXTEEN_BIT:  # 16-bit grayscale: 0..65535 -> 0..255 by value, as a browser decodes it
         arr = np.asarray(im, dtype=np.float64)
-        top = arr.max() or 1.0
-        im = Image.fromarray((arr / top * 255).round().astype(np.uint8))
+        im = Image.fromarray(np.clip(np.floor(arr / 257 + 0.5), 0, 255).astype(np.uint8), "L")
+    im = to_srgb(im)
     if im.mode in ("P", "PA", "LA", "RGBA") or "transparency" in im.info:
         rgba = im.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        im = Image.alpha_composite(white, rgba)
-    gray = im.convert("L")
-    arr = np.asarray(gray)
-    border = np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]])
-    if np.median(border) > 127:  # light background: invert to Fashion-MNIST's dark background
-        gray = Image.fromarray(255 - arr)
-    w, h = gray.size
-    scale = 28 / max(w, h)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    small = gray.resize(size, Image.Resampling.LANCZOS)
-    canvas = Image.new("L", (28, 28), 0)
-    canvas.paste(small, ((28 - size[0]) // 2, (28 - size[1]) // 2))
-    return np.asarray(canvas, dtype=np.uint8)
+        im = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+    return np.asarray(im.convert("RGB"), dtype=np.uint8)

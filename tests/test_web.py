@@ -80,6 +80,20 @@ def test_the_release_runs_bit_identical_in_chromium(tmp_path):
     assert rows["onnx-int8"]["agreement"] == 1.0 and rows["onnx-int8"]["max_abs_diff"] == 0.0 and rows["onnx-int8"]["passed"]
     assert 0 < rows["tflite-int8-web"]["p50_ms"] <= rows["tflite-int8-web"]["p90_ms"]
     assert recorded["host"]["class"] and "--browser --json" in recorded["command"]
+    # The app's own photo path (browser decoding, preprocess.mjs) against runtime.load_image, on rendered photos.
+    photos = recorded["photos"]
+    assert photos["photos"] == 12 and photos["max_grey_diff"] <= 1 and photos["top1_agreement"] == 1.0 and photos["passed"]
+    assert "preprocess.mjs" in result.output
+
+
+def test_a_colour_profile_is_converted_to_srgb_in_python_as_in_the_browser():
+    """The P3-tagged fixture holds the same numbers as the untagged one; both sides convert it to sRGB first, so
+    its model input differs from the untagged photo's (and the parity test holds the browser to Python's)."""
+    from runtime.images import load_image
+
+    photos = Path(__file__).parent / "fixtures" / "photos"
+    tagged, plain = load_image(photos / "tshirt-display-p3.jpg"), load_image(photos / "tshirt-colour.jpg")
+    assert np.abs(tagged.astype(int) - plain.astype(int)).max() >= 8
 
 
 @pytest.mark.parametrize("photo", PHOTOS, ids=[p.name for p in PHOTOS])

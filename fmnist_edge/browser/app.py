@@ -93,6 +93,7 @@ def build_app(run: Path, out: Path, artifact: str | None = None, everything: boo
     artifact (`artifact`, default DEFAULT_VARIANT) and that artifact's runtime; `everything`: every web artifact
     of the release and both runtimes (what `verify --browser` builds)."""
     from runtime.images import MAX_PIXELS
+    from runtime.photo import PARAMS
 
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ConfigError(f"--out {out}: exists and is not an empty directory; choose a new one (the app's files "
@@ -108,7 +109,8 @@ def build_app(run: Path, out: Path, artifact: str | None = None, everything: boo
     names = json.loads((run / default / "manifest.json").read_text())["class_names"]
     with committed_dir(out) as tmp:
         for name in APP_FILES:
-            shutil.copy(STATIC / name, tmp / name)
+            if name != "sw.js":  # written last, with the build's digest in it
+                shutil.copy(STATIC / name, tmp / name)
         for _, folder, sources in runtimes.values():
             for src, dst in sources.items():
                 (tmp / folder / dst).parent.mkdir(parents=True, exist_ok=True)
@@ -126,11 +128,15 @@ def build_app(run: Path, out: Path, artifact: str | None = None, everything: boo
             "icons": [{"src": f"icon-{s}.png", "sizes": f"{s}x{s}", "type": "image/png", "purpose": "any"} for s in (192, 512)],
         }, indent=2) + "\n")(tmp / "manifest.webmanifest")
         files = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
-        digest = hashlib.sha256(b"".join(hashlib.sha256((tmp / f).read_bytes()).digest() for f in files)).hexdigest()[:16]
+        worker = (STATIC / "sw.js").read_text()
+        digest = hashlib.sha256(b"".join(hashlib.sha256((tmp / f).read_bytes()).digest() for f in files)
+                                + json.dumps(PARAMS, sort_keys=True).encode() + worker.encode()).hexdigest()[:16]
+        text(worker.replace("__BUILD__", digest))(tmp / "sw.js")
+        files = sorted([*files, "sw.js"])
         optional = [f for f in files if f.startswith(OPTIONAL)]
         builds = [sum((tmp / f).stat().st_size for f in optional if f"litert_wasm_{k}internal." in f) for k in ("", "compat_")]
         release = {"name": run.resolve().name, "default": default, "artifacts": artifacts, "class_names": names,
-                   "side": SIDE, "max_pixels": MAX_PIXELS, "digest": digest,
+                   "side": SIDE, "max_pixels": MAX_PIXELS, "photo": PARAMS, "digest": digest,
                    "files": ["./", *(f for f in files if f not in optional), "release.json"], "optional": optional,
                    "bytes": sum((tmp / f).stat().st_size for f in files),
                    # what a phone downloads on its first visit: everything precached, plus one LiteRT.js build

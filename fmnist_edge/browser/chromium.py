@@ -56,6 +56,7 @@ def chromium(width: int = 412, height: int = 915):
         raise MissingExtraError("Browser checks need Chromium and its driver: apt-get install chromium chromium-driver "
                                 "(scripts/setup.sh installs them).")
     options = webdriver.ChromeOptions()
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the page's console, for tests
     options.binary_location = binary
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", f"--window-size={width},{height}"):
         options.add_argument(arg)

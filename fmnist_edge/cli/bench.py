@@ -44,6 +44,10 @@ def bench(
     compute_floor: bool = typer.Option(True, help="Measure the CPU's float32 matmul peak to show each model's compute floor."),
     browser: bool = typer.Option(False, "--browser", help="Also time the web-capable artifacts in headless Chromium, through "
                                  "the web app's own code, next to their native latency (needs chromium and selenium)."),
+    photos: Optional[Path] = typer.Option(None, "--photos", help="Also measure accuracy on photos: a folder made by "
+                                          "scripts/make_photo_benchmark.py (photos.json), or one folder of photos per class "
+                                          "name. Each artifact gets a photo accuracy beside its test accuracy; per-condition "
+                                          "results go in the JSON."),
     profile: bool = typer.Option(False, "--profile", help="Instead: where each artifact's batch-1 time goes, per op (ONNX "
                                  "Runtime's profiler; for TFLite, timed cumulative prefixes of the file). Writes OUT/profile.json."),
 ):
@@ -60,7 +64,7 @@ def bench(
     cfg = BenchConfig(threads=threads, batch_sizes=tuple(batch_size) if batch_size else BenchConfig.batch_sizes, warmup=warmup, runs=runs,
                       variants=tuple(variant) if variant else None, keras=keras,
                       data_dir=str(data_dir) if data_dir else None, test_images=test_images,
-                      compute_floor=compute_floor, browser=browser)
+                      compute_floor=compute_floor, browser=browser, photos=str(photos) if photos else None)
     cons = tradeoff.constraints_from_options(max_size, max_raw_size, max_latency, max_drop, min_agreement)
     querying = any(v is not None for v in (max_size, max_raw_size, max_latency))
     if results is not None:
@@ -85,13 +89,22 @@ def bench(
         task = progress.add_task("bench", total=None)
         measured = run_bench(run, cfg, progress=lambda msg: progress.update(task, description=f"benchmarking {msg}"))
     result = measured.to_dict()
-    console.print(report.rich_table(result))
-    if browser:
-        console.print(report.browser_table(result))
+    print_tables(result)
     write_results(measured, out, json_out, markdown_out, plot_out)
     if querying:
         return answer_query(result, cons)
     gate_or_fail(report.gate(result, max_drop, min_agreement))
+
+
+def print_tables(result: dict) -> None:
+    """The bench table, then browser latency and photo accuracy where this run measured them."""
+    from .. import report
+
+    console.print(report.rich_table(result))
+    if report.browser_rows(result):
+        console.print(report.browser_table(result))
+    for table in report.photo_tables(result):
+        console.print(table)
 
 
 def output_files(out: Path, json_out: Path | None, markdown_out: Path | None, plot_out: Path | None):

@@ -22,20 +22,31 @@ def predict(
     top_k: int = typer.Option(3, "--top-k", help="How many labels to show per image."),
     threads: int = typer.Option(1, help="Interpreter threads."),
 ):
-    """Classify real photos: grayscale, fit to 28x28 keeping aspect, match Fashion-MNIST polarity, show top-k."""
+    """Classify photos of garments, converted as Fashion-MNIST was made (trim to the garment, fit to 28x28, sharpen,
+    centre, negate; runtime.load_image), and show the top-k labels. A photo with no garment in it says so."""
     import numpy as np
 
     import runtime
-    from runtime.images import load_image
+    from runtime.images import NoGarmentError, load_image
 
     if not 1 <= top_k <= 10:
         raise FmnistEdgeError(f"--top-k must be between 1 and 10, got {top_k}.")
     clf = runtime.load(model or SHIPPED_RUN / "tflite-int8", num_threads=threads)
-    batch = np.stack([load_image(p) for p in images])  # all images are checked before any is classified
+    inputs: dict[int, np.ndarray] = {}
+    empty: dict[int, str] = {}
+    for i, path in enumerate(images):  # every photo is read before any is classified: a bad file costs nothing
+        try:
+            inputs[i] = load_image(path)
+        except NoGarmentError as exc:
+            empty[i] = str(exc).split(": ", 1)[1]
     if clf.folded_contract:
         console.print(f"{clf.variant}: the model's input contract, {clf.folded_contract}, is applied inside its graph", highlight=False)
-    for path, ranked in zip(images, clf.top_k(batch, top_k)):
-        console.print(f"[bold]{path}[/]: " + ", ".join(f"{name} {p:.1%}" for name, p in ranked), highlight=False)
+    ranked = dict(zip(inputs, clf.top_k(np.stack(list(inputs.values())), top_k))) if inputs else {}
+    for i, path in enumerate(images):
+        said = empty[i] if i in empty else ", ".join(f"{name} {p:.1%}" for name, p in ranked[i])
+        console.print(f"[bold]{path}[/]: {said}", highlight=False)
+    if empty:
+        raise FmnistEdgeError(f"{len(empty)} of {len(images)} photo(s) had no garment to classify (above).")
 
 
 @app.command()

@@ -118,9 +118,12 @@ def cell_text(c) -> str:
 def verify_browser(run: Path, json_out: Optional[Path] = None) -> None:
     """`verify --browser`: a table of each web artifact's agreement with its export and its latency in Chromium."""
     from ..browser.chromium import verify_in_browser
+    from ..browser.photos import golden_photos, photo_parity
 
     with console.status("running the golden images in headless Chromium"):
         rows = verify_in_browser(run)
+    with console.status("running golden photos through the app's own preprocessing in headless Chromium"):
+        photos = photo_parity(run, golden_photos(run))
     table = Table(title=f"verify in the browser: {run} in headless Chromium (WebAssembly, 1 thread) vs. the outputs "
                         "recorded at export", caption=rows[0]["browser"], caption_justify="left")
     for col in ("artifact", "runtime", "images", "agree w/ export", "max |Δp| (allowed)", "p50 ms", "p90 ms", "result"):
@@ -130,12 +133,17 @@ def verify_browser(run: Path, json_out: Optional[Path] = None) -> None:
         table.add_row(r["variant"], r["runtime"], str(r["images"]), f"{r['agreement']:.2%}", f"{r['max_abs_diff']:.2g} ({allowed})",
                       f"{r['p50_ms']:.2f}", f"{r['p90_ms']:.2f}", "[green]PASS[/]" if r["passed"] else "[red]FAIL[/]")
     console.print(table)
+    console.print(f"Photos: {photos['photos']} golden images rendered as photos, through the app's decoding and "
+                  f"preprocess.mjs and {photos['variant']} in Chromium vs. runtime.load_image in Python: model inputs "
+                  f"within {photos['max_grey_diff']} grey level(s) (allowed 1), top-1 agreement "
+                  f"{photos['top1_agreement']:.0%}: " + ("[green]PASS[/]" if photos["passed"] else "[red]FAIL[/]"))
     if json_out:
         from ..atomic import write_json
         from ..host import host_cpu
 
         write_json(json_out, {"command": f"fmnist-edge verify {run} --browser --json {json_out}", "run": str(run),
-                              "host": host_cpu(), "browser": rows[0]["browser"], "rows": rows})
+                              "host": host_cpu(), "browser": rows[0]["browser"], "rows": rows, "photos": photos})
     failures = [f"{r['variant']} in Chromium: {'; '.join(r['problems'])}" for r in rows if not r["passed"]]
+    failures += [f"photos in Chromium: {p}" for p in photos["problems"]]
     if failures:
         raise FmnistEdgeError("the browser's results differ from those recorded at export:\n  " + "\n  ".join(failures))

@@ -22,6 +22,7 @@ const SESSIONS = {
     return async (x, n) => (await session.run({ [inputName]: new ort.Tensor("float32", x, [n, side, side, 1]) }))[outputName].data;
   },
   async tflite(artifact) {
+    quietNativeLog();
     const litert = await import("./litert/index.js");
     if (!SESSIONS.litertLoaded) SESSIONS.litertLoaded = litert.loadLiteRt(here("./litert/wasm/"));
     await SESSIONS.litertLoaded;
@@ -40,6 +41,16 @@ const SESSIONS = {
     };
   },
 };
+
+// LiteRT's WebAssembly prints its native log through console.error: 14 red "INFO: [...]" lines on every load, which
+// hide real errors. Those lines go to console.debug; anything else stays an error.
+function quietNativeLog() {
+  if (console.error.quiet) return;
+  const error = console.error.bind(console);
+  const quiet = (...args) => (typeof args[0] === "string" && /^(INFO|WARNING): /.test(args[0]) ? console.debug : error)(...args);
+  quiet.quiet = true;
+  console.error = quiet;
+}
 
 export class Classifier {
   static async load(artifact) {
@@ -65,10 +76,30 @@ function topK(probs, names, k) {
   return [...probs].map((p, i) => [names[i], p]).sort((a, b) => b[1] - a[1]).slice(0, k);
 }
 
+const BUILD_KEY = "fmnist-edge-build";
+
+// Tell a returning visitor when the app they see is a new build (the service worker took the update).
+function noteUpdate(release) {
+  let previous = null;
+  try {
+    previous = localStorage.getItem(BUILD_KEY);
+    localStorage.setItem(BUILD_KEY, release.digest);
+  } catch {
+    return; // no storage (private browsing): nothing to compare with
+  }
+  if (previous && previous !== release.digest) {
+    const note = document.getElementById("updated");
+    note.textContent = `This app was updated (${release.name}, build ${release.digest.slice(0, 8)}).`;
+    note.hidden = false;
+  }
+}
+
 async function main() {
   const status = document.getElementById("status");
   const results = document.getElementById("results");
-  const input = document.getElementById("photo");
+  const inputs = [document.getElementById("photo"), document.getElementById("camera")];
+  const hint = document.getElementById("hint");
+  const figure = document.getElementById("preview-figure");
   const say = (text, isError = false) => {
     status.textContent = text;
     status.className = isError ? "error" : "";
@@ -82,6 +113,7 @@ async function main() {
     say(`The model could not be loaded (${err.message || err}). Reload the page while online once.`, true);
     return;
   }
+  noteUpdate(release);
   const used = release.artifacts[release.default];
   document.getElementById("model").textContent =
     `${release.default} of ${release.name} (${(used.bytes / 1024).toFixed(0)} KiB), ${used.runtime} (WebAssembly)`;
@@ -91,33 +123,58 @@ async function main() {
     // no cache (private browsing, storage full): the app still works online
   }
   say("Ready: take or choose a photo of a garment.");
-  input.disabled = false;
-  input.addEventListener("change", async () => {
+  // Ask for the latest sw.js once the page is up: Chromium's own check after a navigation can wait, and an update
+  // check at start-up was dropped in testing, so a returning visitor kept the old build visit after visit.
+  navigator.serviceWorker?.getRegistration().then((r) => r && r.update()).catch(() => {});
+  let latest = 0; // only the latest choice may show: an earlier photo still decoding must not overwrite it
+  const classify = async (input) => {
     const file = input.files[0];
+    input.value = ""; // choosing the same file again must work again
     if (!file) return;
+    const ticket = ++latest;
     results.replaceChildren();
+    figure.hidden = true;
+    hint.hidden = true;
     window.fmnistLast = null;
     say(`Reading ${file.name}...`);
     try {
-      const pixels = await photoToInput(file, { maxPixels: release.max_pixels, side: release.side });
       const t0 = performance.now();
+      const pixels = await photoToInput(file, { maxPixels: release.max_pixels, photo: release.photo });
+      const t1 = performance.now();
       const probs = await clf.predict(pixels, 1);
-      const ms = performance.now() - t0;
-      for (const [name, p] of topK(probs, release.class_names, 3)) {
-        const li = document.createElement("li");
-        li.innerHTML = `<span class="name"></span><span class="p">${(100 * p).toFixed(1)}%</span>` +
-                       `<span class="bar" style="width:${(100 * p).toFixed(1)}%"></span>`;
-        li.querySelector(".name").textContent = name;
-        results.append(li);
-      }
-      say(`${file.name}: ${ms.toFixed(1)} ms on this device (${release.default}).`);
+      const t2 = performance.now();
+      if (ticket !== latest) return;
+      show(results, topK(probs, release.class_names, 3));
+      const sure = Math.max(...probs) >= release.photo.not_sure_below;
+      const timing = `${(t2 - t0).toFixed(0)} ms on this device (reading and preparing the photo ` +
+                     `${(t1 - t0).toFixed(0)} ms, the model ${(t2 - t1).toFixed(1)} ms)`;
+      say(sure ? `${file.name}: ${timing}.` : `Not sure what ${file.name} shows: the best guess is below. ${timing}.`);
+      hint.hidden = sure;
       // What the model saw and said, for automation (the browser tests read it after using the file input).
-      window.fmnistLast = { name: file.name, pixels: Array.from(pixels), probs: Array.from(probs), ms };
+      window.fmnistLast = { name: file.name, pixels: Array.from(pixels), probs: Array.from(probs), sure,
+                            ms: t2 - t0, prepare_ms: t1 - t0, model_ms: t2 - t1 };
       document.getElementById("preview").replaceChildren(previewOf(pixels, release.side));
+      figure.hidden = false;
     } catch (err) {
+      if (ticket !== latest) return;
+      hint.hidden = !(err instanceof ImageInputError && /no garment/.test(err.message));
       say(err instanceof ImageInputError ? err.message : `Could not classify ${file.name}: ${err.message || err}`, true);
     }
-  });
+  };
+  for (const input of inputs) {
+    input.disabled = false;
+    input.addEventListener("change", () => classify(input));
+  }
+}
+
+function show(results, ranked) {
+  for (const [name, p] of ranked) {
+    const li = document.createElement("li");
+    li.innerHTML = `<span class="name"></span><span class="p">${(100 * p).toFixed(1)}%</span>` +
+                   `<span class="bar" style="width:${(100 * p).toFixed(1)}%"></span>`;
+    li.querySelector(".name").textContent = name;
+    results.append(li);
+  }
 }
 
 // The service worker precaches the app without the optional runtime builds; once the model runs, the ones this
@@ -133,6 +190,8 @@ function previewOf(pixels, side) {
   const canvas = document.createElement("canvas");
   canvas.width = canvas.height = side;
   canvas.title = "what the model sees";
+  canvas.setAttribute("role", "img");
+  canvas.setAttribute("aria-label", "the 28x28 image the model classified");
   const img = canvas.getContext("2d").createImageData(side, side);
   pixels.forEach((v, i) => img.data.set([v, v, v, 255], i * 4));
   canvas.getContext("2d").putImageData(img, 0, 0);
@@ -140,6 +199,16 @@ function previewOf(pixels, side) {
 }
 
 if (typeof document !== "undefined" && document.getElementById("photo")) {
-  if ("serviceWorker" in navigator) navigator.serviceWorker.register("./sw.js").catch(() => {});
+  if ("serviceWorker" in navigator) {
+    const hadController = Boolean(navigator.serviceWorker.controller);
+    navigator.serviceWorker.register("./sw.js").catch(() => {});
+    // A new build's worker took over this open page: its files are in use from the next visit on.
+    navigator.serviceWorker.addEventListener("controllerchange", () => {
+      if (!hadController) return; // the first install, not an update
+      const note = document.getElementById("updated");
+      note.textContent = "A new version of this app was installed: it opens on your next visit (or reload now).";
+      note.hidden = false;
+    });
+  }
   main();
 }

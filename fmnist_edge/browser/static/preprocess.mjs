@@ -1,135 +1,210 @@
-// A photo -> the model's 28x28 uint8 input, step for step as runtime/images.py does it in Python (Pillow):
-// upright by EXIF orientation (the browser's decoder applies it), alpha composited onto white, grayscale with
-// Pillow's integer weights, Fashion-MNIST polarity (inverted when the border's median is light), fitted into
-// 28x28 keeping the aspect ratio with Pillow's own LANCZOS resampling (ported below: fixed-point, two passes),
-// centred on a black canvas. The size limit and the 28 come from the release's manifest (release.json).
-
-const PRECISION_BITS = 32 - 8 - 2; // Pillow's Resample.c for 8-bit images
-
-function sinc(x) {
-  if (x === 0) return 1;
-  x *= Math.PI;
-  return Math.sin(x) / x;
-}
-
-function lanczos(x) {
-  return x >= -3 && x < 3 ? sinc(x) * sinc(x / 3) : 0;
-}
-
-// Pillow's precompute_coeffs + normalize_coeffs_8bpc: integer weights for each output pixel.
-function coefficients(inSize, outSize) {
-  const scale = inSize / outSize;
-  const filterscale = Math.max(scale, 1);
-  const support = 3 * filterscale;
-  const ksize = Math.ceil(support) * 2 + 1;
-  const bounds = new Int32Array(outSize * 2);
-  const kk = new Int32Array(outSize * ksize);
-  for (let xx = 0; xx < outSize; xx++) {
-    const center = (xx + 0.5) * scale;
-    const ss = 1 / filterscale;
-    let xmin = Math.trunc(center - support + 0.5);
-    if (xmin < 0) xmin = 0;
-    let xmax = Math.trunc(center + support + 0.5);
-    if (xmax > inSize) xmax = inSize;
-    xmax -= xmin;
-    const w = new Float64Array(xmax);
-    let ww = 0;
-    for (let x = 0; x < xmax; x++) {
-      w[x] = lanczos((x + xmin - center + 0.5) * ss);
-      ww += w[x];
-    }
-    for (let x = 0; x < xmax; x++) {
-      const k = ww !== 0 ? w[x] / ww : w[x];
-      kk[xx * ksize + x] = Math.trunc(k < 0 ? -0.5 + k * (1 << PRECISION_BITS) : 0.5 + k * (1 << PRECISION_BITS));
-    }
-    bounds[xx * 2] = xmin;
-    bounds[xx * 2 + 1] = xmax;
-  }
-  return { ksize, bounds, kk };
-}
-
-function clip8(v) {
-  if (v >= 2 ** (PRECISION_BITS + 8)) return 255;
-  if (v <= 0) return 0;
-  return Math.floor(v / 2 ** PRECISION_BITS);
-}
-
-// Image.resize((outW, outH), LANCZOS) of a single-channel image: horizontal pass, then vertical (as Pillow).
-export function resizeLanczos(src, w, h, outW, outH) {
-  let cur = src, cw = w;
-  if (outW !== w) {
-    const { ksize, bounds, kk } = coefficients(w, outW);
-    const tmp = new Uint8Array(outW * h);
-    for (let y = 0; y < h; y++) {
-      for (let xx = 0; xx < outW; xx++) {
-        const xmin = bounds[xx * 2], xmax = bounds[xx * 2 + 1];
-        let ss = 2 ** (PRECISION_BITS - 1);
-        for (let x = 0; x < xmax; x++) ss += cur[y * w + x + xmin] * kk[xx * ksize + x];
-        tmp[y * outW + xx] = clip8(ss);
-      }
-    }
-    cur = tmp;
-    cw = outW;
-  }
-  if (outH === h) return cur;
-  const { ksize, bounds, kk } = coefficients(h, outH);
-  const out = new Uint8Array(cw * outH);
-  for (let yy = 0; yy < outH; yy++) {
-    const ymin = bounds[yy * 2], ymax = bounds[yy * 2 + 1];
-    for (let x = 0; x < cw; x++) {
-      let ss = 2 ** (PRECISION_BITS - 1);
-      for (let y = 0; y < ymax; y++) ss += cur[(y + ymin) * cw + x] * kk[yy * ksize + y];
-      out[yy * cw + x] = clip8(ss);
-    }
-  }
-  return out;
-}
-
-// Python's round(): halves to even.
-function roundHalfEven(x) {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
-
-function median(values) {
-  const s = Float64Array.from(values).sort();
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-// RGBA pixels (already composited onto white by the caller's canvas) -> 28x28 uint8, Fashion-MNIST-like.
-export function toFmnist(rgba, w, h, side = 28) {
-  const gray = new Uint8Array(w * h);
-  for (let i = 0, p = 0; i < gray.length; i++, p += 4) {
-    // Pillow's RGB -> L: ITU-R 601-2 luma in 16-bit fixed point, rounded
-    gray[i] = (rgba[p] * 19595 + rgba[p + 1] * 38470 + rgba[p + 2] * 7471 + 0x8000) >>> 16;
-  }
-  const border = [];
-  for (let x = 0; x < w; x++) border.push(gray[x]);
-  for (let x = 0; x < w; x++) border.push(gray[(h - 1) * w + x]);
-  for (let y = 0; y < h; y++) border.push(gray[y * w]);
-  for (let y = 0; y < h; y++) border.push(gray[y * w + w - 1]);
-  if (median(border) > 127) for (let i = 0; i < gray.length; i++) gray[i] = 255 - gray[i];
-  const scale = side / Math.max(w, h);
-  const sw = Math.max(1, roundHalfEven(w * scale)), sh = Math.max(1, roundHalfEven(h * scale));
-  const small = resizeLanczos(gray, w, h, sw, sh);
-  const out = new Uint8Array(side * side);
-  const ox = (side - sw) >> 1, oy = (side - sh) >> 1;
-  for (let y = 0; y < sh; y++) for (let x = 0; x < sw; x++) out[(y + oy) * side + x + ox] = small[y * sw + x];
-  return out;
-}
+// A photo -> the model's 28x28 uint8 input: runtime/photo.py step for step, with the same parameters (the runtime's
+// photo.json, shipped in release.json as `photo`). The browser decodes (EXIF orientation applied, colour profile
+// converted to sRGB by the canvas, alpha drawn onto white, as runtime/images.py decodes with Pillow); the steps below
+// follow Fashion-MNIST's own conversion: background modelled from the border, garment map by colour distance
+// (the negation), trim, level, fit the longest side by area averaging, centre, sharpen.
 
 export class ImageInputError extends Error {}
 
-// A File/Blob from <input type=file> -> 28x28 uint8. Decoding applies the EXIF orientation; transparent
-// pixels are drawn onto white, as Pillow's alpha_composite onto a white image does.
-export async function photoToInput(blob, { maxPixels, side = 28 }) {
+const NO_GARMENT = "no garment found: nothing in the photo stands out from its background. Photograph one garment " +
+                   "on a plain background, filling most of the frame.";
+const SPECKS = "no garment found: what stands out from the background is only specks or lines. Photograph one " +
+               "garment on a plain background, filling most of the frame.";
+
+// The value at rank floor(q * (n - 1)) of the sorted values (photo.py's quantile).
+function quantile(values, q) {
+  const s = Float64Array.from(values).sort();
+  return s[Math.floor(q * (s.length - 1))];
+}
+
+// RGBA -> YCbCr, averaged over k x k blocks so the long side is at most workSide (photo.py's shrink + ycbcr).
+function shrinkYcc(rgba, w, h, workSide) {
+  const k = Math.max(1, Math.ceil(Math.max(h, w) / workSide));
+  const hh = Math.floor(h / k), ww = Math.floor(w / k);
+  const ycc = new Float64Array(hh * ww * 3);
+  for (let by = 0; by < hh; by++) {
+    for (let bx = 0; bx < ww; bx++) {
+      let r = 0, g = 0, b = 0;
+      for (let y = by * k; y < (by + 1) * k; y++) {
+        for (let x = bx * k; x < (bx + 1) * k; x++) {
+          const p = (y * w + x) * 4;
+          r += rgba[p]; g += rgba[p + 1]; b += rgba[p + 2];
+        }
+      }
+      r /= k * k; g /= k * k; b /= k * k;
+      const o = (by * ww + bx) * 3;
+      ycc[o] = 0.299 * r + 0.587 * g + 0.114 * b;
+      ycc[o + 1] = -0.168736 * r - 0.331264 * g + 0.5 * b;
+      ycc[o + 2] = 0.5 * r - 0.418688 * g - 0.081312 * b;
+    }
+  }
+  return { ycc, w: ww, h: hh };
+}
+
+function bandMask(h, w, fraction) {
+  const b = Math.max(1, Math.floor(fraction * Math.min(h, w) + 0.5));
+  const m = new Uint8Array(h * w);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) m[y * w + x] = y < b || y >= h - b || x < b || x >= w - b ? 1 : 0;
+  return m;
+}
+
+// Solve the 3x3 system a x = rhs (rhs: 3 columns, one per channel) by Gaussian elimination with partial pivoting.
+function solve3(a, rhs) {
+  const m = a.map((row, i) => [...row, ...rhs[i]]);
+  for (let c = 0; c < 3; c++) {
+    let p = c;
+    for (let r = c + 1; r < 3; r++) if (Math.abs(m[r][c]) > Math.abs(m[p][c])) p = r;
+    [m[c], m[p]] = [m[p], m[c]];
+    for (let r = 0; r < 3; r++) {
+      if (r === c) continue;
+      const f = m[r][c] / m[c][c];
+      for (let k = c; k < 6; k++) m[r][k] -= f * m[c][k];
+    }
+  }
+  return [0, 1, 2].map((r) => [3, 4, 5].map((k) => m[r][k] / m[r][r]));
+}
+
+// The background plane a + b*u + c*v per channel fitted to the pixels in `keep`; then every pixel's colour distance.
+function distances(ycc, w, h, keep, chromaWeight) {
+  const sx = 2 / Math.max(1, w - 1), sy = 2 / Math.max(1, h - 1);
+  const ata = [[1e-9, 0, 0], [0, 1e-9, 0], [0, 0, 1e-9]];
+  const atb = [[0, 0, 0], [0, 0, 0], [0, 0, 0]];
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const i = y * w + x;
+      if (!keep[i]) continue;
+      const row = [1, x * sx - 1, y * sy - 1];
+      for (let r = 0; r < 3; r++) {
+        for (let c = 0; c < 3; c++) ata[r][c] += row[r] * row[c];
+        for (let c = 0; c < 3; c++) atb[r][c] += row[r] * ycc[i * 3 + c];
+      }
+    }
+  }
+  const coef = solve3(ata, atb); // coef[term][channel]
+  const d = new Float64Array(w * h);
+  const cw2 = chromaWeight * chromaWeight;
+  for (let y = 0; y < h; y++) {
+    const v = y * sy - 1;
+    for (let x = 0; x < w; x++) {
+      const u = x * sx - 1, i = y * w + x;
+      const e = [0, 1, 2].map((c) => ycc[i * 3 + c] - (coef[0][c] + u * coef[1][c] + v * coef[2][c]));
+      d[i] = Math.sqrt(e[0] ** 2 + cw2 * (e[1] ** 2 + e[2] ** 2));
+    }
+  }
+  return d;
+}
+
+function garmentMap(rgba, width, height, p) {
+  const { ycc, w, h } = shrinkYcc(rgba, width, height, p.work_side);
+  let band = bandMask(h, w, p.border_band);
+  let d = distances(ycc, w, h, band, p.chroma_weight);
+  const inBand = (m) => d.filter((_, i) => m[i]);
+  const limit = p.background_refit_k * quantile(inBand(band), 0.5) + 1.0;
+  const keep = band.map((b, i) => (b && d[i] <= limit ? 1 : 0));
+  if (keep.reduce((a, b) => a + b, 0) >= 3) band = keep;
+  d = distances(ycc, w, h, band, p.chroma_weight);
+  return { d, w, h, noise: quantile(inBand(band), p.noise_quantile) };
+}
+
+function trimBox(d, w, h, threshold, lineFraction) {
+  const rows = new Float64Array(h), cols = new Float64Array(w);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) if (d[y * w + x] > threshold) { rows[y]++; cols[x]++; }
+  const okRows = [...rows.keys()].filter((y) => rows[y] >= Math.max(1, lineFraction * w));
+  const okCols = [...cols.keys()].filter((x) => cols[x] >= Math.max(1, lineFraction * h));
+  if (!okRows.length || !okCols.length) return null;
+  return [okRows[0], okRows[okRows.length - 1], okCols[0], okCols[okCols.length - 1]];
+}
+
+// (nOut x nIn) area-averaging weights: output i averages source [i*s, (i+1)*s), s = nIn / nOut.
+function areaWeights(nIn, nOut) {
+  const s = nIn / nOut;
+  const m = Array.from({ length: nOut }, () => new Float64Array(nIn));
+  for (let i = 0; i < nOut; i++) {
+    const lo = i * s, hi = (i + 1) * s;
+    for (let j = Math.floor(lo); j < Math.min(nIn, Math.ceil(hi)); j++) m[i][j] = (Math.min(hi, j + 1) - Math.max(lo, j)) / s;
+  }
+  return m;
+}
+
+function centreOffset(small, sh, sw, side, how) {
+  let total = 0, my = 0, mx = 0;
+  for (let y = 0; y < sh; y++) for (let x = 0; x < sw; x++) { const v = small[y * sw + x]; total += v; my += v * y; mx += v * x; }
+  if (how === "box" || total <= 0) return [(side - sh) >> 1, (side - sw) >> 1];
+  const place = (extra, c) => Math.min(extra, Math.max(0, Math.floor((side - 1) / 2 - c + 0.5)));
+  return [place(side - sh, my / total), place(side - sw, mx / total)];
+}
+
+// Unsharp mask with a 3x3 Gaussian (zeros outside the canvas): v + amount * (v - blur), photo.py's sharpen.
+function sharpen(img, side, sigma, amount) {
+  const g = [1, 0, 1].map((t) => Math.exp(-t / (2 * sigma * sigma)));
+  let sum = 0;
+  for (const a of g) for (const b of g) sum += a * b;
+  const out = new Float64Array(side * side);
+  for (let y = 0; y < side; y++) {
+    for (let x = 0; x < side; x++) {
+      let blur = 0;
+      for (let dy = 0; dy < 3; dy++) {
+        for (let dx = 0; dx < 3; dx++) {
+          const yy = y + dy - 1, xx = x + dx - 1;
+          if (yy >= 0 && yy < side && xx >= 0 && xx < side) blur += ((g[dy] * g[dx]) / sum) * img[yy * side + xx];
+        }
+      }
+      const v = img[y * side + x];
+      out[y * side + x] = v + amount * (v - blur);
+    }
+  }
+  return out;
+}
+
+// RGBA pixels (drawn onto white by the caller's canvas) -> side x side uint8, Fashion-MNIST-like.
+export function toFmnist(rgba, width, height, p) {
+  const side = p.side;
+  const { d, w, h, noise } = garmentMap(rgba, width, height, p);
+  const threshold = Math.max(p.min_threshold, p.noise_threshold_mult * noise);
+  const garment = d.filter((v) => v > threshold);
+  if (garment.length < p.min_garment_fraction * d.length) throw new ImageInputError(NO_GARMENT);
+  const peak = quantile(garment, p.stretch_quantile);
+  const box = trimBox(d, w, h, Math.max(threshold, p.trim_relative * peak), p.trim_line_fraction);
+  if (!box) throw new ImageInputError(SPECKS);
+  const [top, bottom, left, right] = box;
+  const ch = bottom - top + 1, cw = right - left + 1;
+  const floor = threshold / 2, span = Math.max(1e-6, peak - floor);
+  const scale = side / Math.max(ch, cw);
+  const sh = Math.max(1, Math.floor(ch * scale + 0.5)), sw = Math.max(1, Math.floor(cw * scale + 0.5));
+  const wy = areaWeights(ch, sh), wx = areaWeights(cw, sw);
+  const rowsDone = new Float64Array(ch * sw); // levelled crop @ wx^T
+  for (let y = 0; y < ch; y++) {
+    for (let j = 0; j < sw; j++) {
+      let acc = 0;
+      for (let x = 0; x < cw; x++) {
+        const lv = Math.min(1, Math.max(0, (d[(top + y) * w + left + x] - floor) / span)) * 255;
+        acc += lv * wx[j][x];
+      }
+      rowsDone[y * sw + j] = acc;
+    }
+  }
+  const small = new Float64Array(sh * sw);
+  for (let i = 0; i < sh; i++) for (let j = 0; j < sw; j++) {
+    let acc = 0;
+    for (let y = 0; y < ch; y++) acc += wy[i][y] * rowsDone[y * sw + j];
+    small[i * sw + j] = acc;
+  }
+  const [oy, ox] = centreOffset(small, sh, sw, side, p.centre);
+  const canvas = new Float64Array(side * side);
+  for (let y = 0; y < sh; y++) for (let x = 0; x < sw; x++) canvas[(y + oy) * side + x + ox] = small[y * sw + x];
+  const sharp = sharpen(canvas, side, p.sharpen_sigma, p.sharpen_amount);
+  return Uint8Array.from(sharp, (v) => Math.min(255, Math.max(0, Math.floor(v + 0.5))));
+}
+
+// A File/Blob from <input type=file> -> side x side uint8. Decoding applies the EXIF orientation and converts an
+// embedded colour profile to sRGB; transparent pixels are drawn onto white, as Pillow's alpha_composite does.
+export async function photoToInput(blob, { maxPixels, photo }) {
   if (blob.type && !blob.type.startsWith("image/")) {
     throw new ImageInputError(`${blob.name || "this file"} is not an image (${blob.type}). Choose a photo (JPEG, PNG, ...).`);
   }
   let bitmap;
   try {
-    bitmap = await createImageBitmap(blob, { imageOrientation: "from-image" });
+    bitmap = await createImageBitmap(blob, { imageOrientation: "from-image", colorSpaceConversion: "default" });
   } catch (err) {
     throw new ImageInputError(`${blob.name || "this file"} could not be read as an image (${err.message || err}). ` +
                               "It may be damaged; try another photo.");
@@ -142,10 +217,10 @@ export async function photoToInput(blob, { maxPixels, side = 28 }) {
                               "Use a smaller photo.");
   }
   const canvas = new OffscreenCanvas(w, h);
-  const ctx = canvas.getContext("2d", { willReadFrequently: true });
+  const ctx = canvas.getContext("2d", { willReadFrequently: true, colorSpace: "srgb" });
   ctx.fillStyle = "#fff";
   ctx.fillRect(0, 0, w, h);
   ctx.drawImage(bitmap, 0, 0);
   bitmap.close();
-  return toFmnist(ctx.getImageData(0, 0, w, h).data, w, h, side);
+  return toFmnist(ctx.getImageData(0, 0, w, h).data, w, h, photo);
 }
