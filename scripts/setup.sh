@@ -16,11 +16,11 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 if [ ! -f /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz ] || ! command -v qemu-x86_64-static >/dev/null \
    || ! command -v arm-none-eabi-gcc >/dev/null || ! command -v g++ >/dev/null || ! command -v chromium >/dev/null \
-   || ! [ -x /usr/bin/chromedriver ] || ! command -v npm >/dev/null; then
-  echo "== installing the Fashion-MNIST dataset, qemu, g++, the Arm bare-metal compiler, Chromium and npm (apt-get install dataset-fashion-mnist qemu-user-static g++ gcc-arm-none-eabi chromium chromium-driver npm)"
+   || ! [ -x /usr/bin/chromedriver ] || ! command -v npm >/dev/null || ! command -v openssl >/dev/null; then
+  echo "== installing the Fashion-MNIST dataset, qemu, g++, the Arm bare-metal compiler, Chromium, openssl and npm (apt-get install dataset-fashion-mnist qemu-user-static g++ gcc-arm-none-eabi chromium chromium-driver openssl npm)"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends dataset-fashion-mnist qemu-user-static g++ gcc-arm-none-eabi \
-    chromium chromium-driver python3-venv >/dev/null
+    chromium chromium-driver openssl python3-venv >/dev/null
   command -v npm >/dev/null || as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
 fi
 

@@ -146,3 +146,27 @@ def test_an_unsure_answer_says_not_sure_with_a_framing_hint(app_dir, browser, tm
         browser.execute_script("window.fmnistLast = null")
         got = classify(browser, tmp_path / sure)
         assert got["sure"] is True and not visible(browser, "hint")
+
+
+def test_serve_gives_a_phone_a_trusted_https_origin(app_dir, tmp_path):
+    """`app --serve`: HTTPS with a certificate a phone that installed the local CA accepts (checked here by Python's
+    own TLS verification against that CA alone), the CA offered for download, kept across runs."""
+    import ssl
+    import subprocess
+    import urllib.error
+    import urllib.request
+
+    from fmnist_edge.browser.https import CA_PATH, lan_addresses, serve_https
+
+    with serve_https(app_dir, "127.0.0.1", 0, tmp_path / "tls") as (urls, ca):
+        trusting = ssl.create_default_context(cafile=str(ca))  # a phone that installed the CA
+        assert b"What garment is this?" in urllib.request.urlopen(urls[0], context=trusting, timeout=10).read()
+        assert urllib.request.urlopen(urls[0].rstrip("/") + CA_PATH, context=trusting, timeout=10).read() == ca.read_bytes()
+        with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):  # one that did not: refused
+            urllib.request.urlopen(urls[0], context=ssl.create_default_context(), timeout=10)
+    first = ca.read_bytes()
+    with serve_https(app_dir, "127.0.0.1", 0, tmp_path / "tls") as (_, again):
+        assert again.read_bytes() == first  # the phone installs the CA once
+    names = subprocess.run(["openssl", "x509", "-in", str(tmp_path / "tls/server.crt"), "-noout", "-ext", "subjectAltName"],
+                           capture_output=True, text=True, check=True).stdout
+    assert all(f"IP Address:{a}" in names for a in lan_addresses()) and "127.0.0.1" in names

@@ -1,0 +1,115 @@
+"""Serving the web app to a real phone (`fmnist-edge app --serve`). A phone reaches a laptop by its LAN address, and
+over plain HTTP there a browser gives the page no service worker and no install: it is not a secure origin. So
+the app is served over HTTPS with a certificate made here: a local certificate authority (kept in
+~/.config/fmnist-edge/tls, made once, installed once on the phone) signs a server certificate for this machine's
+current addresses. The CA certificate is offered at /fmnist-edge-ca.crt for the phone to download. Over USB,
+`adb reverse tcp:PORT tcp:PORT` makes the phone's localhost this machine, which is secure without any certificate.
+
+The certificates are made with the `openssl` command (Debian's openssl package, on every Raspberry Pi OS too).
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..errors import FmnistEdgeError, MissingExtraError
+
+CA_PATH = "/fmnist-edge-ca.crt"  # where the phone downloads the CA certificate
+
+
+def tls_dir() -> Path:
+    return Path(os.environ.get("FMNIST_EDGE_TLS_DIR", Path.home() / ".config" / "fmnist-edge" / "tls"))
+
+
+def lan_addresses() -> list[str]:
+    """This machine's addresses a phone on the same network could use (the default route's, and the host name's)."""
+    found = []
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("10.255.255.255", 1))  # UDP: no packet is sent; the OS picks the outgoing interface
+            found.append(s.getsockname()[0])
+    except OSError:
+        pass
+    try:
+        found += socket.gethostbyname_ex(socket.gethostname())[2]
+    except OSError:
+        pass
+    return sorted({a for a in found if not a.startswith("127.")})
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    exe = shutil.which("openssl")
+    if not exe:
+        raise MissingExtraError("Serving over HTTPS needs the openssl command: apt-get install openssl.")
+    proc = subprocess.run([exe, *args], cwd=cwd, capture_output=True, text=True)
+    if proc.returncode:
+        raise FmnistEdgeError(f"openssl {args[0]} failed: {proc.stderr.strip()[-400:]}")
+
+
+def certificates(addresses: list[str], folder: Path | None = None) -> tuple[Path, Path, Path]:
+    """(CA certificate, server certificate, server key): the CA made once and kept, the server certificate made for
+    `addresses` (plus localhost) on every call."""
+    folder = folder or tls_dir()
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    ca, ca_key = folder / "ca.crt", folder / "ca.key"
+    if not (ca.is_file() and ca_key.is_file()):
+        _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "825",
+                 "-subj", "/CN=fmnist-edge local CA", "-addext", "basicConstraints=critical,CA:TRUE",
+                 "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=folder)
+    names = ",".join(["DNS:localhost", "IP:127.0.0.1", *(f"IP:{a}" for a in addresses)])
+    (folder / "server.ext").write_text(f"subjectAltName={names}\nbasicConstraints=CA:FALSE\n"
+                                       "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+             "-subj", "/CN=fmnist-edge app", cwd=folder)
+    # 397 days: the longest validity phones accept for a server certificate.
+    _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+             "-out", "server.crt", "-days", "397", "-extfile", "server.ext", cwd=folder)
+    return ca, folder / "server.crt", folder / "server.key"
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    ca_file: Path
+
+    def translate_path(self, path):
+        if path.split("?", 1)[0] == CA_PATH:
+            return str(self.ca_file)
+        return super().translate_path(path)
+
+    def guess_type(self, path):
+        return "application/x-x509-ca-cert" if str(path) == str(self.ca_file) else super().guess_type(path)
+
+    def log_message(self, *args):  # one line per request would drown the command's own output
+        pass
+
+
+@contextmanager
+def serve_https(directory: Path, host: str = "0.0.0.0", port: int = 8443, folder: Path | None = None):
+    """Serve `directory` over HTTPS on host:port until the block ends; yields (the URLs to open, the CA certificate)."""
+    addresses = lan_addresses()
+    ca, cert, key = certificates(addresses, folder)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    handler = type("Handler", (_Handler,), {"ca_file": ca})
+    try:
+        server = http.server.ThreadingHTTPServer((host, port), functools.partial(handler, directory=str(directory)))
+    except OSError as exc:
+        raise FmnistEdgeError(f"--port {port}: cannot listen on {host}:{port} ({exc.strerror}); choose another port.") from None
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    port = server.server_address[1]
+    hosts = ["127.0.0.1"] if host.startswith("127.") else [*addresses, "localhost"]
+    try:
+        yield [f"https://{h}:{port}/" for h in hosts], ca
+    finally:
+        server.shutdown()
+        server.server_close()
