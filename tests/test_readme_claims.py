@@ -145,7 +145,9 @@ def test_predict_breaks_ties_toward_the_lowest_class_index(tmp_path, monkeypatch
     assert [name for name, _ in clf.top_k(np.zeros((1, 28, 28), np.uint8), 4)[0]] == [
         clf.class_names[i] for i in (2, 5, 7, 9)]
     monkeypatch.setattr(runtime, "load", lambda *a, **k: clf)
-    Image.new("L", (28, 28), 0).save(tmp_path / "x.png")
+    garment = Image.new("L", (56, 56), 0)
+    garment.paste(220, (12, 8, 44, 50))  # predict reads a photo with something in it (a blank one has no garment)
+    garment.save(tmp_path / "x.png")
     result = runner.invoke(cli.app, ["predict", str(tmp_path / "x.png"), "--top-k", "3"])
     assert result.exit_code == 0, result.output
     line = result.output.strip().splitlines()[-1]

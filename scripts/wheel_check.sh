@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The product as users get it: build the wheel and sdist from this checkout (as a release would), check both with
+# twine, install the wheel into fresh venvs (base, as on a Raspberry Pi; and with [train]) and run the commands from
+# a folder outside the checkout, on the shipped edge release. The app it builds must classify a photo in Chromium.
+#
+#     bash scripts/wheel_check.sh        (after scripts/setup.sh: web/node_modules and .venv exist)
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+work="$(mktemp -d /tmp/fmnist-edge-wheel.XXXXXX)"
+trap 'rm -rf "$work"' EXIT
+py="${PYTHON:-python3}"
+release="$repo/artifacts/edge"
+photo="$repo/tests/fixtures/photos/trouser-exif1.jpg"
+
+echo "== building the sdist and wheel (python -m build: isolated, from a clean copy of the sources)"
+"$repo/.venv/bin/python" -m pip install -q "build==1.3.0" "twine==6.2.0"
+git -C "$repo" archive --format=tar HEAD | tar -x -C "$work" --one-top-level=src  # only what is committed
+ln -s "$repo/web/node_modules" "$work/src/web/node_modules"  # the npm install the build copies the runtimes from
+"$repo/.venv/bin/python" -m build --sdist --wheel --outdir "$work/dist" "$work/src" >"$work/build.log" 2>&1 \
+  || { tail -30 "$work/build.log"; exit 1; }
+"$repo/.venv/bin/python" -m twine check --strict "$work"/dist/*
+wheel="$(ls "$work"/dist/*.whl)"
+ls -l "$work"/dist/
+"$repo/.venv/bin/python" - "$wheel" <<'EOF'
+import sys, zipfile
+names = zipfile.ZipFile(sys.argv[1]).namelist()
+vendored = [n for n in names if "/browser/vendor/" in n]
+assert any(n.endswith("ort-wasm-simd-threaded.wasm") for n in vendored), "the wheel lacks onnxruntime-web's files"
+assert any(n.endswith("litert_wasm_internal.wasm") for n in vendored), "the wheel lacks LiteRT.js's files"
+assert "runtime/photo.json" in names and any(n.endswith("static/preprocess.mjs") for n in names)
+print(f"the wheel carries {len(vendored)} browser-runtime files and the photo conversion's parameters")
+EOF
+
+echo "== base install (no extras) in a fresh venv, run from $work/elsewhere"
+"$py" -m venv "$work/base"
+"$work/base/bin/pip" install -q "$wheel"
+mkdir "$work/elsewhere" && cd "$work/elsewhere"
+"$work/base/bin/python" -c "import importlib.util as u; assert u.find_spec('tensorflow') is None"  # as on a Pi
+"$work/base/bin/fmnist-edge" verify "$release"
+"$work/base/bin/fmnist-edge" predict "$photo" --model "$release/tflite-int8"
+"$work/base/bin/fmnist-edge" bench "$release" --runs 50 --warmup 5 --batch-size 32 --no-compute-floor --out bench
+"$work/base/bin/fmnist-edge" app "$release" --out app
+# The app the wheel built (no npm, no checkout) classifies a photo in Chromium, driven from the test venv.
+"$repo/.venv/bin/python" - "$work/elsewhere/app" "$photo" <<'EOF'
+import sys, time
+from pathlib import Path
+from fmnist_edge.browser.chromium import chromium, serve
+app, photo = Path(sys.argv[1]), Path(sys.argv[2])
+with serve(app) as url, chromium() as driver:
+    driver.get(url)
+    end = time.monotonic() + 60
+    while not driver.execute_script("return document.getElementById('status').textContent.startsWith('Ready')"):
+        assert time.monotonic() < end, driver.execute_script("return document.getElementById('status').textContent")
+        time.sleep(0.1)
+    driver.find_element("id", "photo").send_keys(str(photo))
+    while not (got := driver.execute_script("return window.fmnistLast")):
+        assert time.monotonic() < end + 60, "no answer from the app"
+        time.sleep(0.1)
+best = max(range(len(got["probs"])), key=got["probs"].__getitem__)
+assert best == 1, got["probs"]  # the fixture is a trouser
+print(f"the wheel's app in Chromium: {photo.name} -> class {best} ({max(got['probs']):.1%})")
+EOF
+
+echo "== with [train] in a fresh venv: a quick train and export from $work/elsewhere"
+"$py" -m venv "$work/train"
+"$work/train/bin/pip" install -q "$wheel[train]"
+"$work/train/bin/fmnist-edge" train --epochs 1 --limit 2000 --out run
+"$work/train/bin/fmnist-edge" export run --variant tflite-int8 --variant onnx-float32
+"$work/train/bin/fmnist-edge" verify run
+echo "wheel check: OK"
