@@ -71,6 +71,10 @@ def test_camera_and_gallery_are_both_offered(app_dir, browser):
         camera, gallery = (browser.find_element("id", i) for i in ("camera", "photo"))
         assert camera.get_attribute("capture") == "environment" and gallery.get_attribute("capture") is None
         assert camera.is_enabled() and gallery.is_enabled()
+        # side by side, both whole on the phone's screen (a file input's own width once pushed one off it)
+        right = browser.execute_script("return Math.max(...[...document.querySelectorAll('.pick')].map("
+                                       "e => e.getBoundingClientRect().right)) - window.innerWidth")
+        assert right <= 0, right
         camera.send_keys(str(SMALL))
         got = wait_for(browser, "return window.fmnistLast")
     assert got["name"] == SMALL.name and len(got["probs"]) == 10
