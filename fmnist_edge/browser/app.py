@@ -23,6 +23,9 @@ from .runtimes import RUNTIMES
 
 STATIC = Path(__file__).parent / "static"
 APP_FILES = ("index.html", "app.mjs", "preprocess.mjs", "style.css", "sw.js")
+# Where a browser runtime's npm files are looked for, first found wins: $FMNIST_EDGE_NODE_MODULES; a checkout's
+# `npm ci --prefix web`; the copy an installed wheel carries (setup.py vendors them at build time).
+VENDOR = Path(__file__).resolve().parent / "vendor"
 NODE_MODULES = Path(__file__).resolve().parents[2] / "web" / "node_modules"
 # What the browser runtimes run as shipped: onnxruntime-web the ONNX files (onnx-int8 bit-identical to its golden
 # outputs), LiteRT.js the TFLite file made for it (no dynamic batch, no int8 tensors at the boundary; STACK.md).
@@ -36,16 +39,22 @@ SIDE = 28  # the models' input is SIDE x SIDE pixels (runtime/images.py fits pho
 
 def runtime_files(runtime_id: str) -> tuple[str, str, dict[Path, str]]:
     """(package@version, the app's directory for it, {source file: name in that directory}) for a browser runtime,
-    from the npm install in web/node_modules (or $FMNIST_EDGE_NODE_MODULES)."""
+    from $FMNIST_EDGE_NODE_MODULES, the checkout's web/node_modules, or the copy the installed wheel carries."""
     rt = RUNTIMES[runtime_id]
     package, folder = rt.package, rt.folder
-    root = Path(os.environ.get("FMNIST_EDGE_NODE_MODULES", NODE_MODULES)) / package
-    sources = {(root / src).resolve(): dst for src, dst in rt.files.items()}
-    missing = [str(src) for src in sources if not src.is_file()]
+    env = os.environ.get("FMNIST_EDGE_NODE_MODULES")
+    candidates = [Path(env)] if env else [NODE_MODULES, VENDOR]
+    for modules in candidates:
+        root = modules / package
+        sources = {(root / src).resolve(): dst for src, dst in rt.files.items()}
+        missing = [str(src) for src in sources if not src.is_file()]
+        if not missing:
+            break
     if missing:
-        raise MissingExtraError(f"The web app needs {package}'s files ({', '.join(missing)} missing). Install them with "
-                                "`npm ci --prefix web` in the checkout (scripts/setup.sh does), or point "
-                                "FMNIST_EDGE_NODE_MODULES at a node_modules directory holding web/package-lock.json's versions.")
+        raise MissingExtraError(f"The web app needs {package}'s files ({', '.join(missing)} missing). An installed "
+                                "fmnist-edge wheel carries them; in a checkout, install them with `npm ci --prefix web` "
+                                "(scripts/setup.sh does), or point FMNIST_EDGE_NODE_MODULES at a node_modules directory "
+                                "holding web/package-lock.json's versions.")
     version = json.loads((root / "package.json").read_text())["version"]
     return f"{package}@{version}", folder, sources
 
