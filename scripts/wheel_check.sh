@@ -65,6 +65,7 @@ echo "== with [train] in a fresh venv: a quick train and export from $work/elsew
 "$py" -m venv "$work/train"
 "$work/train/bin/pip" install -q "$wheel[train]"
 "$work/train/bin/fmnist-edge" train --epochs 1 --limit 2000 --out run
-"$work/train/bin/fmnist-edge" export run --variant tflite-int8 --variant onnx-float32
+# float variants: a one-epoch model is too unsure for the int8 parity gate (export refuses it, rightly)
+"$work/train/bin/fmnist-edge" export run --variant tflite-float32 --variant onnx-float32
 "$work/train/bin/fmnist-edge" verify run
 echo "wheel check: OK"
