@@ -7,9 +7,28 @@
 # runtime pinned by web/package-lock.json), a virtualenv in .venv, and the project with its training, test
 # micro and docs extras. The test suite needs all of
 # them: in CI (CI set) a check skipped for a missing one fails. Usage: bash scripts/setup.sh [EXTRAS]
-# (default: train,test,micro,docs)
+# (default: train,test,micro,docs).
+#
+# bash scripts/setup.sh --main: only what the main job (train -> export -> bench) needs: the dataset, qemu (export's
+# portability proof runs each int8 file on emulated x86 CPUs) and the [train] extra; no Chromium, compilers or npm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--main" ]; then
+  as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+  if [ ! -f /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz ] || ! command -v qemu-x86_64-static >/dev/null \
+     || ! "${PYTHON:-python3}" -c "import ensurepip" 2>/dev/null; then
+    echo "== installing the Fashion-MNIST dataset and qemu (apt-get install dataset-fashion-mnist qemu-user-static python3-venv)"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends dataset-fashion-mnist \
+      qemu-user-static python3-venv >/dev/null
+  fi
+  [ -x .venv/bin/python ] || "${PYTHON:-python3}" -m venv .venv
+  echo "== installing fmnist-edge[train] into .venv"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e ".[train]"
+  echo "== ready for the main job: .venv/bin/fmnist-edge train / export / bench"
+  exit 0
+fi
 extras="${1:-train,test,micro,docs}"
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
