@@ -54,6 +54,8 @@ def background(kind: str, w: int, h: int, rng) -> np.ndarray:
 def garment_alpha(x28: np.ndarray, box: tuple[int, int], tilt: float) -> np.ndarray:
     """The garment's opacity, its own bounding box fitted into `box` (w, h), optionally rotated."""
     ys, xs = np.nonzero(x28)
+    if not len(ys):  # a blank image: the whole frame (it renders as a photo with no garment)
+        ys, xs = np.array([0, x28.shape[0] - 1]), np.array([0, x28.shape[1] - 1])
     g = x28[ys.min():ys.max() + 1, xs.min():xs.max() + 1].astype(np.float32) / 255
     scale = min(box[0] / g.shape[1], box[1] / g.shape[0])
     size = (max(1, round(g.shape[1] * scale)), max(1, round(g.shape[0] * scale)))
