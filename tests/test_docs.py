@@ -91,7 +91,7 @@ def test_mean_acc_never_mixes_accelerators(monkeypatch):
 def test_the_readme_is_short_and_points_into_the_docs():
     readme = (ROOT / "README.md").read_text()
     assert len(readme.splitlines()) <= 150
-    for command in ("bash scripts/setup.sh && .venv/bin/fmnist-edge train --out artifacts/my-reference && "
+    for command in ("bash scripts/setup.sh --main && .venv/bin/fmnist-edge train --out artifacts/my-reference && "
                     ".venv/bin/fmnist-edge export artifacts/my-reference && .venv/bin/fmnist-edge bench artifacts/my-reference",
                     "bash scripts/setup.sh && .venv/bin/python -m pytest"):
         assert command in readme
