@@ -92,6 +92,11 @@ def browser_table(result: dict) -> Table:
     return table
 
 
+def gap_points(block: dict) -> float | None:
+    """Photo accuracy minus the same garments' raw accuracy, in points (None: no raw twin, the user's own photos)."""
+    return None if block["raw_accuracy"] is None else 100 * (block["accuracy"] - block["raw_accuracy"])
+
+
 PHOTO_HEADERS = ("model", "test accuracy", "same garments raw", "photos", "photos − raw pts", "worst condition")
 
 
@@ -102,11 +107,11 @@ def photo_rows(result: dict) -> list[tuple[str, ...]]:
         p = r.get("extra", {}).get("photos")
         if not p:
             continue
-        gap = None if p["raw_accuracy"] is None else 100 * (p["accuracy"] - p["raw_accuracy"])
         worst = min(p["conditions"].items(), key=lambda kv: kv[1]["accuracy"] - (kv[1]["raw_accuracy"] or 0))
-        wgap = "" if worst[1]["raw_accuracy"] is None else f" ({100 * (worst[1]['accuracy'] - worst[1]['raw_accuracy']):+.1f})"
+        wgap = _fmt(gap_points(worst[1]), "+.1f", missing="")
         out.append((r["name"], _fmt(r["metrics"].get("accuracy"), ".4f"), _fmt(p["raw_accuracy"], ".4f"),
-                    f"{p['accuracy']:.4f}", _fmt(gap, "+.2f"), f"{worst[0]}: {worst[1]['accuracy']:.3f}{wgap}"))
+                    f"{p['accuracy']:.4f}", _fmt(gap_points(p), "+.2f"),
+                    f"{worst[0]}: {worst[1]['accuracy']:.3f}" + (f" ({wgap})" if wgap else "")))
     return out
 
 
@@ -115,7 +120,7 @@ def condition_rows(result: dict, variant: str) -> list[tuple[str, ...]]:
     row = next(r for r in result["rows"] if r["name"] == variant)
     described = (result.get("photos") or {}).get("conditions", {})
     return [(c, described.get(c, ""), str(v["photos"]), f"{v['accuracy']:.3f}", _fmt(v["raw_accuracy"], ".3f"),
-             _fmt(None if v["raw_accuracy"] is None else 100 * (v["accuracy"] - v["raw_accuracy"]), "+.1f"),
+             _fmt(gap_points(v), "+.1f"),
              str(v["no_garment"]))
             for c, v in row["extra"]["photos"]["conditions"].items()]
 

@@ -37,12 +37,13 @@ def _pil():
 
 def load_image(source: str | Path | bytes) -> np.ndarray:
     """A photo (a file path, or the file's bytes) -> (28, 28) uint8, light garment on black as in Fashion-MNIST.
-    ImageError for what cannot be read; NoGarmentError (an ImageError too) for a photo with no garment in it."""
+    ImageError for what cannot be read; NoGarmentError (a RuntimeArtifactError, as ImageError is) for a photo
+    with no garment in it."""
     pixels = decode(source)
     try:
         return to_fmnist(pixels)
     except NoGarmentError as exc:
-        raise NoGarmentError(f"{_name(source)}: {exc}") from None
+        raise NoGarmentError(exc.reason, _name(source)) from None
 
 
 def _name(source) -> str:

@@ -31,7 +31,12 @@ PARAMS = json.loads((Path(__file__).with_name("photo.json")).read_text())
 
 
 class NoGarmentError(RuntimeArtifactError):  # images.ImageError's sibling; images.py re-exports it
-    """The photo holds nothing that stands out from its background."""
+    """The photo holds nothing that stands out from its background. `reason` is the message without the photo's
+    name, for a caller that names the photo itself (predict's one line per photo)."""
+
+    def __init__(self, reason: str, source: str | None = None):
+        super().__init__(f"{source}: {reason}" if source else reason)
+        self.reason = reason
 
 
 def quantile(values: np.ndarray, q: float) -> float:

@@ -106,12 +106,15 @@ def test_trimming_and_levelling_each_carry_photo_accuracy(photo_inputs, monkeypa
 def test_a_photo_without_a_garment_is_named_never_classified(tmp_path, photo_inputs, bench_dir):
     from PIL import Image
 
-    Image.new("RGB", (640, 480), (238, 233, 224)).save(tmp_path / "wall.jpg", quality=80)
+    wall = tmp_path / "shop: wall.jpg"  # ": " in a name must not confuse the message
+    Image.new("RGB", (640, 480), (238, 233, 224)).save(wall, quality=80)
     record = photo_inputs[2]
     garment = bench_dir / record["photos"][0]["file"]
-    result = runner.invoke(cli.app, ["predict", str(garment), str(tmp_path / "wall.jpg"), "--model", str(RELEASE / "tflite-int8")])
+    result = runner.invoke(cli.app, ["predict", str(garment), str(wall), "--model", str(RELEASE / "tflite-int8")])
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert re.search(r"wall\.jpg.*no garment found", result.output.replace("\n", " ")), result.output
+    flat = result.output.replace("\n", " ")
+    assert re.search(r"wall\.jpg.*no garment found", flat), result.output
+    assert flat.count("wall.jpg") == 1, result.output  # named once, by predict
     assert "1 of 2 photo(s) had no garment" in result.output and re.search(r"\d\.\d%", result.output)  # the other one ran
 
 

@@ -38,7 +38,7 @@ def predict(
         try:
             inputs[i] = load_image(path)
         except NoGarmentError as exc:
-            empty[i] = str(exc).split(": ", 1)[1]
+            empty[i] = exc.reason
     if clf.folded_contract:
         console.print(f"{clf.variant}: the model's input contract, {clf.folded_contract}, is applied inside its graph", highlight=False)
     ranked = dict(zip(inputs, clf.top_k(np.stack(list(inputs.values())), top_k))) if inputs else {}
