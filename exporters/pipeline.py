@@ -33,7 +33,9 @@ from fmnist_edge.manifest import PREPROCESSING, sha256_file
 from fmnist_edge.paths import check_output_dir
 from fmnist_edge.runs import read_run
 from runtime import manifest as rmf
+from runtime import metadata
 from runtime.manifest import KERAS_OUTPUTS
+from runtime.photo import PARAMS as PHOTO
 from runtime.variants import VARIANTS
 from runtime.verify import output_tolerance
 from runtime.weights import compressed_size
@@ -43,6 +45,7 @@ from .builders import Built, registry
 from .gate import compare, passes_gate, remedy
 from .config import ExportConfig
 from .context import ExportContext, load_context
+from .embed import embed
 from .errors import (ConversionError, ExportError, FineTuneUnsupported, ParityError, PortabilityError,
                      VariantsRefused)
 
@@ -125,6 +128,17 @@ def portability(ctx: ExportContext, variant: str, model_file: Path, golden: np.n
             "rule": "100% top-1 agreement and max |dp| within one output step of the outputs computed here"}
 
 
+def stamp(ctx: ExportContext, variant: str, model_file: Path) -> dict[str, str]:
+    """Embed the labels, input contract, boundary quantization, photo parameters and lineage in the model file
+    itself (runtime.metadata), so the file copied alone still describes itself; returns the entries."""
+    bare = runtime.load(model_file)  # its tensors and quantization, as the file has them
+    entries = metadata.describe({"variant": variant, "class_names": ctx.class_names, "lineage": ctx.lineage,
+                                 "preprocessing": ctx.run.get("preprocessing", PREPROCESSING),
+                                 "input": tensor_spec(bare, "input"), "output": tensor_spec(bare, "output")}, PHOTO)
+    embed(model_file, VARIANTS[variant].format, entries)
+    return entries
+
+
 def _build(ctx: ExportContext, variant: str, staged: Path) -> Built:
     try:
         return BUILDERS[VARIANTS[variant].builder](ctx, staged)
@@ -141,6 +155,7 @@ def export_variant(ctx: ExportContext, out: Path, variant: str) -> tuple[Path, d
     t0 = time.perf_counter()
     with committed_dir(target, replace=ctx.cfg.overwrite) as tmp:
         built = _build(ctx, variant, tmp)
+        embedded = stamp(ctx, variant, tmp / built.file_name)
         clf = runtime.load(tmp / built.file_name)  # the device's own code path, read back from the file
         probs = clf.predict_proba(ctx.x_test, batch_size=1000)
         result = passes_gate(variant, probs, built.reference, ctx.y_test)
@@ -151,6 +166,7 @@ def export_variant(ctx: ExportContext, out: Path, variant: str) -> tuple[Path, d
         # One class name per line, in output order: what a mobile app bundles beside the model.
         (tmp / "labels.txt").write_text("\n".join(ctx.class_names) + "\n")
         manifest = artifact_manifest(ctx, variant, built, clf, result, vs_keras, tmp)
+        manifest["embedded_metadata"] = metadata.record(VARIANTS[variant].format, embedded)
         manifest["portability"] = portability(ctx, variant, tmp / built.file_name, probs[ctx.golden_idx], manifest)
         manifest["export_seconds"] = round(time.perf_counter() - t0, 1)
         write_json(tmp / "manifest.json", rmf.validate(manifest, f"{variant} manifest"))

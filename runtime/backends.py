@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import RuntimeArtifactError
+from .metadata import read_tflite
 
 TFLITE_MAGIC = b"TFL3"  # flatbuffer file identifier at bytes 4..8
 # LiteRT's C++ logs this to the process's stderr for every interpreter it creates (no setting silences it,
@@ -87,6 +88,11 @@ class TFLiteBackend:
         signature = self._in.get("shape_signature")
         self._static_batch = int(signature[0]) if signature is not None and len(signature) and signature[0] > 0 else None
         self._lock = threading.Lock()
+        self._path = Path(path)
+
+    def metadata(self) -> dict[str, str]:
+        """The file's fmnist_edge.* metadata entries (runtime.metadata), as text."""
+        return read_tflite(self._path)
 
     def quantization(self, which: str) -> dict | None:
         detail = self._in if which == "input" else self._out
@@ -147,6 +153,10 @@ class OnnxBackend:
             raise RuntimeArtifactError(f"{path}: ONNX Runtime could not load the model ({type(exc).__name__}: {exc}).") from None
         self._in = self._sess.get_inputs()[0]
         self._out = self._sess.get_outputs()[0]
+
+    def metadata(self) -> dict[str, str]:
+        """The file's metadata_props, as ONNX Runtime reads them (no `onnx` package needed on a device)."""
+        return dict(self._sess.get_modelmeta().custom_metadata_map)
 
     def quantization(self, which: str) -> dict | None:
         return None  # QDQ models keep float32 inputs and outputs; quantization lives inside the graph

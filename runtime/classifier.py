@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from . import manifest as mf
+from . import metadata
 from .backends import open_backend
 from .errors import RuntimeArtifactError
 
@@ -136,17 +137,27 @@ class Classifier:
 
 
 def _manifest_from_file(model: Path, backend) -> dict:
-    """A bare model file without manifest: describe it from the file itself (default preprocessing)."""
-    return mf.validate({
+    """A lone model file: described by the metadata export embedded in it (labels, contract, lineage), or, for a
+    file without any (another tool's, or exported before they were embedded), by the defaults."""
+    doc = metadata.parse(backend.metadata(), str(model))
+    manifest = mf.validate({
         "schema_version": mf.ARTIFACT_SCHEMA_VERSION,
-        "variant": model.stem,
+        "variant": doc["variant"] if doc else model.stem,
         "format": backend.format,
         "file": {"path": model.name, "sha256": mf.sha256_file(model), "bytes": model.stat().st_size},
         "input": {**backend.tensor("input"), "quantization": backend.quantization("input")},
         "output": {**backend.tensor("output"), "quantization": backend.quantization("output")},
-        "preprocessing": {"steps": ["cast to float32", "divide by 255.0", "reshape to (N, 28, 28, 1)"]},
-        "class_names": list(DEFAULT_CLASS_NAMES),
+        "preprocessing": doc["input"]["preprocessing"] if doc else
+        {"steps": ["cast to float32", "divide by 255.0", "reshape to (N, 28, 28, 1)"]},
+        "class_names": doc["labels"] if doc else list(DEFAULT_CLASS_NAMES),
+        **({"lineage": doc["run"], "photo": doc["photo"],
+            "embedded_metadata": metadata.record(backend.format, backend.metadata())} if doc else {}),
     }, str(model))
+    if doc:
+        for which in ("input", "output"):
+            check_quantization(model, which, backend.quantization(which), doc["quantization"].get(which),
+                               "its embedded metadata")
+    return manifest
 
 
 def load(path, num_threads: int = 1, verify_checksum: bool = True) -> Classifier:
@@ -193,16 +204,15 @@ def load(path, num_threads: int = 1, verify_checksum: bool = True) -> Classifier
                 f"{declared['dtype']} {declared['shape']}; the file and manifest do not belong together."
             )
         check_quantization(model, which, backend.quantization(which), declared.get("quantization"))
+    metadata.refuse_contradictions(model, metadata.parse(backend.metadata(), str(model)), manifest)
     return Classifier(model, manifest, backend)
 
 
-def check_quantization(model: Path, which: str, actual: dict | None, declared: dict | None) -> None:
+def check_quantization(model: Path, which: str, actual: dict | None, declared: dict | None,
+                       by: str = "the manifest") -> None:
     """The file is the authority on its tensors' quantization: a manifest that says otherwise (edited,
     corrupted, or from another file) is refused, since it would turn every output into a wrong number."""
-    same = (actual is None and declared is None) or (
-        actual is not None and declared is not None and actual["zero_point"] == declared["zero_point"]
-        and abs(actual["scale"] - declared["scale"]) <= 1e-6 * actual["scale"])
-    if not same:
+    if not metadata.same_quantization(declared, actual):
         raise RuntimeArtifactError(
-            f"{model}: the manifest declares {which} quantization {declared!r} but the model file has {actual!r}; "
-            "the manifest was edited or does not belong to this file. Re-copy the artifact directory.")
+            f"{model}: {by} declares {which} quantization {declared!r} but the model's tensor has {actual!r}; "
+            f"{by} was edited or does not belong to this file. Re-copy the artifact directory.")
