@@ -99,3 +99,16 @@ def latest_run(root: Path = Path("artifacts")) -> Path:
 def default_release() -> Path:
     """The shipped reference release if present, else the newest training run."""
     return SHIPPED_RUN if (SHIPPED_RUN / "manifest.json").is_file() else latest_run()
+
+
+def shipped_artifact(given: Path | None, variant: str | None, command: str) -> Path:
+    """What a command runs on: the path given, else the shipped reference release (or its `variant`), which only
+    a source checkout has; anywhere else, say so and what to pass instead of a bare "no such artifact"."""
+    if given is not None:
+        return given
+    default = SHIPPED_RUN / variant if variant else SHIPPED_RUN
+    if not (default / "manifest.json").is_file():
+        what = "an artifact directory or a lone .tflite/.onnx file" if variant else "a release directory"
+        raise FmnistEdgeError(f"No artifact given, and the default {default} is not in {Path.cwd()} (it is in a source "
+                              f"checkout). Pass {what}, e.g. `fmnist-edge {command} ...` with a release copied here.")
+    return default

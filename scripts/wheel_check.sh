@@ -61,6 +61,12 @@ assert best == 1, got["probs"]  # the fixture is a trouser
 print(f"the wheel's app in Chromium: {photo.name} -> class {best} ({max(got['probs']):.1%})")
 EOF
 
+echo "== [micro] added to the base venv: TFLite Micro and the C source, still without TensorFlow"
+"$work/base/bin/pip" install -q "$wheel[micro]"
+"$work/base/bin/python" -c "import importlib.util as u; assert u.find_spec('tensorflow') is None"
+"$work/base/bin/fmnist-edge" micro "$release/tflite-int8" --test-images 100 --json micro.json
+"$work/base/bin/fmnist-edge" c-source "$release/tflite-int8" --out c && test -s c/fmnist_model.cc
+
 echo "== with [train] in a fresh venv: a quick train and export from $work/elsewhere"
 "$py" -m venv "$work/train"
 "$work/train/bin/pip" install -q "$wheel[train]"
@@ -68,4 +74,11 @@ echo "== with [train] in a fresh venv: a quick train and export from $work/elsew
 # float variants: a one-epoch model is too unsure for the int8 parity gate (export refuses it, rightly)
 "$work/train/bin/fmnist-edge" export run --variant tflite-float32 --variant onnx-float32
 "$work/train/bin/fmnist-edge" verify run
+# A model file copied alone still knows its labels and contract (embedded metadata), on the base install too.
+mkdir lone && cp run/tflite-float32/model.tflite lone/shirt-model.tflite && cp run/onnx-float32/model.onnx lone/
+for f in lone/shirt-model.tflite lone/model.onnx; do
+  "$work/base/bin/python" -c "import runtime, sys; c = runtime.load(sys.argv[1]); print(sys.argv[1], c.variant, \
+c.manifest['embedded_metadata']['container']); assert c.variant in ('tflite-float32', 'onnx-float32'), c.variant" "$f"
+  "$work/base/bin/fmnist-edge" predict "$photo" --model "$f"
+done
 echo "wheel check: OK"

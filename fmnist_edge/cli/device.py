@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from ..errors import FmnistEdgeError
-from ..runs import SHIPPED_RUN
+from ..runs import shipped_artifact
 from ._app import app, console, user_errors
 
 
@@ -31,7 +31,7 @@ def predict(
 
     if not 1 <= top_k <= 10:
         raise FmnistEdgeError(f"--top-k must be between 1 and 10, got {top_k}.")
-    clf = runtime.load(model or SHIPPED_RUN / "tflite-int8", num_threads=threads)
+    clf = runtime.load(shipped_artifact(model, "tflite-int8", "predict PHOTO --model"), num_threads=threads)
     inputs: dict[int, np.ndarray] = {}
     empty: dict[int, str] = {}
     for i, path in enumerate(images):  # every photo is read before any is classified: a bad file costs nothing
@@ -68,7 +68,7 @@ def micro(
         check_output_file(json_out, "--json")
     ds = fdata.load(data_dir, download=False, train=False)
     idx = fdata.subset(ds.y_test, test_images, 0)
-    measured = micro_report(artifact or SHIPPED_RUN / "tflite-int8", ds.x_test[idx], ds.y_test[idx])
+    measured = micro_report(shipped_artifact(artifact, "tflite-int8", "micro"), ds.x_test[idx], ds.y_test[idx])
     report = measured.to_dict()
     table = Table(title=f"TensorFlow Lite Micro: {report['artifact']}")
     table.add_column("measure")
@@ -92,7 +92,7 @@ def c_source(
     """Emit an int8 model as a C/C++ source/header pair for firmware (TFLite Micro)."""
     from ..micro import compile_for_cortex_m4, write_c_source
 
-    header, source = write_c_source(artifact or SHIPPED_RUN / "tflite-int8", out, name)
+    header, source = write_c_source(shipped_artifact(artifact, "tflite-int8", "c-source"), out, name)
     console.print(f"Wrote {header} and {source}")
     if cortex_m4:
         fp = compile_for_cortex_m4(source)

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from ..runs import SHIPPED_RUN
+from ..runs import shipped_artifact
 from ._app import app, console, user_errors
 
 
@@ -32,7 +32,7 @@ def web_app(
 
     if serve and (out / "release.json").is_file():
         return serve_app(out, bind, port)
-    release = build_app(run_dir or SHIPPED_RUN, out, artifact)
+    release = build_app(shipped_artifact(run_dir, None, "app"), out, artifact)
     console.print(f"Wrote the app for {release['name']} to {out} ({len(release['files']) - 1} files, "
                   f"{release['bytes'] / 1e6:.1f} MB; {release['default']} on {release['artifacts'][release['default']]['runtime']}).",
                   highlight=False)
