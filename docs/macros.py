@@ -221,10 +221,13 @@ def cpu_matrix(file: str, command: str) -> str:
 def profile(file: str, command: str) -> str:
     out = [command_line(file, command)]
     for a in load(file)["artifacts"]:
-        rows = [[o["op"], "x".join(map(str, o.get("shape") or [])), f"{o['us']:.1f}", f"{o['share']:.1%}",
-                 fmt(o.get("mflop"), ".3f"), fmt(o.get("mflop_per_s"), ",.0f")] for o in a["ops"]]
-        out.append(f"**{a['variant']}** ({a['format']}, whole file p50 {a['whole_us']:.1f} µs; {a['method']}):\n\n"
-                   + table(["op", "output shape", "µs", "share", "MFLOP", "MFLOP/s"], rows) + "\n")
+        rows = [[o["op"], "x".join(map(str, o.get("shape") or [])), ("~" if o.get("below_noise") else "") + f"{o['us']:.1f}",
+                 f"{o['share']:.1%}", fmt(o.get("mflop"), ".3f"), fmt(o.get("mflop_per_s"), ",.0f"), o.get("note", "")]
+                for o in a["ops"]]
+        noise = a.get("noise_floor_us")
+        floor = f", noise floor {noise:.2f} µs: ~ marks an op below it" if noise is not None else ""
+        out.append(f"**{a['variant']}** ({a['format']}, whole file p50 {a['whole_us']:.1f} µs{floor}; {a['method']}):\n\n"
+                   + table(["op", "output shape", "µs", "share", "MFLOP", "MFLOP/s", "note"], rows) + "\n")
     return "\n".join(out)
 
 

@@ -5,9 +5,11 @@
 - TFLite: LiteRT's Python interpreter exposes no op profiler, so time is measured by **cumulative prefixes**:
   the file is rewritten (the flatbuffer schema that ships with ai-edge-litert) into N models holding its
   first 1..N ops, each timed in interleaved rounds with XNNPACK as the runtime uses it, and op k gets
-  p50(prefix k) - p50(prefix k-1). The differences add up to the last prefix, the whole model, by
-  construction; the table compares that with the unmodified file's own p50. Noise of a few microseconds
-  can make a cheap op's share slightly negative: it is reported as measured.
+  p50(prefix k) - p50(prefix k-1), after making the prefixes' p50s non-decreasing (noise could otherwise make a
+  cheap op negative). The differences add up to the last prefix by construction; the table compares that with
+  the unmodified file's own p50, and reports the noise floor (how far a prefix's p50 moves between rounds): an
+  op below it cannot be told from zero. A prefix LiteRT cannot run (XNNPACK refuses a graph ending in a
+  constant, such as a float16 file's DEQUANTIZE) is counted in the next op that runs.
 Each row: op, output shape, time (µs), share of the whole, MFLOP and MFLOP/s (conv and dense ops).
 """
 
@@ -24,7 +26,7 @@ import runtime
 from runtime.backends import tflite_interpreter_class, without_delegate_notice
 from runtime.manifest import keras_outputs_dir
 
-from .bench import interleaved_p50
+from .bench import time_calls
 from .errors import FmnistEdgeError
 
 WARMUP_RUNS = 20  # ONNX Runtime runs whose profile events are dropped
@@ -156,6 +158,44 @@ def _prefix_models(path: Path) -> list[tuple[dict, bytes]]:
     return out
 
 
+def _prefix_interpreter(Interpreter, file: Path, threads: int, image: np.ndarray):
+    """An interpreter for one prefix file, invoked once; None when LiteRT cannot run the model cut there (XNNPACK
+    refuses a graph whose output is a constant, e.g. a float16 file's DEQUANTIZE of a weight)."""
+    try:
+        with without_delegate_notice():
+            it = Interpreter(model_path=str(file), num_threads=threads)
+            inp = it.get_input_details()[0]
+            it.resize_tensor_input(inp["index"], [1, 28, 28, 1])
+            it.allocate_tensors()
+            it.set_tensor(inp["index"], image.astype(inp["dtype"]))
+            it.invoke()
+    except (RuntimeError, ValueError):
+        return None
+    return it
+
+
+def monotone(values: list[float]) -> list[float]:
+    """The closest non-decreasing sequence (least squares; pool adjacent violators): a longer prefix cannot take
+    less time, so noise that says otherwise is averaged out instead of becoming a negative op time."""
+    blocks: list[list[float]] = []  # [sum, count]
+    for v in values:
+        blocks.append([v, 1])
+        while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] > blocks[-1][0] / blocks[-1][1]:
+            total, count = blocks.pop()
+            blocks[-1][0] += total
+            blocks[-1][1] += count
+    return [total / count for total, count in blocks for _ in range(int(count))]
+
+
+def _timed_rounds(calls: list, rounds: int, per_round: int) -> np.ndarray:
+    """(calls, rounds) p50 µs of each call in each round, timed round-robin so drift hits every call alike."""
+    out = np.empty((len(calls), rounds))
+    for r in range(rounds):
+        for k, fn in enumerate(calls):
+            out[k, r] = np.median(time_calls(fn, 3, per_round)) / 1e3
+    return out
+
+
 def profile_tflite(path: Path, image: np.ndarray, runs: int, threads: int = 1, rounds: int = 10) -> dict:
     Interpreter = tflite_interpreter_class()
     with tempfile.TemporaryDirectory(prefix="fmnist-edge-profile-") as tmp:
@@ -164,24 +204,38 @@ def profile_tflite(path: Path, image: np.ndarray, runs: int, threads: int = 1, r
         for k, (_, data) in enumerate([*prefixes, (None, path.read_bytes())]):
             file = Path(tmp) / f"prefix{k}.tflite"
             file.write_bytes(data)
-            with without_delegate_notice():
-                it = Interpreter(model_path=str(file), num_threads=threads)
-                inp = it.get_input_details()[0]
-                it.resize_tensor_input(inp["index"], [1, 28, 28, 1])
-                it.allocate_tensors()
-            it.set_tensor(inp["index"], image.astype(inp["dtype"]))
-            interpreters.append(it)
+            interpreters.append(_prefix_interpreter(Interpreter, file, threads, image))
+        if interpreters[-1] is None:
+            raise FmnistEdgeError(f"{path}: LiteRT cannot run this file at batch 1 with XNNPACK; nothing to profile.")
         per_round = max(10, runs // rounds)
-        p50 = list(interleaved_p50(dict(enumerate(it.invoke for it in interpreters)), rounds, per_round).values())
-    whole, prefix_us = p50[-1], p50[:-1]
-    ops = []
+        timed = [k for k, it in enumerate(interpreters) if it is not None]
+        samples = _timed_rounds([interpreters[k].invoke for k in timed], rounds, per_round)
+    p50 = dict(zip(timed, samples.mean(axis=1) if rounds < 3 else np.median(samples, axis=1)))
+    whole = float(p50.pop(len(prefixes)))
+    # The noise floor: how far one prefix's p50 moves from round to round (median over prefixes of the
+    # interquartile range); an op below it cannot be told from zero on this machine.
+    q75, q25 = np.percentile(samples[:-1], [75, 25], axis=1) if len(timed) > 1 else (np.zeros(1), np.zeros(1))
+    noise = float(np.median(q75 - q25))
+    cumulative = dict(zip(p50, monotone(list(p50.values()))))
+    ops, previous, pending = [], 0.0, []
     for k, (record, _) in enumerate(prefixes):
-        us = prefix_us[k] - (prefix_us[k - 1] if k else 0.0)
-        ops.append({"op": record["op"], "name": record["name"], "shape": record["shape"], "us": us,
-                    "flops": _flops(record["op"], record["weight"], record["shape"])})
+        row = {"op": record["op"], "name": record["name"], "shape": record["shape"],
+               "flops": _flops(record["op"], record["weight"], record["shape"])}
+        ops.append(row)
+        if k not in cumulative:  # not runnable alone: its time is counted in the next op that is
+            row.update(us=0.0, note="cannot run as a prefix (XNNPACK); its time is in the next op's")
+            pending.append(k)
+            continue
+        row["us"] = float(cumulative[k] - previous)
+        row["below_noise"] = bool(row["us"] < noise)
+        if pending:
+            row["note"] = f"includes the {len(pending)} op(s) before it"
+            pending = []
+        previous = cumulative[k]
     return {"method": "cumulative prefixes: the file cut after each op (LiteRT schema), p50 of each in interleaved "
-                      "rounds with XNNPACK; op k = p50(prefix k) - p50(prefix k-1); whole = the unmodified file's p50",
-            "runs": per_round * rounds, "whole_us": whole, "ops": _rows(ops, whole)}
+                      "rounds with XNNPACK, made non-decreasing (a longer prefix cannot be faster); op k = p50(prefix "
+                      "k) - p50(prefix k-1); whole = the unmodified file's p50. LiteRT's Python API has no op profiler.",
+            "runs": per_round * rounds, "whole_us": whole, "noise_floor_us": noise, "ops": _rows(ops, whole)}
 
 
 def profile_artifact(directory: Path, runs: int = 500, threads: int = 1) -> dict:

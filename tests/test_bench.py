@@ -10,10 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from conftest import run_cli_without_tensorflow
 from fmnist_edge import cli, report
+from fmnist_edge.bench import ARTIFACT_DIRS
 from fmnist_edge.cpumatrix import EMULATED_FLOAT_IMAGES, float_subset
 from runtime import manifest as rmf
 from runtime.verify import verify as verify_artifact
@@ -410,6 +413,42 @@ def test_bench_profile_splits_batch1_time_per_op_for_both_formats_without_tensor
     assert "Conv" in [o["op"] for o in onnx["ops"]] and "onnxruntime profiler" in onnx["method"]
     assert 0 < onnx["ops"][-1]["share"] <= 1.05  # the nodes' kernel time is part of each model_run
     assert "cumulative prefixes" in proc.stdout and "MFLOP/s" in proc.stdout
+
+
+def test_bench_profile_runs_every_variant_never_negative_and_skips_a_broken_one_with_its_reason(tmp_path):
+    """Every variant of a release profiles (float16's weight DEQUANTIZE ops, which XNNPACK cannot run as a cut-off
+    model, are counted in the next op), no op time is negative, each TFLite table says its noise floor, and a
+    file that cannot be loaded is skipped with the reason while the others are still profiled."""
+    release = tmp_path / "release"
+    shutil.copytree(RELEASE, release)
+    (release / "tflite-int8-web" / "model.tflite").write_bytes(b"TFL3 truncated")
+    out = tmp_path / "profile.json"
+    proc = run_cli_without_tensorflow("bench", str(release), "--profile", "--runs", "20", "--json", str(out))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    result = json.loads(out.read_text())
+    profiled = {a["variant"]: a for a in result["artifacts"]}
+    assert set(profiled) | set(result["skipped"]) == set(ARTIFACT_DIRS) and list(result["skipped"]) == ["tflite-int8-web"]
+    assert "does not match the manifest" in result["skipped"]["tflite-int8-web"]
+    for variant, a in profiled.items():
+        assert all(o["us"] >= 0 for o in a["ops"]), variant
+        if a["format"] == "tflite":
+            assert a["noise_floor_us"] >= 0 and a["ops"][-1]["us"] == pytest.approx(sum(o["us"] for o in a["ops"][:-1]))
+    f16 = profiled["tflite-float16"]["ops"]
+    folded = [o for o in f16 if o["op"] == "DEQUANTIZE"]
+    assert folded and all(o["us"] == 0 and "next op" in o["note"] for o in folded)
+    assert "includes the" in next(o for o in f16 if o["op"] != "DEQUANTIZE")["note"]
+
+
+@given(st.lists(st.floats(0, 1e4, allow_nan=False), min_size=1, max_size=40))
+def test_profile_prefix_times_are_made_non_decreasing_keeping_their_sum(values):
+    from fmnist_edge.op_profile import monotone
+
+    fitted = monotone(values)
+    assert len(fitted) == len(values) and all(b >= a - 1e-9 for a, b in zip(fitted, fitted[1:]))
+    assert sum(fitted) == pytest.approx(sum(values), rel=1e-9, abs=1e-6)  # least squares keeps the mean
+    if values == sorted(values):
+        assert fitted == pytest.approx(values)
 
 
 def test_arm64_bench_gate_compares_each_variant_with_the_hosts_bench(tmp_path):

@@ -139,27 +139,41 @@ def profile_run(run: Path, variants, runs: int, threads: int, json_out: Path) ->
     """`bench --profile`: a per-op table for each artifact of a run (or one artifact directory), and JSON."""
     from ..atomic import write_json
     from ..host import host_cpu
+    from runtime.errors import ManifestError, RuntimeArtifactError
+
     from ..op_profile import artifact_dirs, profile_artifact
 
     dirs = artifact_dirs(run, variants)
     host = host_cpu()
-    results = []
+    results, skipped = [], {}
     for d in dirs:
-        r = profile_artifact(d, runs=runs, threads=threads)
+        try:
+            r = profile_artifact(d, runs=runs, threads=threads)
+        except (FmnistEdgeError, RuntimeArtifactError, ManifestError) as exc:  # one file that cannot be profiled stops no other
+            skipped[d.name] = str(exc)
+            console.print(f"[yellow]–[/] {d.name}: not profiled: {exc}", highlight=False)
+            continue
         results.append(r)
-        table = Table(title=f"{r['variant']}: batch 1, {threads} thread(s), {host['class']}; whole {r['whole_us']:.1f} µs",
-                      caption=r["method"], caption_justify="left")
-        for col in ("op", "output shape", "µs", "share", "MFLOP", "MFLOP/s"):
-            table.add_column(col, justify="left" if col in ("op", "output shape") else "right")
-        for o in r["ops"]:
-            table.add_row(o["op"], str(o.get("shape") or ""), f"{o['us']:.1f}",
-                          f"{o['share']:.1%}" if o.get("share") is not None else "",
-                          f"{o['mflop']:.3f}" if o.get("mflop") else "",
-                          f"{o['mflop_per_s']:,.0f}" if o.get("mflop_per_s") else "")
-        console.print(table)
+        console.print(profile_table(r, threads, host["class"]))
     json_out.parent.mkdir(parents=True, exist_ok=True)
-    write_json(json_out, {"run": str(run), "host": host, "runs": runs, "threads": threads, "artifacts": results})
+    write_json(json_out, {"run": str(run), "host": host, "runs": runs, "threads": threads, "artifacts": results,
+                          **({"skipped": skipped} if skipped else {})})
     console.print(f"Wrote {json_out}")
+
+
+def profile_table(r: dict, threads: int, cpu_class: str) -> Table:
+    noise = r.get("noise_floor_us")
+    title = (f"{r['variant']}: batch 1, {threads} thread(s), {cpu_class}; whole {r['whole_us']:.1f} µs"
+             + (f"; noise floor {noise:.1f} µs (~ marks an op below it)" if noise is not None else ""))
+    table = Table(title=title, caption=r["method"], caption_justify="left")
+    for col in ("op", "output shape", "µs", "share", "MFLOP", "MFLOP/s", "note"):
+        table.add_column(col, justify="left" if col in ("op", "output shape", "note") else "right")
+    for o in r["ops"]:
+        table.add_row(o["op"], str(o.get("shape") or ""), ("~" if o.get("below_noise") else "") + f"{o['us']:.1f}",
+                      f"{o['share']:.1%}" if o.get("share") is not None else "",
+                      f"{o['mflop']:.3f}" if o.get("mflop") else "",
+                      f"{o['mflop_per_s']:,.0f}" if o.get("mflop_per_s") else "", o.get("note", ""))
+    return table
 
 
 def gate_or_fail(bad: list[str]) -> None:
