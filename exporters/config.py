@@ -104,6 +104,9 @@ class ClusterConfig:
         _check_schedule("clustering", self)
 
 
+REPAIR_MODES = ("auto", "none")
+
+
 @dataclass(frozen=True)
 class ExportConfig:
     variants: tuple[str, ...] = tuple(VARIANTS)
@@ -123,6 +126,9 @@ class ExportConfig:
     opset: int = _opt(17, f"ONNX opset (tf2onnx 1.17 supports {OPSETS[0]} to {OPSETS[1]}).")
     onnx_int8_scheme: str = _opt("u8u8", "ONNX Runtime int8 scheme: u8u8 (default, portable), s8s8-reduce-range, "
                                  "u8s8-reduce-range, or s8s8 (differs per CPU; needs --no-portability-check).")
+    repair: str = _opt("auto", "When a post-training int8 file misses its gate: auto (try cross-layer equalization, then "
+                       "keeping the layers `explain` points at in float; each checked by the gate again) or none "
+                       "(refuse at once).")
     # int8 kernels differ per instruction set: every int8 variant must reproduce its outputs under these
     # emulated CPUs before it is written (empty: not checked, and the manifest says so).
     portability_cpus: tuple[str, ...] = tuple(X86_CPUS)
@@ -136,6 +142,8 @@ class ExportConfig:
         unknown = [v for v in self.variants if v not in VARIANTS]
         if unknown:
             raise ExportError(f"unknown variant(s) {unknown}; choose from {', '.join(VARIANTS)}.")
+        if self.repair not in REPAIR_MODES:
+            raise ExportError(f"--repair must be one of {', '.join(REPAIR_MODES)}, got {self.repair!r}.")
         if self.calibration_images < 10:
             raise ExportError(f"--calibration-images must be at least 10 (one per class), got {self.calibration_images}.")
         if self.fine_tune_images != 0 and self.fine_tune_images < 100:

@@ -22,6 +22,18 @@ class ParityError(ExportError):
         super().__init__(f"{variant}: parity check against Keras failed ({shown}; required {wanted}). No artifact was written.")
 
 
+class RepairFailed(ParityError):
+    """A post-training int8 file missed its gate, and so did every repair tried (exporters.repair)."""
+
+    def __init__(self, variant: str, first: ParityError, tried: list[dict], top_layers: list[str]):
+        super().__init__(variant, first.numbers, first.limits)
+        self.tried, self.top_layers = tried, top_layers
+        steps = "; ".join(f"{t['step']}: agreement {t['agreement']}" for t in tried)
+        ExportError.__init__(self, f"{variant}: parity check against Keras failed and repairs did not reach "
+                                   f"agreement >= {first.limits.get('agreement >=')} ({steps}). The layers that lose "
+                                   f"the most (fmnist-edge explain): {', '.join(top_layers)}. No artifact was written.")
+
+
 class PortabilityError(ExportError):
     """An int8 artifact computes differently on another CPU class than on the exporting machine."""
 

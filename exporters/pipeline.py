@@ -18,7 +18,7 @@ import json
 import os
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -40,7 +40,7 @@ from runtime.variants import VARIANTS
 from runtime.verify import output_tolerance
 from runtime.weights import compressed_size
 
-from . import contract, external
+from . import contract, external, repair
 from .builders import Built, registry
 from .gate import compare, passes_gate, remedy
 from .config import ExportConfig
@@ -139,6 +139,27 @@ def stamp(ctx: ExportContext, variant: str, model_file: Path) -> dict[str, str]:
     return entries
 
 
+def checked(ctx: ExportContext, variant: str, tmp: Path, build=None) -> tuple:
+    """Build the model file (with the variant's builder, or `build`), embed its metadata, read it back through the
+    runtime (the device's own code path) and hold it to the variant's gate: (built, embedded, clf, probs, result)."""
+    built = build(ctx, tmp) if build else _build(ctx, variant, tmp)
+    embedded = stamp(ctx, variant, tmp / built.file_name)
+    clf = runtime.load(tmp / built.file_name)
+    probs = clf.predict_proba(ctx.x_test, batch_size=1000)
+    return built, embedded, clf, probs, passes_gate(variant, probs, built.reference, ctx.y_test)
+
+
+def build_checked(ctx: ExportContext, variant: str, tmp: Path) -> tuple[tuple, dict | None]:
+    """`checked`, and when a post-training int8 file misses its gate, the repair ladder (exporters.repair) unless
+    --repair none: (the checked result, the repair record or None)."""
+    try:
+        return checked(ctx, variant, tmp), None
+    except ParityError as exc:
+        if ctx.cfg.repair == "none" or variant not in repair.REPAIRABLE:
+            raise
+        return repair.ladder(ctx, variant, exc, lambda c, build: checked(c, variant, tmp, build))
+
+
 def _build(ctx: ExportContext, variant: str, staged: Path) -> Built:
     try:
         return BUILDERS[VARIANTS[variant].builder](ctx, staged)
@@ -154,11 +175,9 @@ def export_variant(ctx: ExportContext, out: Path, variant: str) -> tuple[Path, d
     target = out / variant
     t0 = time.perf_counter()
     with committed_dir(target, replace=ctx.cfg.overwrite) as tmp:
-        built = _build(ctx, variant, tmp)
-        embedded = stamp(ctx, variant, tmp / built.file_name)
-        clf = runtime.load(tmp / built.file_name)  # the device's own code path, read back from the file
-        probs = clf.predict_proba(ctx.x_test, batch_size=1000)
-        result = passes_gate(variant, probs, built.reference, ctx.y_test)
+        (built, embedded, clf, probs, result), repaired = build_checked(ctx, variant, tmp)
+        if repaired:
+            built = replace(built, extra={**built.extra, "repair": repaired})
         vs_keras = result if built.reference is ctx.keras_probs else compare(probs, ctx.keras_probs, ctx.y_test)
         # This artifact's own outputs on the golden images, as produced here: `verify` on a device compares
         # against them (catches wrong kernels or runtimes) as well as against Keras.
@@ -175,7 +194,7 @@ def export_variant(ctx: ExportContext, out: Path, variant: str) -> tuple[Path, d
         f"[green]✓[/] {variant:16s} {manifest['file']['bytes'] / 1024:8.1f} KiB  accuracy {f['accuracy']:.4f} "
         f"(Keras {ctx.keras_accuracy:.4f})  agreement {f['agreement_with_keras']:.2%}  "
         f"check {result['agreement']:.2%} vs {'its fine-tuned Keras model' if VARIANTS[variant].fine_tuned else 'Keras'}  "
-        f"{manifest['export_seconds']:.0f}s"
+        f"{manifest['export_seconds']:.0f}s" + (f"  [yellow]{repair.summary(manifest.get('repair'))}[/]" if "repair" in manifest else "")
     )
     return target, manifest
 
@@ -254,7 +273,8 @@ def export_run(run_dir: str | Path, cfg: ExportConfig, console, summary: Callabl
     for v in cfg.variants:
         try:
             outcome.directories[v], manifest = export_variant(ctx, out, v)
-            outcome.written[v] = {**manifest["fidelity"], "bytes": manifest["file"]["bytes"]}
+            outcome.written[v] = {**manifest["fidelity"], "bytes": manifest["file"]["bytes"],
+                                  **({"repair": manifest["repair"]} if "repair" in manifest else {})}
         except FineTuneUnsupported as exc:
             outcome.skipped[v] = str(exc)
             console.print(f"[yellow]–[/] {v:16s} skipped: {exc}")

@@ -25,6 +25,36 @@ def quiet():
         yield
 
 
+# What TensorFlow's quantization debugger and MLIR quantizer write to stderr on every call: progress, deprecation
+# and debugging notices about the tools themselves, not about the user's model.
+NATIVE_NOISE = (b"fully_quantize:", b"INFO: Created TensorFlow Lite", b"WARNING: All log messages before absl",
+                b"W0000", b"I0000")
+
+
+@contextlib.contextmanager
+def quiet_debugger():
+    """`quiet`, plus the quantization debugger's Python warnings and its native NATIVE_NOISE lines on stderr
+    dropped (anything else still reaches the terminal)."""
+    import os
+    import tempfile
+
+    with quiet(), warnings.catch_warnings(), tempfile.TemporaryFile() as captured:
+        warnings.filterwarnings("ignore", message=r".*tf\.lite\.Interpreter is deprecated")
+        warnings.filterwarnings("ignore", message=r".*experimental_preserve_all_tensors")
+        saved = os.dup(2)
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            rest = b"".join(line for line in captured.read().splitlines(keepends=True)
+                            if not line.lstrip().startswith(NATIVE_NOISE))
+            if rest:
+                os.write(2, rest)
+
+
 def convert(converter) -> bytes:
     with quiet():
         return converter.convert()

@@ -214,7 +214,9 @@ def bench_artifact(path: Path, cfg: BenchConfig, images: np.ndarray, labels: np.
                        "raw_interpreter_p50_us": raw["p50_us"], "runtime_overhead_p50": full["p50_us"] / raw["p50_us"]}
         row.throughput = throughput(clf.predict_proba, images, cfg.batch_sizes)
         row.extra = {"input_dtype": clf.manifest["input"]["dtype"],
-                     "flops_per_image": clf.manifest.get("lineage", {}).get("flops_per_image")}
+                     "flops_per_image": clf.manifest.get("lineage", {}).get("flops_per_image"),
+                     # what export repaired when the plain int8 file missed its gate (exporters.repair)
+                     **({"repair": clf.manifest["repair"]} if clf.manifest.get("repair") else {})}
     except (runtime.RuntimeArtifactError, ValueError, RuntimeError, OSError) as exc:
         row.status, row.reason = "error", f"{type(exc).__name__}: {exc}"
     return row

@@ -62,6 +62,11 @@ def _int8_artifact(artifact: Path):
         choices = ", ".join(v.name for v in VARIANTS.values() if v.full_integer)
         raise FmnistEdgeError(f"{artifact}: microcontrollers need a full-integer int8 TFLite artifact "
                               f"({choices}), not {m['variant']}.")
+    float_layers = (m.get("repair") or {}).get("float_layers")
+    if float_layers:
+        raise FmnistEdgeError(f"{artifact}: not full-integer: export repaired it by keeping {', '.join(float_layers)} in "
+                              "float (manifest `repair`), and TFLite Micro's int8 kernels cannot run float layers. Export "
+                              "with --qat (trains the model for int8), or fix what `fmnist-edge explain` shows.")
     return clf
 
 

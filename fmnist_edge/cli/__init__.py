@@ -8,7 +8,7 @@ so `fmnist-edge --help` starts fast and works on a device with only the base ins
 from ._app import app
 
 # Each module registers its commands on `app` when imported; this order is the order --help lists them in.
-from . import train, export, bench, verify, device, webapp, info  # noqa: E402,F401,I001
+from . import train, export, explain, bench, verify, device, webapp, info  # noqa: E402,F401,I001
 
 __all__ = ["app"]
 

@@ -20,6 +20,12 @@ from ..errors import FmnistEdgeError
 from ._app import app, console, quiet_tensorflow, require_train_extra, user_errors
 
 
+def repair_summary(record) -> str:
+    from exporters.repair import summary
+
+    return summary(record)
+
+
 def print_summary(outcome) -> None:
     """A table of every variant asked for (exporters.pipeline.ExportOutcome): written with its numbers, refused
     and what would help, skipped and why. Shown when more than one variant was asked for or any was not written."""
@@ -34,7 +40,7 @@ def print_summary(outcome) -> None:
         if v in outcome.written:
             w = outcome.written[v]
             table.add_row(v, "[green]written[/]", f"{w['accuracy']:.4f}", f"{w['agreement_with_keras']:.2%}",
-                          f"{w['bytes'] / 1024:.1f}", "")
+                          f"{w['bytes'] / 1024:.1f}", repair_summary(w.get("repair")))
         elif v in outcome.refused:
             r = outcome.refused[v]
             parity = r.get("parity") or {}
@@ -98,6 +104,7 @@ def export(
     data_dir: Optional[Path] = typer.Option(None, help="Directory with the four Fashion-MNIST IDX files."),
     c_source: bool = typer.Option(False, "--c-source", help="Also write each int8 TFLite model as C/C++ source (VARIANT/c/)."),
     onnx_int8_scheme: str = opt(ExportConfig, "onnx_int8_scheme"),
+    repair: str = opt(ExportConfig, "repair"),
     portability_check: bool = typer.Option(True, "--portability-check/--no-portability-check",
                                            help="Prove each int8 variant gives the same outputs under emulated x86 SSE4.2 and "
                                                 "AVX2 CPUs (qemu-user-static) before writing it."),
@@ -131,7 +138,7 @@ def export(
         clustering=ClusterConfig(clusters=clusters, min_share=cluster_min_share, epochs=cluster_epochs,
                                  learning_rate=cluster_learning_rate),
         fine_tune_images=fine_tune_images, controls=controls, opset=opset, overwrite=overwrite,
-        data_dir=str(data_dir) if data_dir else None, onnx_int8_scheme=onnx_int8_scheme,
+        data_dir=str(data_dir) if data_dir else None, onnx_int8_scheme=onnx_int8_scheme, repair=repair,
         portability_cpus=option_default(ExportConfig, "portability_cpus") if portability_check else (),
     )
     ExportConfig(variants=variants, **options)
@@ -185,5 +192,9 @@ def write_c_sources(done: dict[str, Path]) -> None:
 
     for name in (v.name for v in VARIANTS.values() if v.full_integer):
         if name in done:
-            header, _ = write_c_source(done[name], done[name] / "c", "fmnist_model")
+            try:
+                header, _ = write_c_source(done[name], done[name] / "c", "fmnist_model")
+            except FmnistEdgeError as exc:  # a file repaired with float layers is not for a microcontroller
+                console.print(f"[yellow]–[/] no C source for {name}: {exc}")
+                continue
             console.print(f"C source for {name}: {header.parent}/")

@@ -1,0 +1,187 @@
+"""Repairs for a post-training int8 file that misses its gate (`export --repair auto`), tried in order, each
+checked again by the variant's gate and portability proof; refusal stays the last step.
+
+1. Cross-layer equalization (Nagel et al., 2019): between two consecutive conv/dense layers joined through ReLU
+   (or nothing, max-pooling, flatten, dropout), output channel c of the first is divided by s_c and the matching
+   input channel of the second multiplied by it, which keeps the function (ReLU(x / s) = ReLU(x) / s for s > 0)
+   while giving both the same per-channel weight range. A channel scaled up after BatchNormalization folding, or
+   in a model trained without normalization, no longer dominates its tensor's single int8 scale. The file stays
+   fully integer.
+2. Higher precision where `explain` points: the layers that win back the most agreement are kept in float inside
+   an int8-I/O file (selective quantization). The file is then not full-integer: the manifest says so and `micro`
+   and `c-source` refuse it with that reason.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SCALABLE = ("Conv2D", "Dense", "DepthwiseConv2D")
+PASS_THROUGH = ("ReLU", "MaxPooling2D", "Dropout", "Flatten", "SpatialDropout2D")  # s-homogeneous per channel
+EQUALIZE_SWEEPS = 4
+
+
+def _relu_or_linear(layer) -> bool:
+    name = getattr(getattr(layer, "activation", None), "__name__", "linear")
+    return name in ("linear", "relu")
+
+
+def pairs(model) -> list[tuple]:
+    """(first, second, flatten_from) for every pair equalization may rescale, in model order; flatten_from is the
+    (H, W, C) shape a Flatten between them unrolls (None without one)."""
+    layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+    found = []
+    for i, first in enumerate(layers):
+        if type(first).__name__ not in SCALABLE or not _relu_or_linear(first) or not first.use_bias:
+            continue
+        if type(first).__name__ == "DepthwiseConv2D" and first.depth_multiplier != 1:
+            continue
+        flatten_from = None
+        for nxt in layers[i + 1:]:
+            kind = type(nxt).__name__
+            if kind == "Flatten":
+                flatten_from = tuple(int(d) for d in first.output.shape[1:])
+            elif kind == "ReLU" and (nxt.max_value is not None or nxt.negative_slope or nxt.threshold):
+                break  # ReLU6 and leaky ReLU do not commute with scaling
+            elif kind in PASS_THROUGH:
+                continue
+            elif kind in SCALABLE:
+                found.append((first, nxt, flatten_from))
+                break
+            else:
+                break
+    return found
+
+
+def _output_axis(layer, kernel: np.ndarray) -> np.ndarray:
+    """Per output channel max |w| of the first layer's kernel."""
+    if type(layer).__name__ == "DepthwiseConv2D":
+        return np.abs(kernel).max(axis=(0, 1, 3))
+    return np.abs(kernel.reshape(-1, kernel.shape[-1])).max(0)
+
+
+def _input_view(layer, kernel: np.ndarray, flatten_from) -> np.ndarray:
+    """The second layer's kernel as (channels of the first, everything else), to scale per input channel."""
+    if flatten_from is not None:  # Dense after Flatten of (H, W, C): rows h*W*C + w*C + c belong to channel c
+        channels = flatten_from[-1]
+        return kernel.reshape(-1, channels, kernel.shape[-1]).transpose(1, 0, 2).reshape(channels, -1)
+    if type(layer).__name__ == "Dense":
+        return kernel.reshape(kernel.shape[0], -1)
+    axis = 2  # conv (kh, kw, C_in, C_out), depthwise (kh, kw, C, multiplier)
+    return np.moveaxis(kernel, axis, 0).reshape(kernel.shape[axis], -1)
+
+
+def _scale_input(layer, kernel: np.ndarray, flatten_from, s: np.ndarray) -> np.ndarray:
+    if flatten_from is not None:
+        channels = flatten_from[-1]
+        return (kernel.reshape(-1, channels, kernel.shape[-1]) * s[None, :, None]).reshape(kernel.shape)
+    if type(layer).__name__ == "Dense":
+        return kernel * s[:, None]
+    shape = [1] * kernel.ndim
+    shape[2] = -1
+    return kernel * s.reshape(shape)
+
+
+def equalize(model, sweeps: int = EQUALIZE_SWEEPS):
+    """A copy of the model with cross-layer equalization applied; returns (model, record). The record lists each
+    pair and its largest channel scale; no pair leaves the model unchanged (record['pairs'] empty)."""
+    import keras
+
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    before = {first.name: _output_axis(first, first.get_weights()[0]) for first, _, _ in pairs(clone)}
+    for _ in range(sweeps):
+        for first, second, flatten_from in pairs(clone):
+            w1, b1, *rest1 = first.get_weights()
+            w2, *rest2 = second.get_weights()
+            r1, r2 = _output_axis(first, w1), np.abs(_input_view(second, w2, flatten_from)).max(1)
+            ok = (r1 > 0) & (r2 > 0)
+            s = np.where(ok, np.sqrt(np.where(ok, r1, 1) / np.where(ok, r2, 1)), 1.0).astype(w1.dtype)
+            shape = [1] * (w1.ndim - 2) + ([-1, 1] if type(first).__name__ == "DepthwiseConv2D" else [1, -1])
+            first.set_weights([w1 / s.reshape(shape), b1 / s, *rest1])
+            second.set_weights([_scale_input(second, w2, flatten_from, s), *rest2])
+    record = []
+    for first, second, _ in pairs(clone):
+        ratio = before[first.name] / np.maximum(_output_axis(first, first.get_weights()[0]), 1e-30)
+        record.append({"layers": f"{first.name} -> {second.name}",
+                       "largest_channel_scale": round(float(np.max(np.maximum(ratio, 1 / ratio))), 3)})
+    return clone, {"pairs": record}
+
+
+REPAIRABLE = ("tflite-int8", "tflite-int8-web")  # post-training int8 of the run's own Keras model
+MAX_FLOAT_LAYERS = 3
+FUNCTION_TOLERANCE = 1e-3  # max |dp| between the equalized and the original Keras model: the same function
+
+
+def selective_int8(model, calibration: np.ndarray, float_tensors: list[str]) -> bytes:
+    """Full-integer int8 I/O and kernels except the ops writing `float_tensors`, kept in float (selective
+    quantization through the converter's calibrated model)."""
+    import tensorflow as tf
+    from tensorflow.lite.python import convert
+
+    from .explain import debugger
+    from .tflite import quiet_debugger as quiet
+
+    dbg = debugger(model, calibration)
+    with quiet():
+        return convert.mlir_quantize(dbg.calibrated_model, fully_quantize=True, input_data_type=tf.int8,
+                                     output_data_type=tf.int8, denylisted_nodes=list(float_tensors))
+
+
+def ladder(ctx, variant: str, first: Exception, attempt):
+    """Try the repairs in order after `first` (the ParityError of the plain conversion). `attempt(ctx, build)`
+    builds with `build(ctx, tmp)` (None: the variant's own builder), checks the gate and returns the checked
+    result, or raises ParityError. Returns (result, repair record); raises RepairFailed naming explain's top
+    layers when nothing passes."""
+    from dataclasses import replace
+
+    from .builders import Built
+    from .errors import ParityError, RepairFailed
+    from .explain import WEIGHTED, explain, flattened
+
+    tried = [{"step": "plain post-training int8", **first.numbers}]
+    model = flattened(ctx.model)
+    equalized, record = equalize(model)
+    if record["pairs"]:
+        drift = float(np.abs(equalized.predict(ctx.calibration, verbose=0) - ctx.model.predict(ctx.calibration, verbose=0)).max())
+        if drift <= FUNCTION_TOLERANCE:
+            model = equalized
+            ctx.console.print(f"  {variant}: missed its gate; trying cross-layer equalization of "
+                              f"{', '.join(p['layers'] for p in record['pairs'])}")
+            try:
+                return attempt(replace(ctx, model=equalized), None), {"equalized": record["pairs"], "tried": tried}
+            except ParityError as exc:
+                tried.append({"step": "cross-layer equalization", **exc.numbers})
+    report = explain(model, ctx.calibration, ctx.x_test, ctx.y_test, ctx.keras_probs)
+    # At least one weighted layer stays int8: a file with every conv and dense in float is a float model.
+    budget = min(MAX_FLOAT_LAYERS, sum(r["op"] in WEIGHTED for r in report["layers"]) - 1)
+    helpful = sorted((r for r in report["layers"] if r.get("float_only", {}).get("agreement_gain_points", 0) > 0),
+                     key=lambda r: -r["float_only"]["agreement_gain_points"])[:max(budget, 0)]
+    if variant == "tflite-int8":  # the web file's LiteRT.js build needs every kernel in int8
+        for k in range(1, len(helpful) + 1):
+            chosen = helpful[:k]
+            ctx.console.print(f"  {variant}: trying {', '.join(r['layer'] for r in chosen)} in float")
+
+            def build(c, tmp, chosen=chosen, model=model):
+                (tmp / "model.tflite").write_bytes(selective_int8(model, c.calibration, [r["tensor"] for r in chosen]))
+                return Built("model.tflite", c.keras_probs, {"calibration": c.calibration_record})
+            try:
+                result = attempt(replace(ctx, model=model), build)
+            except ParityError as exc:
+                tried.append({"step": f"{k} layer(s) in float", **exc.numbers})
+                continue
+            return result, {**({"equalized": record["pairs"]} if model is equalized else {}),
+                            "float_layers": [r["layer"] for r in chosen], "full_integer": False, "tried": tried}
+    raise RepairFailed(variant, first, tried, [r["layer"] for r in report["layers"][:3]])
+
+
+def summary(record: dict | None) -> str:
+    """One line for the export summary and bench: what was repaired."""
+    if not record:
+        return ""
+    parts = []
+    if record.get("equalized"):
+        parts.append(f"cross-layer equalized ({len(record['equalized'])} pair(s))")
+    if record.get("float_layers"):
+        parts.append(f"{', '.join(record['float_layers'])} kept in float (not full-integer)")
+    return "repaired: " + "; ".join(parts)
