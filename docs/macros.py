@@ -231,6 +231,24 @@ def profile(file: str, command: str) -> str:
     return "\n".join(out)
 
 
+def explain(file: str, command: str) -> str:
+    """An `fmnist-edge explain --json` report as the command prints it: the layers, worst first."""
+    r = load(file)
+    rows = []
+    for rank, layer in enumerate(r["layers"], 1):
+        alone, rng = layer.get("float_only"), layer.get("ranges", {})
+        rows.append([str(rank), layer["layer"], layer["op"], f"{layer['channel_rel_rmse']:.2%}", f"{layer['rel_rmse']:.2%}",
+                     fmt(layer.get("snr_db"), ".1f"),
+                     f"{alone['agreement']:.2%} ({alone['agreement_gain_points']:+.2f})" if alone else "-",
+                     f"{rng['output_outlier_ratio']:.1f}" if "output_outlier_ratio" in rng else "-",
+                     f"{rng['weight_outlier_ratio']:.1f}" if "weight_outlier_ratio" in rng else "-"])
+    head = (f"{command_line(file, command)}{r['variant']}: int8 accuracy {r['int8']['accuracy']:.4f} (Keras "
+            f"{r['keras_accuracy']:.4f}), agreement with Keras {r['int8']['agreement']:.2%} on {r['test_images']:,} test "
+            f"images ({'passes' if r['passes_gate'] else 'misses'} its gate, >= {r['gate']['min_agreement']:.1%}).\n\n")
+    return head + table(["#", "layer", "op", "error / channel", "error", "SNR dB", "agreement, only it in float",
+                         "outlier ratio, output", "outlier ratio, weights"], rows)
+
+
 def compare_releases(releases=("artifacts/reference", "artifacts/edge")) -> str:
     """The shipped releases side by side, from their manifests, bench.json and micro-tflite-int8.json."""
     def row(release, name):
@@ -287,5 +305,5 @@ def cli_reference() -> str:
 
 def define_env(env) -> None:
     for macro in (cli_reference, run_acc, run_fit, mean_acc, presets, v, rows_table, fidelity, gpu_runs, bench, export_fidelity, micro, cpu_matrix,
-                  profile, compare_releases, photos, photo_study, photo_confidence):
+                  profile, compare_releases, photos, photo_study, photo_confidence, explain):
         env.macro(macro)

@@ -44,7 +44,9 @@ def remedy(variant: str, exc: Exception, calibration_images: int) -> str:
     if spec.int8_kernels:
         more = max(2000, 4 * calibration_images)
         scheme = " or another --onnx-int8-scheme" if spec.format == "onnx" else ""
-        return (f"more calibration images (--calibration-images {more}; this export used {calibration_images}){scheme}, "
-                f"or the QAT variant (--qat), which trains the model for int8, {leave_out}")
+        explain = (f"see which layer loses it (fmnist-edge explain RUN --variant {variant}) and let export repair it "
+                   "(--repair auto), or " if variant in ("tflite-int8", "tflite-int8-web") else "")
+        return (f"{explain}more calibration images (--calibration-images {more}; this export used {calibration_images})"
+                f"{scheme}, or the QAT variant (--qat), which trains the model for int8, {leave_out}")
     return ("a float variant should compute the Keras model exactly; this points at a converter problem: report it "
             f"with the run's manifest.json, {leave_out}")
