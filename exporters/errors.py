@@ -29,9 +29,10 @@ class RepairFailed(ParityError):
         super().__init__(variant, first.numbers, first.limits)
         self.tried, self.top_layers = tried, top_layers
         steps = "; ".join(f"{t['step']}: agreement {t['agreement']}" for t in tried)
+        where = (f" The layers that lose the most (fmnist-edge explain): {', '.join(top_layers)}." if top_layers else "")
         ExportError.__init__(self, f"{variant}: parity check against Keras failed and repairs did not reach "
-                                   f"agreement >= {first.limits.get('agreement >=')} ({steps}). The layers that lose "
-                                   f"the most (fmnist-edge explain): {', '.join(top_layers)}. No artifact was written.")
+                                   f"agreement >= {first.limits.get('agreement >=')} ({steps}).{where} No artifact "
+                                   "was written.")
 
 
 class PortabilityError(ExportError):

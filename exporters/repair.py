@@ -108,7 +108,8 @@ def equalize(model, sweeps: int = EQUALIZE_SWEEPS):
     return clone, {"pairs": record}
 
 
-REPAIRABLE = ("tflite-int8", "tflite-int8-web")  # post-training int8 of the run's own Keras model
+# Post-training int8 of the run's own Keras model; onnx-int8 gets equalization only (explain reads TFLite files).
+REPAIRABLE = ("tflite-int8", "tflite-int8-web", "onnx-int8")
 MAX_FLOAT_LAYERS = 3
 FUNCTION_TOLERANCE = 1e-3  # max |dp| between the equalized and the original Keras model: the same function
 
@@ -152,6 +153,8 @@ def ladder(ctx, variant: str, first: Exception, attempt):
                 return attempt(replace(ctx, model=equalized), None), {"equalized": record["pairs"], "tried": tried}
             except ParityError as exc:
                 tried.append({"step": "cross-layer equalization", **exc.numbers})
+    if variant == "onnx-int8":
+        raise RepairFailed(variant, first, tried, [])
     report = explain(model, ctx.calibration, ctx.x_test, ctx.y_test, ctx.keras_probs)
     # At least one weighted layer stays int8: a file with every conv and dense in float is a float model.
     budget = min(MAX_FLOAT_LAYERS, sum(r["op"] in WEIGHTED for r in report["layers"]) - 1)

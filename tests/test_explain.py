@@ -77,6 +77,13 @@ def test_export_repairs_by_equalization_a_full_integer_file_within_half_a_point(
     assert _int8_artifact(done["tflite-int8"]).variant == "tflite-int8"  # a microcontroller may take it
 
 
+def test_onnx_int8_is_repaired_by_equalization_too(supplier, tmp_path):
+    done = exporters.export(supplier, ["onnx-int8"], out=tmp_path / "run", **QUICK)
+    m = json.loads((done["onnx-int8"] / "manifest.json").read_text())
+    assert m["repair"]["equalized"][0]["layers"] == "stem -> body" and m["repair"]["tried"][0]["agreement"] < 0.985
+    assert m["fidelity"]["agreement_with_keras"] >= 0.985 and m["fidelity"]["accuracy_drop_points"] <= 0.5
+
+
 def test_repair_none_refuses_and_writes_nothing(supplier, tmp_path):
     with pytest.raises(VariantsRefused) as info:
         exporters.export(supplier, ["tflite-int8"], out=tmp_path / "run", repair="none", portability_cpus=(), **QUICK)
