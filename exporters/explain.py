@@ -259,10 +259,11 @@ def explain(model, calibration: np.ndarray, x_test: np.ndarray, y_test: np.ndarr
     """Every op of the model's int8 file by its Keras name, ranked worst first (module docstring)."""
     model = flattened(model)
     dbg = debugger(model, calibration)
-    ops = file_ops(quantized(dbg))
+    plain = quantized(dbg)
+    ops = file_ops(plain)
     names = name_ops(ops, model)
     errors = layer_errors(dbg, ops, calibration)
-    base = score(quantized(dbg), x_test, y_test, keras_probs)
+    base = score(plain, x_test, y_test, keras_probs)
     measured = [op for op in ops if op.index in errors]
     rows = []
     for op, rng in zip(measured, ranges(model, [names[op.index][1] for op in measured], calibration)):

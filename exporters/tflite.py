@@ -35,24 +35,12 @@ NATIVE_NOISE = (b"fully_quantize:", b"INFO: Created TensorFlow Lite", b"WARNING:
 def quiet_debugger():
     """`quiet`, plus the quantization debugger's Python warnings and its native NATIVE_NOISE lines on stderr
     dropped (anything else still reaches the terminal)."""
-    import os
-    import tempfile
+    from runtime.backends import filtered_stderr
 
-    with quiet(), warnings.catch_warnings(), tempfile.TemporaryFile() as captured:
+    with quiet(), warnings.catch_warnings(), filtered_stderr(*NATIVE_NOISE):
         warnings.filterwarnings("ignore", message=r".*tf\.lite\.Interpreter is deprecated")
         warnings.filterwarnings("ignore", message=r".*experimental_preserve_all_tensors")
-        saved = os.dup(2)
-        os.dup2(captured.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            rest = b"".join(line for line in captured.read().splitlines(keepends=True)
-                            if not line.lstrip().startswith(NATIVE_NOISE))
-            if rest:
-                os.write(2, rest)
+        yield
 
 
 def convert(converter) -> bytes:

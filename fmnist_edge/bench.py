@@ -88,14 +88,20 @@ def time_calls(fn, warmup: int, runs: int) -> np.ndarray:
     return out
 
 
-def interleaved_p50(calls: dict, rounds: int, runs_per_round: int, warmup: int = 3) -> dict:
-    """p50 µs of each call, timed round-robin (`time_calls` per call per round) so that drift on a shared
+def interleaved_rounds(calls: dict, rounds: int, runs_per_round: int, warmup: int = 3) -> dict[object, list[np.ndarray]]:
+    """Each call's `time_calls` samples (ns), one array per round, timed round-robin so that drift on a shared
     machine hits every call alike: comparisons within one such run are ratios of the same conditions."""
     samples: dict = {name: [] for name in calls}
     for _ in range(rounds):
         for name, fn in calls.items():
             samples[name].append(time_calls(fn, warmup, runs_per_round))
-    return {name: float(np.median(np.concatenate(s))) / 1e3 for name, s in samples.items()}
+    return samples
+
+
+def interleaved_p50(calls: dict, rounds: int, runs_per_round: int, warmup: int = 3) -> dict:
+    """p50 µs of each call over all its rounds (`interleaved_rounds`)."""
+    return {name: float(np.median(np.concatenate(s))) / 1e3
+            for name, s in interleaved_rounds(calls, rounds, runs_per_round, warmup).items()}
 
 
 def throughput(fn_batch, images: np.ndarray, batch_sizes, min_seconds: float = 0.5) -> dict:

@@ -26,7 +26,7 @@ import runtime
 from runtime.backends import tflite_interpreter_class, without_delegate_notice
 from runtime.manifest import keras_outputs_dir
 
-from .bench import time_calls
+from .bench import interleaved_rounds
 from .errors import FmnistEdgeError
 
 WARMUP_RUNS = 20  # ONNX Runtime runs whose profile events are dropped
@@ -187,15 +187,6 @@ def monotone(values: list[float]) -> list[float]:
     return [total / count for total, count in blocks for _ in range(int(count))]
 
 
-def _timed_rounds(calls: list, rounds: int, per_round: int) -> np.ndarray:
-    """(calls, rounds) p50 µs of each call in each round, timed round-robin so drift hits every call alike."""
-    out = np.empty((len(calls), rounds))
-    for r in range(rounds):
-        for k, fn in enumerate(calls):
-            out[k, r] = np.median(time_calls(fn, 3, per_round)) / 1e3
-    return out
-
-
 def profile_tflite(path: Path, image: np.ndarray, runs: int, threads: int = 1, rounds: int = 10) -> dict:
     Interpreter = tflite_interpreter_class()
     with tempfile.TemporaryDirectory(prefix="fmnist-edge-profile-") as tmp:
@@ -209,7 +200,9 @@ def profile_tflite(path: Path, image: np.ndarray, runs: int, threads: int = 1, r
             raise FmnistEdgeError(f"{path}: LiteRT cannot run this file at batch 1 with XNNPACK; nothing to profile.")
         per_round = max(10, runs // rounds)
         timed = [k for k, it in enumerate(interpreters) if it is not None]
-        samples = _timed_rounds([interpreters[k].invoke for k in timed], rounds, per_round)
+        # (prefix, round): each prefix's p50 µs in each round
+        samples = np.array([[np.median(r) / 1e3 for r in rounds_ns] for rounds_ns in
+                            interleaved_rounds({k: interpreters[k].invoke for k in timed}, rounds, per_round).values()])
     p50 = dict(zip(timed, samples.mean(axis=1) if rounds < 3 else np.median(samples, axis=1)))
     whole = float(p50.pop(len(prefixes)))
     # The noise floor: how far one prefix's p50 moves from round to round (median over prefixes of the

@@ -25,9 +25,9 @@ DELEGATE_NOTICE = b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
 
 
 @contextlib.contextmanager
-def without_delegate_notice():
-    """Capture file descriptor 2 while an interpreter is created, then pass on everything but DELEGATE_NOTICE
-    (a real warning or error from the C++ side still reaches the terminal)."""
+def filtered_stderr(*drop: bytes):
+    """Capture file descriptor 2 (where LiteRT's and TensorFlow's C++ write) for the block, then pass on every line
+    except those starting with one of `drop` (a real warning or error from the C++ side still reaches the terminal)."""
     with tempfile.TemporaryFile() as captured:
         saved = os.dup(2)
         os.dup2(captured.fileno(), 2)
@@ -37,10 +37,14 @@ def without_delegate_notice():
             os.dup2(saved, 2)
             os.close(saved)
             captured.seek(0)
-            rest = b"".join(line for line in captured.read().splitlines(keepends=True)
-                            if not line.startswith(DELEGATE_NOTICE))
+            rest = b"".join(line for line in captured.read().splitlines(keepends=True) if not line.startswith(drop))
             if rest:
                 os.write(2, rest)
+
+
+def without_delegate_notice():
+    """While an interpreter is created: everything on stderr but DELEGATE_NOTICE."""
+    return filtered_stderr(DELEGATE_NOTICE)
 
 
 def sniff_format(path: Path) -> str:

@@ -139,7 +139,8 @@ class Classifier:
 def _manifest_from_file(model: Path, backend) -> dict:
     """A lone model file: described by the metadata export embedded in it (labels, contract, lineage), or, for a
     file without any (another tool's, or exported before they were embedded), by the defaults."""
-    doc = metadata.parse(backend.metadata(), str(model))
+    entries = backend.metadata()
+    doc = metadata.parse(entries, str(model))
     manifest = mf.validate({
         "schema_version": mf.ARTIFACT_SCHEMA_VERSION,
         "variant": doc["variant"] if doc else model.stem,
@@ -151,7 +152,7 @@ def _manifest_from_file(model: Path, backend) -> dict:
         {"steps": ["cast to float32", "divide by 255.0", "reshape to (N, 28, 28, 1)"]},
         "class_names": doc["labels"] if doc else list(DEFAULT_CLASS_NAMES),
         **({"lineage": doc["run"], "photo": doc["photo"],
-            "embedded_metadata": metadata.record(backend.format, backend.metadata())} if doc else {}),
+            "embedded_metadata": metadata.record(backend.format, entries)} if doc else {}),
     }, str(model))
     if doc:
         for which in ("input", "output"):
