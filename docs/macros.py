@@ -242,11 +242,35 @@ def explain(file: str, command: str) -> str:
                      f"{alone['agreement']:.2%} ({alone['agreement_gain_points']:+.2f})" if alone else "-",
                      f"{rng['output_outlier_ratio']:.1f}" if "output_outlier_ratio" in rng else "-",
                      f"{rng['weight_outlier_ratio']:.1f}" if "weight_outlier_ratio" in rng else "-"])
-    head = (f"{command_line(file, command)}{r['variant']}: int8 accuracy {r['int8']['accuracy']:.4f} (Keras "
+    scheme = f" ({r['scheme']})" if r.get("scheme") else ""
+    head = (f"{command_line(file, command)}{r['variant']}{scheme}: int8 accuracy {r['int8']['accuracy']:.4f} (Keras "
             f"{r['keras_accuracy']:.4f}), agreement with Keras {r['int8']['agreement']:.2%} on {r['test_images']:,} test "
             f"images ({'passes' if r['passes_gate'] else 'misses'} its gate, >= {r['gate']['min_agreement']:.1%}).\n\n")
     return head + table(["#", "layer", "op", "error / channel", "error", "SNR dB", "agreement, only it in float",
                          "outlier ratio, output", "outlier ratio, weights"], rows)
+
+
+def onnx_verdict(file: str) -> str:
+    """The reduce-range study's conclusion, from its JSON: which files met all three criteria, if any."""
+    won = {release.rsplit("/", 1)[-1]: files for release, files in load(file)["meets_all_three"].items()}
+    if not any(won.values()):
+        return ("No file meets all three on this CPU: keeping layers in float wins agreement back but costs the speed "
+                "that made reduce-range attractive, so `u8u8` stays the default.")
+    both = set.intersection(*(set(f) for f in won.values()))
+    return ("Meeting all three: " + "; ".join(f"{r}: {', '.join(f) or 'none'}" for r, f in won.items()) + ". "
+            + ("The same file kind meets them on both releases." if both else
+               "No one scheme meets them on both releases, so `u8u8` stays the default."))
+
+
+def shipped_ratio(release: str, variant: str) -> str:
+    """A shipped file's zlib-9 size over its release's float32 file's, both as shipped (metadata embedded)."""
+    size = load(f"{release}/{variant}/manifest.json")["file"]["zlib9_bytes"]
+    return f"{size / load(f'{release}/tflite-float32/manifest.json')['file']['zlib9_bytes']:.1%}"
+
+
+def search_seconds(file: str, method: str) -> str:
+    """The fit seconds of every rung a pruning or clustering search tried, summed (exporters.search)."""
+    return f"{sum(t['fit_seconds'] for t in pick(load(file), f'{method}.search.tried')):,.0f}"
 
 
 def compare_releases(releases=("artifacts/reference", "artifacts/edge")) -> str:
@@ -305,5 +329,6 @@ def cli_reference() -> str:
 
 def define_env(env) -> None:
     for macro in (cli_reference, run_acc, run_fit, mean_acc, presets, v, rows_table, fidelity, gpu_runs, bench, export_fidelity, micro, cpu_matrix,
-                  profile, compare_releases, photos, photo_study, photo_confidence, explain):
+                  profile, compare_releases, photos, photo_study, photo_confidence, explain, search_seconds,
+                  onnx_verdict, shipped_ratio):
         env.macro(macro)

@@ -19,6 +19,7 @@ from runtime.weights import kernel_stats
 from .builders import builder
 from .config import ClusterConfig, PruneConfig
 from .errors import FineTuneUnsupported
+from . import search
 from .finetune import fine_tune_note, fine_tuned, fit, tf_keras_copy, tuned_result
 
 PRUNABLE = ("Conv2D", "Dense", "SeparableConv2D", "DepthwiseConv2D")
@@ -101,12 +102,13 @@ def cluster(model, model_name, x_fit, y_fit, x_test, calibration, cfg: ClusterCo
 def _compressed(ctx, tmp, variant: str, method, cfg, summary: str):
     what = VARIANTS[variant].fine_tune
     ctx.console.print(f"  {what}: {summary} in layers holding >= {cfg.min_share:.0%} of the weights, {cfg.epochs} "
-                      f"epoch(s), lr {cfg.learning_rate:g}, {fine_tune_note(ctx)}")
-    res = method(ctx.model, ctx.preset_name, ctx.fine_tune["x"], ctx.fine_tune["y"], ctx.x_test, ctx.calibration, cfg)
-    built = fine_tuned(ctx, tmp, variant, res, res["details"])
+                      f"epoch(s), lr {cfg.learning_rate:g}, {fine_tune_note(ctx)}; searched within "
+                      f"{ctx.cfg.compression_max_drop:g} points of Keras")
+    res, chosen, data, record = search.search(ctx, variant, method, cfg)
+    built = fine_tuned(ctx, tmp, variant, res, res["details"], chosen, data)
     kernels = kernel_stats(tmp / "model.tflite")
     built.extra[what].update(file_kernels=kernels, file_sparsity=round(
-        sum(k["sparsity"] * k["weights"] for k in kernels) / sum(k["weights"] for k in kernels), 4))
+        sum(k["sparsity"] * k["weights"] for k in kernels) / sum(k["weights"] for k in kernels), 4), search=record)
     return built
 
 

@@ -78,6 +78,7 @@ class PruneConfig:
     learning_rate: float = _opt(1e-4, "Pruning: fine-tuning learning rate (Adam).")
     batch_size: int = 256
     seed: int = 0
+    cosine_decay: bool = False  # the search's longer schedule (exporters.search) decays the learning rate to 0
 
     def __post_init__(self):
         if not 0.0 < self.sparsity < 1.0:
@@ -91,11 +92,13 @@ class PruneConfig:
 class ClusterConfig:
     # each weight is one of the centroids (16 missed 15% of float32 zlib-9)
     clusters: int = _opt(8, "Clustering: centroids per clustered layer (2-256).")
-    min_share: float = _opt(0.02, "Clustering: only layers holding at least this share of the model's weights (0-1).")
+    # 1%: on `edge` the 1x1 convolution (1.7% of the weights) clustered too keeps the file under 15% of float32 zlib-9
+    min_share: float = _opt(0.01, "Clustering: only layers holding at least this share of the model's weights (0-1).")
     epochs: int = _opt(1, "Clustering: fine-tuning epochs.")
     learning_rate: float = _opt(3e-5, "Clustering: fine-tuning learning rate (Adam).")
     batch_size: int = 256
     seed: int = 0
+    cosine_decay: bool = False
 
     def __post_init__(self):
         # int8 has 256 values: more centroids than that cannot survive quantization
@@ -120,6 +123,12 @@ class ExportConfig:
     # on all of it (artifacts/fine_tune_study.json; docs/results/export.md, "Fine-tuning on a subset").
     fine_tune_images: int = _opt(18_000, "Images to fine-tune QAT, pruning and clustering on: a seeded class-balanced "
                                  "subset of the training split (0: all of it).")
+    # The search behind the pruning and clustering defaults (exporters.compress.search): the configured setting on
+    # the fine-tuning subset, then a longer schedule on the whole training split, then a lower sparsity (more
+    # centroids), until the int8 file is within this many points of the Keras model's test accuracy.
+    compression_max_drop: float = _opt(0.5, "Pruning and clustering: the most test accuracy, in points, the int8 file "
+                                       "may lose against the Keras model; export searches until one setting holds.")
+    compression_attempts: int = _opt(4, "Pruning and clustering: settings tried at most (1: only the one given, no search).")
     controls: bool = _opt(False, "Also fine-tune a float control with each fine-tuned variant's schedule (no "
                           "quantization, pruning or clustering), to tell what the extra training does from what the "
                           "method costs; doubles the fine-tuning time.")
@@ -149,6 +158,9 @@ class ExportConfig:
         if self.fine_tune_images != 0 and self.fine_tune_images < 100:
             raise ExportError(f"--fine-tune-images must be 0 (the whole training split) or at least 100, got "
                               f"{self.fine_tune_images}.")
+        if not 0 < self.compression_max_drop <= 100 or not 1 <= self.compression_attempts <= 8:
+            raise ExportError(f"--compression-max-drop must be above 0 (points of accuracy) and --compression-attempts from 1 "
+                              f"to 8, got {self.compression_max_drop} and {self.compression_attempts}.")
         if not 0 <= self.calibration_seed < 2**32:
             raise ExportError(f"--calibration-seed must be an integer from 0 to 2**32 - 1, got {self.calibration_seed}.")
         if not OPSETS[0] <= self.opset <= OPSETS[1]:

@@ -96,7 +96,11 @@ def fit(model, x_fit, y_fit, cfg, callbacks=()) -> float:
     """Fine-tune a compiled tf_keras model with `cfg`'s schedule; returns the seconds it took."""
     import tf_keras
 
-    model.compile(optimizer=tf_keras.optimizers.Adam(cfg.learning_rate), loss=loss_for(y_fit))
+    lr = cfg.learning_rate
+    if getattr(cfg, "cosine_decay", False):  # to 0 by the last step: the weights settle instead of wandering at a high lr
+        steps = int(np.ceil(len(y_fit) / cfg.batch_size)) * cfg.epochs
+        lr = tf_keras.optimizers.schedules.CosineDecay(cfg.learning_rate, decay_steps=steps)
+    model.compile(optimizer=tf_keras.optimizers.Adam(lr), loss=loss_for(y_fit))
     t0 = time.perf_counter()
     # Stops at the next batch on SIGTERM, even where tf_keras swallowed the handler's SystemExit.
     stop = tf_keras.callbacks.LambdaCallback(on_batch_end=lambda batch, logs: stop_if_signalled())
@@ -125,19 +129,20 @@ def fine_tune_float_control(model, x_fit, y_fit, x_test, cfg) -> np.ndarray:
     return control.predict(x_test, batch_size=1024, verbose=0)
 
 
-def fine_tuned(ctx: ExportContext, tmp: Path, variant: str, res: dict, details: dict) -> Built:
-    """Write a fine-tuned variant's file (QAT, pruning, clustering); its manifest says how it was trained (the
-    schedule in the ExportConfig field the variant table names), how the tuned float model and a float control
-    with the same schedule score, and how it agrees with the original."""
+def fine_tuned(ctx: ExportContext, tmp: Path, variant: str, res: dict, details: dict, cfg=None, data=None) -> Built:
+    """Write a fine-tuned variant's file (QAT, pruning, clustering); its manifest says how it was trained (`cfg`,
+    default the schedule in the ExportConfig field the variant table names, on `data`, default ctx.fine_tune), how
+    the tuned float model and a float control with the same schedule score, and how it agrees with the original."""
     from .gate import compare
 
     what = VARIANTS[variant].fine_tune
-    cfg = getattr(ctx.cfg, what)
+    cfg = cfg or getattr(ctx.cfg, what)
+    data = data or ctx.fine_tune
     (tmp / "model.tflite").write_bytes(res["tflite"])
     tuned = res["tuned_probs"]
     vs_original = compare(tuned, ctx.keras_probs, ctx.y_test)
     if ctx.cfg.controls:  # the float Keras model fine-tuned with the same schedule: what extra training alone does
-        control = compare(fine_tune_float_control(ctx.model, ctx.fine_tune["x"], ctx.fine_tune["y"], ctx.x_test, cfg),
+        control = compare(fine_tune_float_control(ctx.model, data["x"], data["y"], ctx.x_test, cfg),
                           ctx.keras_probs, ctx.y_test)
         control = {"float_control_accuracy": control["accuracy"],
                    "float_control_agreement_with_original": control["agreement"]}
@@ -146,8 +151,9 @@ def fine_tuned(ctx: ExportContext, tmp: Path, variant: str, res: dict, details: 
     return Built("model.tflite", tuned, {"calibration": ctx.calibration_record, what: {
         **details, "epochs": cfg.epochs, "learning_rate": cfg.learning_rate, "batch_size": cfg.batch_size,
         "seed": cfg.seed, "fit_seconds": round(res["fit_seconds"], 1),
-        "fine_tune_images": int(len(ctx.fine_tune["y"])), "fine_tune_source": ctx.fine_tune["source"],
-        "label_smoothing": ctx.fine_tune["label_smoothing"],
+        "learning_rate_schedule": "cosine decay to 0" if getattr(cfg, "cosine_decay", False) else "constant",
+        "fine_tune_images": int(len(data["y"])), "fine_tune_source": data["source"],
+        "label_smoothing": data["label_smoothing"],
         "tuned_keras_accuracy": vs_original["accuracy"],
         "tuned_keras_agreement_with_original": vs_original["agreement"], **control,
         "checked_against": f"the fine-tuned {TUNED[what]} Keras (tf_keras) model it was converted from",

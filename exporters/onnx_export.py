@@ -41,7 +41,9 @@ CALIBRATION_METHODS = ("MinMax", "Entropy", "Percentile")  # onnxruntime.quantiz
 
 
 def to_int8(float_path: Path, path: Path, calibration: np.ndarray, tmp: Path, scheme: str = DEFAULT_SCHEME,
-            method: str = "MinMax", per_channel: bool = True) -> None:
+            method: str = "MinMax", per_channel: bool = True, nodes_to_quantize=None, nodes_to_exclude=None) -> None:
+    """Static QDQ quantization; `nodes_to_quantize` (only those) and `nodes_to_exclude` (kept in float) name nodes
+    of the pre-processed graph (exporters.explain_onnx measures one node at a time with them)."""
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                           quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -62,6 +64,7 @@ def to_int8(float_path: Path, path: Path, calibration: np.ndarray, tmp: Path, sc
         str(prepped), str(path), Reader(), quant_format=QuantFormat.QDQ, per_channel=per_channel,
         activation_type=QuantType[spec["activation"]], weight_type=QuantType[spec["weight"]],
         reduce_range=spec["reduce_range"], calibrate_method=CalibrationMethod[method],
+        nodes_to_quantize=nodes_to_quantize, nodes_to_exclude=nodes_to_exclude,
     )
     prepped.unlink()
 
@@ -111,14 +114,15 @@ def build_float32(ctx, tmp):
 
 
 @builder("onnx_int8")
-def build_int8(ctx, tmp):
+def build_int8(ctx, tmp, exclude: tuple[str, ...] = ()):
+    """The onnx-int8 file; `exclude` names nodes kept in float (the repair ladder's second step)."""
     float_path = tmp / "float.onnx"
     to_float32(ctx.model, float_path, ctx.cfg.opset)
     scheme = ctx.cfg.onnx_int8_scheme
-    to_int8(float_path, tmp / "model.onnx", ctx.calibration, tmp, scheme)
+    to_int8(float_path, tmp / "model.onnx", ctx.calibration, tmp, scheme, nodes_to_exclude=list(exclude) or None)
     float_path.unlink()
     spec = SCHEMES[scheme]
-    return Built("model.onnx", ctx.keras_probs, {
+    return Built("model.onnx", ctx.keras_probs, {**({"excluded_nodes": list(exclude)} if exclude else {}),
         "opset": ctx.cfg.opset, "calibration": ctx.calibration_record,
         "qdq_graph_io_quantization": qdq_io_params(tmp / "model.onnx"),
         "quantization_scheme": {"name": scheme, "activations": spec["activation"], "weights": spec["weight"],

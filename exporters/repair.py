@@ -7,9 +7,10 @@ checked again by the variant's gate and portability proof; refusal stays the las
    while giving both the same per-channel weight range. A channel scaled up after BatchNormalization folding, or
    in a model trained without normalization, no longer dominates its tensor's single int8 scale. The file stays
    fully integer.
-2. Higher precision where `explain` points: the layers that win back the most agreement are kept in float inside
-   an int8-I/O file (selective quantization). The file is then not full-integer: the manifest says so and `micro`
-   and `c-source` refuse it with that reason.
+2. Higher precision where `explain` points: the layers that win back the most agreement are kept in float (TFLite:
+   denylisted in an int8-I/O file, which is then not full-integer: the manifest says so and `micro` and `c-source`
+   refuse it with that reason; ONNX: their nodes excluded from quantization). Not for tflite-int8-web, whose
+   LiteRT.js build needs every kernel in int8.
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ def equalize(model, sweeps: int = EQUALIZE_SWEEPS):
     return clone, {"pairs": record}
 
 
-# Post-training int8 of the run's own Keras model; onnx-int8 gets equalization only (explain reads TFLite files).
+# Post-training int8 of the run's own Keras model (the web file: equalization only, see ladder).
 REPAIRABLE = ("tflite-int8", "tflite-int8-web", "onnx-int8")
 MAX_FLOAT_LAYERS = 3
 FUNCTION_TOLERANCE = 1e-3  # max |dp| between the equalized and the original Keras model: the same function
@@ -129,6 +130,32 @@ def selective_int8(model, calibration: np.ndarray, float_tensors: list[str]) -> 
                                      output_data_type=tf.int8, denylisted_nodes=list(float_tensors))
 
 
+def _explain(ctx, variant: str, model) -> dict:
+    if variant == "onnx-int8":
+        from .explain_onnx import explain_onnx
+
+        return explain_onnx(model, ctx.calibration, ctx.x_test, ctx.y_test, ctx.keras_probs, ctx.cfg.onnx_int8_scheme,
+                            ctx.cfg.opset)
+    from .explain import explain
+
+    return explain(model, ctx.calibration, ctx.x_test, ctx.y_test, ctx.keras_probs)
+
+
+def _float_layers_builder(variant: str, model, chosen: list[dict]):
+    """build(ctx, tmp) writing the variant's file with the `chosen` explain rows kept in float: TFLite by
+    denylisting their tensors, ONNX by excluding their nodes from quantization."""
+    from .builders import Built
+
+    def build(c, tmp):
+        if variant == "onnx-int8":
+            from . import onnx_export
+
+            return onnx_export.build_int8(c, tmp, tuple(r["node"] for r in chosen))
+        (tmp / "model.tflite").write_bytes(selective_int8(model, c.calibration, [r["tensor"] for r in chosen]))
+        return Built("model.tflite", c.keras_probs, {"calibration": c.calibration_record})
+    return build
+
+
 def ladder(ctx, variant: str, first: Exception, attempt):
     """Try the repairs in order after `first` (the ParityError of the plain conversion). `attempt(ctx, build)`
     builds with `build(ctx, tmp)` (None: the variant's own builder), checks the gate and returns the checked
@@ -136,9 +163,9 @@ def ladder(ctx, variant: str, first: Exception, attempt):
     layers when nothing passes."""
     from dataclasses import replace
 
-    from .builders import Built
     from .errors import ParityError, RepairFailed
-    from .explain import WEIGHTED, explain, flattened
+    from .explain import WEIGHTED, flattened
+    from .explain_onnx import WEIGHTED_ONNX
 
     tried = [{"step": "plain post-training int8", **first.numbers}]
     model = flattened(ctx.model)
@@ -153,28 +180,24 @@ def ladder(ctx, variant: str, first: Exception, attempt):
                 return attempt(replace(ctx, model=equalized), None), {"equalized": record["pairs"], "tried": tried}
             except ParityError as exc:
                 tried.append({"step": "cross-layer equalization", **exc.numbers})
-    if variant == "onnx-int8":
-        raise RepairFailed(variant, first, tried, [])
-    report = explain(model, ctx.calibration, ctx.x_test, ctx.y_test, ctx.keras_probs)
+    report = _explain(ctx, variant, model)
     # At least one weighted layer stays int8: a file with every conv and dense in float is a float model.
-    budget = min(MAX_FLOAT_LAYERS, sum(r["op"] in WEIGHTED for r in report["layers"]) - 1)
+    budget = min(MAX_FLOAT_LAYERS, sum(r["op"] in WEIGHTED or r["op"] in WEIGHTED_ONNX for r in report["layers"]) - 1)
     helpful = sorted((r for r in report["layers"] if r.get("float_only", {}).get("agreement_gain_points", 0) > 0),
                      key=lambda r: -r["float_only"]["agreement_gain_points"])[:max(budget, 0)]
-    if variant == "tflite-int8":  # the web file's LiteRT.js build needs every kernel in int8
+    if variant != "tflite-int8-web":  # the web file's LiteRT.js build needs every kernel in int8
         for k in range(1, len(helpful) + 1):
             chosen = helpful[:k]
             ctx.console.print(f"  {variant}: trying {', '.join(r['layer'] for r in chosen)} in float")
-
-            def build(c, tmp, chosen=chosen, model=model):
-                (tmp / "model.tflite").write_bytes(selective_int8(model, c.calibration, [r["tensor"] for r in chosen]))
-                return Built("model.tflite", c.keras_probs, {"calibration": c.calibration_record})
             try:
-                result = attempt(replace(ctx, model=model), build)
+                result = attempt(replace(ctx, model=model), _float_layers_builder(variant, model, chosen))
             except ParityError as exc:
                 tried.append({"step": f"{k} layer(s) in float", **exc.numbers})
                 continue
             return result, {**({"equalized": record["pairs"]} if model is equalized else {}),
-                            "float_layers": [r["layer"] for r in chosen], "full_integer": False, "tried": tried}
+                            "float_layers": [r["layer"] for r in chosen], "tried": tried,
+                            # an ONNX int8 file has float I/O anyway; a TFLite one loses what TFLite Micro needs
+                            **({"full_integer": False} if variant == "tflite-int8" else {})}
     raise RepairFailed(variant, first, tried, [r["layer"] for r in report["layers"][:3]])
 
 
@@ -186,5 +209,6 @@ def summary(record: dict | None) -> str:
     if record.get("equalized"):
         parts.append(f"cross-layer equalized ({len(record['equalized'])} pair(s))")
     if record.get("float_layers"):
-        parts.append(f"{', '.join(record['float_layers'])} kept in float (not full-integer)")
+        parts.append(f"{', '.join(record['float_layers'])} kept in float"
+                     + (" (not full-integer)" if record.get("full_integer") is False else ""))
     return "repaired: " + "; ".join(parts)

@@ -20,7 +20,8 @@ def _cells(row: dict, best=()) -> list[str]:
     size, packed = row.get("file_bytes"), row.get("compressed_bytes")
     agreement = m.get("agreement")
     return [
-        row["name"] + (" ★" if row["name"] in best else "") + (" (repaired)" if ex.get("repair") else ""),
+        row["name"] + (" ★" if row["name"] in best else "") + (" (repaired)" if ex.get("repair") else "")
+        + (" (over budget)" if ex.get("search") and not ex["search"]["within_budget"] else ""),
         _fmt(None if size is None else size / 1024, ",.1f"),
         _fmt(None if packed is None else packed / 1024, ",.1f"),
         _fmt(m.get("accuracy"), ".4f"),

@@ -24,6 +24,8 @@ class Variant:
     fine_tune: str | None = None  # converted from a fine-tuned copy: the ExportConfig field holding that schedule
     remedy: str | None = None  # what would help when it misses its gate, where the shared rules (exporters.gate) say too little
     web_runtime: str | None = None  # the browser runtime the web app runs it with (None: not a web variant)
+    # trained compression: the most its zlib-9 file may be, as a share of the float32 file's zlib-9 size
+    size_target: float | None = None
 
     @property
     def builder(self) -> str:
@@ -59,10 +61,10 @@ _ALL = (
             0.99, full_integer=True, int8_kernels=True, fine_tune="qat", remedy=_more_fine_tuning("--qat-epochs")),
     Variant("tflite-int8-pruned", "tflite", "TFLite int8 full-integer after trained magnitude pruning (tfmot)",
             "compress", 0.985, full_integer=True, int8_kernels=True, fine_tune="pruning",
-            remedy=_more_fine_tuning("--prune-epochs", ", a lower --prune-sparsity")),
+            remedy=_more_fine_tuning("--prune-epochs", ", a lower --prune-sparsity"), size_target=0.10),
     Variant("tflite-int8-clustered", "tflite", "TFLite int8 full-integer after trained weight clustering (tfmot)",
             "compress", 0.985, full_integer=True, int8_kernels=True, fine_tune="clustering",
-            remedy=_more_fine_tuning("--cluster-epochs", ", more --clusters")),
+            remedy=_more_fine_tuning("--cluster-epochs", ", more --clusters"), size_target=0.15),
     # LiteRT.js (the web app's TFLite runtime) takes neither int8 tensors at a model's boundary nor a dynamic batch.
     Variant("tflite-int8-web", "tflite", "TFLite int8 for the browser (LiteRT.js): full-integer kernels, float32 "
             "input and output, a static batch of 1", "web", 0.985, int8_kernels=True, web_runtime="litertjs"),

@@ -23,7 +23,7 @@ os.environ["KERAS_BACKEND"] = "tensorflow"
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from exporters import compress  # noqa: E402
+from exporters import compress, search  # noqa: E402
 from exporters.config import ClusterConfig, PruneConfig  # noqa: E402
 from exporters.config import ExportConfig  # noqa: E402
 from exporters.context import ExportContext, load_context  # noqa: E402
@@ -49,6 +49,8 @@ def main() -> None:
     ap.add_argument("--prune", nargs="*", default=[], help="SPARSITY:LAYER_SHARE points")
     ap.add_argument("--cluster", nargs="*", default=[], help="CLUSTERS:LAYER_SHARE points")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--longer", action="store_true", help="the search's longer budget (exporters.search.ladder's "
+                    "second rung): on the whole training split, at least 4 epochs, 3x the rate decayed to 0")
     args = ap.parse_args()
     console = Console()
     exp = load_context(args.run_dir, ExportConfig(variants=()), console)
@@ -58,6 +60,8 @@ def main() -> None:
               for s, m in (p.split(":") for p in args.prune)]
     points += [("clustering", ClusterConfig(clusters=int(k), min_share=float(m)))
                for k, m in (p.split(":") for p in args.cluster)]
+    if args.longer:
+        points = [(kind, search.ladder(cfg, 2)[1][0]) for kind, cfg in points]
     rows = []
     scratch = tempfile.TemporaryDirectory(prefix="compression-sweep-")
     tmp = Path(scratch.name)
@@ -68,6 +72,7 @@ def main() -> None:
         res = fn(exp.model, exp.preset_name, exp.x_fit, exp.y_fit, exp.x_test, exp.calibration, cfg)
         row = {"kind": kind, "setting": cfg.sparsity if kind == "pruning" else cfg.clusters, "layer_share": cfg.min_share,
                "layers": list(res["details"]["layers"]), "epochs": cfg.epochs, "learning_rate": cfg.learning_rate,
+               "cosine_decay": cfg.cosine_decay,
                **evaluate(exp, res["tflite"], tmp), "seconds": round(time.perf_counter() - t0, 1)}
         row["zlib9_over_float32"] = round(row["zlib9_bytes"] / f32_zlib, 4) if f32_zlib else None
         rows.append(row)
@@ -82,7 +87,10 @@ def main() -> None:
     scratch.cleanup()
     console.print(table)
     if args.json:
-        args.json.write_text(json.dumps({"run": str(args.run_dir), "keras_accuracy": exp.keras_accuracy,
+        command = " ".join(["python scripts/compression_sweep.py", str(args.run_dir), *(["--prune", *args.prune] if args.prune else []),
+                            *(["--cluster", *args.cluster] if args.cluster else []), *(["--longer"] if args.longer else []),
+                            "--json", str(args.json)])
+        args.json.write_text(json.dumps({"command": command, "run": str(args.run_dir), "keras_accuracy": exp.keras_accuracy,
                                          "float32_zlib9_bytes": f32_zlib, "host": host_cpu(), "rows": rows}, indent=2) + "\n")
 
 

@@ -33,7 +33,8 @@ from runtime.variants import VARIANTS  # noqa: E402
 
 L = keras.layers
 QUIET = Console(quiet=True)
-FAST = {"limit": 2000, "calibration_images": 1000, "console": QUIET, "portability_cpus": ()}
+FAST = {"limit": 2000, "calibration_images": 1000, "console": QUIET, "portability_cpus": (),
+        "compression_attempts": 1}  # the settings given, no search (tests/test_compression_search.py tests it)
 # How each convention maps pixels / 255 -- written out here, independently of exporters.contract.
 AFFINE = {"[0,1]": (1.0, 0.0), "[0,255]": (255.0, 0.0), "[-1,1]": (2.0, -1.0),
           "mean/std": (1 / 0.3530, -0.2860 / 0.3530)}

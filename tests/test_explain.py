@@ -97,7 +97,7 @@ def test_when_equalization_cannot_help_layers_are_kept_in_float_and_micro_refuse
     """A model equalization cannot fix (simulated), whose gate one layer in float can reach: the gate is set
     between the plain file's agreement and that of the best layer kept in float, as explain measures them."""
     from exporters import gate
-    from exporters.explain import explain_target
+    from exporters.explain_target import explain_target
 
     report = explain_target(supplier, None, {}, {"limit": 3000}, Console(quiet=True))
     best = max(r["float_only"]["agreement"] for r in report["layers"] if "float_only" in r)
@@ -125,6 +125,59 @@ def test_refusal_after_every_repair_names_explains_top_layers(supplier, tmp_path
     assert "repairs did not reach" in reason and "1 layer(s) in float" in reason
     assert "(fmnist-edge explain): stem, body" in reason or "(fmnist-edge explain): body, stem" in reason
     assert not (tmp_path / "run" / "tflite-int8").exists()
+
+
+@pytest.mark.parametrize("variant", ["tflite-int8-qat", "tflite-int8-pruned", "tflite-float32"])
+def test_explain_refuses_a_variant_it_does_not_analyse_and_says_where_to_look(supplier, variant):
+    result = CliRunner().invoke(cli.app, ["explain", str(supplier), "--variant", variant])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    words = " ".join(result.output.split())
+    assert f"{variant} is not one" in words and "onnx-int8" in words and "manifests record" in words
+
+
+@pytest.fixture(scope="module")
+def onnx_report(supplier):
+    from exporters.explain_target import explain_target
+
+    return explain_target(supplier, "onnx-int8", {}, {"limit": 3000}, Console(quiet=True))
+
+
+def test_explain_onnx_int8_ranks_the_rescaled_layers_first_by_their_keras_names(onnx_report, supplier):
+    assert onnx_report["variant"] == "onnx-int8" and onnx_report["scheme"] == "u8u8" and not onnx_report["passes_gate"]
+    layers = [r["layer"] for r in onnx_report["layers"]]
+    assert set(layers[:2]) == {"stem", "body"} and layers[2:] == ["head"]  # every weighted node, by its Keras name
+    stem = onnx_report["layers"][0] if layers[0] == "stem" else onnx_report["layers"][1]
+    assert stem["op"] == "Conv" and stem["node"] and stem["ranges"]["weight_outlier_ratio"] > 10
+    assert stem["channel_rel_rmse"] > 5 * stem["rel_rmse"]  # two channels crush the six others under one scale
+    assert all("agreement" in r["float_only"] for r in onnx_report["layers"])
+    assert sorted(p.name for p in supplier.parent.iterdir()) == ["supplier.keras"]  # nothing written
+
+
+def test_onnx_int8_keeps_explains_nodes_in_float_when_equalization_cannot_help(onnx_report, supplier, tmp_path,
+                                                                                monkeypatch):
+    """As for TFLite: equalization disabled, the gate set between the plain file's agreement and the best
+    leave-one-out agreement explain measured; the file must then exclude that node from quantization."""
+    import onnx
+
+    from exporters import gate
+
+    best = max(onnx_report["layers"], key=lambda r: r["float_only"]["agreement"])
+    assert best["float_only"]["agreement"] > onnx_report["int8"]["agreement"] + 0.002
+    between = (best["float_only"]["agreement"] + onnx_report["int8"]["agreement"]) / 2
+    monkeypatch.setattr(gate, "tolerance", lambda variant: {"min_agreement": between})
+    monkeypatch.setattr(repair, "equalize", lambda model: (model, {"pairs": []}))
+    done = exporters.export(supplier, ["onnx-int8"], out=tmp_path / "run", portability_cpus=(), **QUICK)
+    m = json.loads((done["onnx-int8"] / "manifest.json").read_text())
+    assert len(m["repair"]["float_layers"]) == 1 and "full_integer" not in m["repair"]
+    assert m["fidelity"]["agreement_with_keras"] >= between
+    (excluded,) = m["excluded_nodes"]
+    graph = onnx.load(str(done["onnx-int8"] / "model.onnx")).graph
+    producers = {o: n.op_type for n in graph.node for o in n.output}
+    node = next(n for n in graph.node if n.name == excluded)
+    # kept in float: its weights are a plain initializer, not dequantized int8; the other convs stay quantized
+    assert producers.get(node.input[1]) != "DequantizeLinear"
+    assert sum(n.op_type == "DequantizeLinear" for n in graph.node) > 0
+    assert "kept in float" in repair.summary(m["repair"]) and "not full-integer" not in repair.summary(m["repair"])
 
 
 def test_equalization_keeps_the_function_and_evens_the_ranges(supplier):

@@ -40,7 +40,7 @@ def exported(tiny_run, tmp_path_factory):
     # int8 within the check (90% did not: 96.4% agreement); the reference's settings are measured in docs/results/compression.md.
     # With the float controls (export --controls), and fine-tuned on a class-balanced subset of the training split.
     pipeline.export_run(run, pipeline.ExportConfig(calibration_images=200, pruning=PruneConfig(sparsity=0.5),
-                                                   fine_tune_images=1500, controls=True), QUIET)
+                                                   fine_tune_images=1500, controls=True, compression_attempts=1), QUIET)
     return run
 
 

@@ -52,7 +52,8 @@ def test_export_compress_writes_the_four_compression_variants_with_what_their_fi
 
     result = runner.invoke(cli.app, ["export", str(run_copy), "--compress", "--prune-sparsity", "0.5",
                                      "--prune-epochs", "1", "--prune-ramp-epochs", "1", "--clusters", "8",
-                                     "--cluster-epochs", "1", "--calibration-images", "100", "--no-portability-check"])
+                                     "--cluster-epochs", "1", "--calibration-images", "100", "--no-portability-check",
+                                     "--compression-attempts", "1"])
     assert result.exit_code == 0, result.output
     assert written(run_copy) == ["tflite-dynamic-int8", "tflite-float16", "tflite-int8-clustered", "tflite-int8-pruned"]
     fc = (10, 1352)  # the tiny model's classifier kernel

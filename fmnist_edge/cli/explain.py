@@ -17,7 +17,8 @@ from ._app import app, console, quiet_tensorflow, require_train_extra, user_erro
 def explain_table(report: dict) -> Table:
     int8, gate = report["int8"], report["gate"]
     verdict = "passes" if report["passes_gate"] else "MISSES"
-    table = Table(title=f"{report['variant']} of {report['target']}: int8 accuracy {int8['accuracy']:.4f} (Keras "
+    scheme = f" ({report['scheme']})" if report.get("scheme") else ""
+    table = Table(title=f"{report['variant']}{scheme} of {report['target']}: int8 accuracy {int8['accuracy']:.4f} (Keras "
                         f"{report['keras_accuracy']:.4f}), agreement {int8['agreement']:.2%} ({verdict} its gate "
                         f">= {gate['min_agreement']:.1%}); worst first", title_justify="left",
                   caption=report["method"], caption_justify="left")
@@ -59,6 +60,8 @@ def explain(
     plot: Optional[Path] = typer.Option(None, help="Write a PNG bar chart of each layer's error."),
     calibration_images: int = typer.Option(option_default(ExportConfig, "calibration_images"),
                                            help=option_help(ExportConfig, "calibration_images")),
+    onnx_int8_scheme: Optional[str] = typer.Option(None, help="onnx-int8: the ONNX Runtime scheme (default: the artifact's, "
+                                                   "else export's default).", show_default=False),
     data_dir: Optional[Path] = typer.Option(None, help="Directory with the four Fashion-MNIST IDX files."),
     input_range: Optional[str] = typer.Option(None, help="Model file: the range LO,HI it was trained on (as for export)."),
     input_norm: Optional[str] = typer.Option(None, help="Model file: MEAN,STD it standardised its inputs with."),
@@ -78,10 +81,11 @@ def explain(
     require_train_extra("tensorflow")
     quiet_tensorflow()
     os.environ["KERAS_BACKEND"] = "tensorflow"
-    from exporters.explain import explain_target
+    from exporters.explain_target import explain_target
 
     report = explain_target(target, variant, {"calibration_images": calibration_images,
-                                              "data_dir": str(data_dir) if data_dir else None},
+                                              "data_dir": str(data_dir) if data_dir else None,
+                                              **({"onnx_int8_scheme": onnx_int8_scheme} if onnx_int8_scheme else {})},
                             {"input_range": input_range, "input_norm": input_norm, "input_scale": input_scale,
                              "output": output, "limit": limit}, console)
     console.print(explain_table(report))

@@ -20,16 +20,12 @@ from ..errors import FmnistEdgeError
 from ._app import app, console, quiet_tensorflow, require_train_extra, user_errors
 
 
-def repair_summary(record) -> str:
-    from exporters.repair import summary
-
-    return summary(record)
-
-
 def print_summary(outcome) -> None:
     """A table of every variant asked for (exporters.pipeline.ExportOutcome): written with its numbers, refused
     and what would help, skipped and why. Shown when more than one variant was asked for or any was not written."""
     from rich.table import Table
+
+    from exporters.pipeline import written_note
 
     if len(outcome.variants) <= 1 and not (outcome.refused or outcome.skipped):
         return
@@ -40,7 +36,7 @@ def print_summary(outcome) -> None:
         if v in outcome.written:
             w = outcome.written[v]
             table.add_row(v, "[green]written[/]", f"{w['accuracy']:.4f}", f"{w['agreement_with_keras']:.2%}",
-                          f"{w['bytes'] / 1024:.1f}", repair_summary(w.get("repair")))
+                          f"{w['bytes'] / 1024:.1f}", written_note(w))
         elif v in outcome.refused:
             r = outcome.refused[v]
             parity = r.get("parity") or {}
@@ -97,6 +93,8 @@ def export(
     cluster_learning_rate: float = opt(ClusterConfig, "learning_rate", "--cluster-learning-rate"),
     cluster_min_share: float = opt(ClusterConfig, "min_share", "--cluster-min-share"),
     fine_tune_images: int = opt(ExportConfig, "fine_tune_images"),
+    compression_max_drop: float = opt(ExportConfig, "compression_max_drop"),
+    compression_attempts: int = opt(ExportConfig, "compression_attempts"),
     controls: bool = opt(ExportConfig, "controls", "--controls/--no-controls"),
     opset: int = opt(ExportConfig, "opset"),
     out: Optional[Path] = typer.Option(None, help="Where to write the variant directories (default: the run directory)."),
@@ -137,7 +135,8 @@ def export(
                             ramp_epochs=prune_ramp_epochs, learning_rate=prune_learning_rate),
         clustering=ClusterConfig(clusters=clusters, min_share=cluster_min_share, epochs=cluster_epochs,
                                  learning_rate=cluster_learning_rate),
-        fine_tune_images=fine_tune_images, controls=controls, opset=opset, overwrite=overwrite,
+        fine_tune_images=fine_tune_images, compression_max_drop=compression_max_drop,
+        compression_attempts=compression_attempts, controls=controls, opset=opset, overwrite=overwrite,
         data_dir=str(data_dir) if data_dir else None, onnx_int8_scheme=onnx_int8_scheme, repair=repair,
         portability_cpus=option_default(ExportConfig, "portability_cpus") if portability_check else (),
     )
