@@ -22,30 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from . import onnx_export
+from .onnx_export import WEIGHTED_ONNX, weighted_nodes  # noqa: F401 (WEIGHTED_ONNX: repair reads it here)
 from .explain import flattened, keras_blocks, ranges
-
-WEIGHTED_ONNX = ("Conv", "Gemm", "MatMul")
-
-
-def weighted_nodes(path: Path) -> list[tuple[str, str, str]]:
-    """(node name, op type, the tensor its block writes) for every weighted node, in graph order. The block's tensor
-    is the node's output, or that of a Relu right after it (the quantizer folds the two into one QDQ output)."""
-    import onnx
-
-    graph = onnx.load(str(path)).graph
-    initializers = {t.name for t in graph.initializer}
-    consumers: dict[str, list] = {}
-    for node in graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
-    found = []
-    for node in graph.node:
-        if node.op_type in WEIGHTED_ONNX and any(name in initializers for name in node.input[1:]):
-            after = consumers.get(node.output[0], [])
-            tensor = after[0].output[0] if len(after) == 1 and after[0].op_type == "Relu" else node.output[0]
-            found.append((node.name, node.op_type, tensor))
-    return found
-
 
 def _outputs(path: Path, tensors: list[str], out: Path) -> Path:
     """A copy of the model that also outputs `tensors` (ONNX Runtime computes any tensor named a graph output)."""
@@ -122,7 +100,8 @@ def explain_onnx(model, calibration: np.ndarray, x_test: np.ndarray, y_test: np.
             seen = _quantized_tensor(only, tensor)
             err = _errors(float_outs[tensor], _run(_outputs(only, [seen], tmp / "only-out.onnx"), calibration, [seen])[0])
             alone = _score(quantize("without", nodes_to_exclude=[node]), x_test, y_test, keras_probs)
-            rows.append({"layer": layer, "op": op, "node": node, "tensor": tensor, **err,
+            rows.append({"layer": layer, "op": op, "node": node, "node_index": nodes.index((node, op, tensor)),
+                         "tensor": tensor, **err,
                          "snr_db": -20 * math.log10(err["rel_rmse"]) if err["rel_rmse"] > 0 else None,
                          "float_only": {**alone, "agreement_gain_points": round(100 * (alone["agreement"] - base["agreement"]), 2),
                                         "accuracy_gain_points": round(100 * (alone["accuracy"] - base["accuracy"]), 2)},

@@ -37,13 +37,41 @@ SCHEMES = ONNX_INT8_SCHEMES
 DEFAULT_SCHEME = option_default(ExportConfig, "onnx_int8_scheme")
 
 
+WEIGHTED_ONNX = ("Conv", "Gemm", "MatMul")
+
+
+def weighted_nodes(path: Path) -> list[tuple[str, str, str]]:
+    """(node name, op type, the tensor its block writes) for every weighted node, in graph order. The block's tensor
+    is the node's output, or that of a Relu right after it (the quantizer folds the two into one QDQ output)."""
+    import onnx
+
+    graph = onnx.load(str(path)).graph
+    initializers = {t.name for t in graph.initializer}
+    consumers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    found = []
+    for node in graph.node:
+        if node.op_type in WEIGHTED_ONNX and any(name in initializers for name in node.input[1:]):
+            after = consumers.get(node.output[0], [])
+            tensor = after[0].output[0] if len(after) == 1 and after[0].op_type == "Relu" else node.output[0]
+            found.append((node.name, node.op_type, tensor))
+    return found
+
+
 CALIBRATION_METHODS = ("MinMax", "Entropy", "Percentile")  # onnxruntime.quantization.CalibrationMethod names
 
 
 def to_int8(float_path: Path, path: Path, calibration: np.ndarray, tmp: Path, scheme: str = DEFAULT_SCHEME,
-            method: str = "MinMax", per_channel: bool = True, nodes_to_quantize=None, nodes_to_exclude=None) -> None:
+            method: str = "MinMax", per_channel: bool = True, nodes_to_quantize=None, nodes_to_exclude=None,
+            exclude_weighted=None) -> list[str]:
     """Static QDQ quantization; `nodes_to_quantize` (only those) and `nodes_to_exclude` (kept in float) name nodes
-    of the pre-processed graph (exporters.explain_onnx measures one node at a time with them)."""
+    of the pre-processed graph (exporters.explain_onnx measures one node at a time with them). `exclude_weighted`
+    names weighted nodes by position instead (weighted_nodes order): tf2onnx numbers its nodes per conversion, so a
+    name from another conversion of the same model may not exist in this one. Returns the nodes kept in float."""
+    import onnx
+
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                           quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -60,6 +88,13 @@ def to_int8(float_path: Path, path: Path, calibration: np.ndarray, tmp: Path, sc
     prepped = tmp / "preprocessed.onnx"
     # Symbolic shape inference needs sympy; these CNNs have static shapes apart from the batch.
     quant_pre_process(str(float_path), str(prepped), skip_symbolic_shape=True)
+    names = {n.name for n in onnx.load(str(prepped)).graph.node}
+    if exclude_weighted:
+        weighted = [name for name, _, _ in weighted_nodes(prepped)]
+        nodes_to_exclude = [*(nodes_to_exclude or []), *(weighted[i] for i in exclude_weighted)]
+    unknown = [n for n in (nodes_to_quantize or []) + (nodes_to_exclude or []) if n not in names]
+    if unknown:  # the quantizer would silently quantize everything
+        raise ValueError(f"nodes not in the graph: {unknown}")
     quantize_static(
         str(prepped), str(path), Reader(), quant_format=QuantFormat.QDQ, per_channel=per_channel,
         activation_type=QuantType[spec["activation"]], weight_type=QuantType[spec["weight"]],
@@ -67,6 +102,7 @@ def to_int8(float_path: Path, path: Path, calibration: np.ndarray, tmp: Path, sc
         nodes_to_quantize=nodes_to_quantize, nodes_to_exclude=nodes_to_exclude,
     )
     prepped.unlink()
+    return list(nodes_to_exclude or [])
 
 
 def qdq_io_params(path: Path) -> dict:
@@ -114,15 +150,15 @@ def build_float32(ctx, tmp):
 
 
 @builder("onnx_int8")
-def build_int8(ctx, tmp, exclude: tuple[str, ...] = ()):
-    """The onnx-int8 file; `exclude` names nodes kept in float (the repair ladder's second step)."""
+def build_int8(ctx, tmp, exclude: tuple[int, ...] = ()):
+    """The onnx-int8 file; `exclude` are weighted nodes kept in float, by position (the repair ladder's second step)."""
     float_path = tmp / "float.onnx"
     to_float32(ctx.model, float_path, ctx.cfg.opset)
     scheme = ctx.cfg.onnx_int8_scheme
-    to_int8(float_path, tmp / "model.onnx", ctx.calibration, tmp, scheme, nodes_to_exclude=list(exclude) or None)
+    excluded = to_int8(float_path, tmp / "model.onnx", ctx.calibration, tmp, scheme, exclude_weighted=list(exclude) or None)
     float_path.unlink()
     spec = SCHEMES[scheme]
-    return Built("model.onnx", ctx.keras_probs, {**({"excluded_nodes": list(exclude)} if exclude else {}),
+    return Built("model.onnx", ctx.keras_probs, {**({"excluded_nodes": excluded} if excluded else {}),
         "opset": ctx.cfg.opset, "calibration": ctx.calibration_record,
         "qdq_graph_io_quantization": qdq_io_params(tmp / "model.onnx"),
         "quantization_scheme": {"name": scheme, "activations": spec["activation"], "weights": spec["weight"],

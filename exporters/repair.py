@@ -150,7 +150,7 @@ def _float_layers_builder(variant: str, model, chosen: list[dict]):
         if variant == "onnx-int8":
             from . import onnx_export
 
-            return onnx_export.build_int8(c, tmp, tuple(r["node"] for r in chosen))
+            return onnx_export.build_int8(c, tmp, tuple(r["node_index"] for r in chosen))
         (tmp / "model.tflite").write_bytes(selective_int8(model, c.calibration, [r["tensor"] for r in chosen]))
         return Built("model.tflite", c.keras_probs, {"calibration": c.calibration_record})
     return build

@@ -3,7 +3,8 @@ portable reduce-range scheme (and the default, u8u8, as the baseline): the plain
 leave-one-out helps most kept in float, one more at a time (up to 3). Each file is scored on the three criteria
 of issue 36, all on this CPU in one run:
 
-- portable: its golden outputs identical under every emulated x86 CPU (qemu) to those computed natively;
+- portable: its golden outputs under every emulated x86 CPU (qemu) give the same answers as natively, within one
+  int8 output step (the CPU matrix's rule);
 - at least 99.5% top-1 agreement with Keras on the 10,000 test images;
 - batch-1 p50 at most 0.5x of ONNX float32's (bare session calls, interleaved rounds: a ratio of the same conditions).
 
@@ -40,6 +41,7 @@ from runtime.compare import compare  # noqa: E402
 
 SCHEMES = ("u8u8", "s8s8-reduce-range", "u8s8-reduce-range")
 MIN_AGREEMENT, MAX_RATIO = 0.995, 0.5
+STEP = 1 / 256  # one output step of the quantized softmax
 
 
 def files_for(ctx, tmp: Path, console) -> dict[str, dict]:
@@ -55,7 +57,7 @@ def files_for(ctx, tmp: Path, console) -> dict[str, dict]:
             label = scheme + ("" if k == 0 else f" + {k} in float")
             path = tmp / f"{scheme}-{k}.onnx"
             onnx_export.to_int8(tmp / "float.onnx", path, ctx.calibration, tmp, scheme,
-                                nodes_to_exclude=[r["node"] for r in helpful[:k]] or None)
+                                exclude_weighted=[r["node_index"] for r in helpful[:k]] or None)
             files[label] = {"path": path, "scheme": scheme, "float_layers": [r["layer"] for r in helpful[:k]]}
             console.print(f"  {label}: {', '.join(files[label]['float_layers']) or 'every node int8'}")
     return files
@@ -78,7 +80,10 @@ def study(release: Path, rounds: int, runs: int, console) -> dict:
     for label, f in files.items():
         c = compare(native[label], ctx.keras_probs, ctx.y_test)
         golden = native[label][ctx.golden_idx]
-        portable = all(np.array_equal(emulated[cpu][label], golden) for cpu in emulated)
+        # the CPU matrix's rule: the same top-1 answers, probabilities within one int8 output step (layers kept in
+        # float round differently per instruction set; integer kernels must not differ at all beyond that)
+        portable = all((emulated[cpu][label].argmax(1) == golden.argmax(1)).all()
+                       and np.abs(emulated[cpu][label] - golden).max() <= STEP for cpu in emulated)
         row = {"scheme": f["scheme"], "float_layers": f["float_layers"],
                "in_float": ", ".join(f["float_layers"]) or "none", "accuracy": c["accuracy"],
                "agreement": c["agreement"], "p50_us": round(p50[label], 1),
@@ -112,7 +117,7 @@ def main() -> None:
     winners = {rel: [k for k, r in res["files"].items() if r["meets_all_three"]] for rel, res in results.items()}
     args.json.write_text(json.dumps({
         "command": "python scripts/onnx_int8_repair_study.py " + " ".join(map(str, args.releases)),
-        "criteria": {"portable": "golden outputs identical under " + ", ".join(cpumatrix.X86_CPUS),
+        "criteria": {"portable": "same top-1 and |dp| <= 1/256 on the golden images under " + ", ".join(cpumatrix.X86_CPUS),
                      "min_agreement": MIN_AGREEMENT, "max_p50_over_float32": MAX_RATIO},
         "latency": f"batch 1, bare ONNX Runtime session call, {args.rounds} interleaved rounds of {args.runs}",
         "host": cpu, "versions": library_versions("onnxruntime", "onnx", "tf2onnx", "numpy"),
