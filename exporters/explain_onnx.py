@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from . import onnx_export
-from .onnx_export import WEIGHTED_ONNX, weighted_nodes  # noqa: F401 (WEIGHTED_ONNX: repair reads it here)
 from .explain import flattened, keras_blocks, ranges
+from .onnx_export import weighted_nodes
+
 
 def _outputs(path: Path, tensors: list[str], out: Path) -> Path:
     """A copy of the model that also outputs `tensors` (ONNX Runtime computes any tensor named a graph output)."""
@@ -94,13 +95,13 @@ def explain_onnx(model, calibration: np.ndarray, x_test: np.ndarray, y_test: np.
 
         base = _score(quantize("int8"), x_test, y_test, keras_probs)
         rows = []
-        for (node, op, tensor), layer, rng in zip(nodes, names, ranges(model, blocks, calibration) if len(blocks) == len(nodes)
-                                                   else [{}] * len(nodes)):
+        for index, ((node, op, tensor), layer, rng) in enumerate(zip(
+                nodes, names, ranges(model, blocks, calibration) if len(blocks) == len(nodes) else [{}] * len(nodes))):
             only = quantize("only", nodes_to_quantize=[node])
             seen = _quantized_tensor(only, tensor)
             err = _errors(float_outs[tensor], _run(_outputs(only, [seen], tmp / "only-out.onnx"), calibration, [seen])[0])
             alone = _score(quantize("without", nodes_to_exclude=[node]), x_test, y_test, keras_probs)
-            rows.append({"layer": layer, "op": op, "node": node, "node_index": nodes.index((node, op, tensor)),
+            rows.append({"layer": layer, "op": op, "node": node, "node_index": index,
                          "tensor": tensor, **err,
                          "snr_db": -20 * math.log10(err["rel_rmse"]) if err["rel_rmse"] > 0 else None,
                          "float_only": {**alone, "agreement_gain_points": round(100 * (alone["agreement"] - base["agreement"]), 2),

@@ -7,6 +7,18 @@ from __future__ import annotations
 EXPLAINED = ("tflite-int8", "tflite-int8-web", "onnx-int8")
 
 
+def explain_variant(ctx, variant: str, model) -> dict:
+    """The explain report for `variant` of `model`, with the context's calibration and test images: ONNX Runtime's
+    quantizer for onnx-int8 (its scheme and opset from ctx.cfg), TFLite's otherwise."""
+    from .explain import explain
+    from .explain_onnx import explain_onnx
+
+    if variant == "onnx-int8":
+        return explain_onnx(model, ctx.calibration, ctx.x_test, ctx.y_test, ctx.keras_probs, ctx.cfg.onnx_int8_scheme,
+                            ctx.cfg.opset)
+    return explain(model, ctx.calibration, ctx.x_test, ctx.y_test, ctx.keras_probs)
+
+
 def explain_target(target, variant: str | None, cfg_options: dict, model_file: dict, console) -> dict:
     """`fmnist-edge explain TARGET`: TARGET is a run directory, an exported artifact (its release is the run) or a
     Keras model file (prepared as export prepares one, in a temporary directory: nothing is written). Analyses
@@ -17,8 +29,6 @@ def explain_target(target, variant: str | None, cfg_options: dict, model_file: d
 
     from .config import ExportConfig
     from .context import load_context
-    from .explain import explain
-    from .explain_onnx import explain_onnx
     from .contract import resolve
     from .errors import ExportError
     from .external import ExternalModel, is_model_file, prepare
@@ -48,11 +58,7 @@ def explain_target(target, variant: str | None, cfg_options: dict, model_file: d
         elif not (target / "model.keras").is_file():
             raise ExportError(f"{target}: not a run directory (no model.keras), an exported artifact or a Keras model file.")
         ctx = load_context(target, cfg, console)
-        if variant == "onnx-int8":
-            report = explain_onnx(ctx.model, ctx.calibration, ctx.x_test, ctx.y_test, ctx.keras_probs,
-                                  cfg.onnx_int8_scheme, cfg.opset)
-        else:
-            report = explain(ctx.model, ctx.calibration, ctx.x_test, ctx.y_test, ctx.keras_probs)
+        report = explain_variant(ctx, variant, ctx.model)
     from .gate import tolerance
 
     gate = tolerance(variant)

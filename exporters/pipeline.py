@@ -175,12 +175,6 @@ def written_note(written: dict) -> str:
                                  search.summary(written["search"]) if written.get("search") else "") if s)
 
 
-def compression_search(manifest: dict) -> dict | None:
-    """What the pruning or clustering search tried and chose (exporters.search), if this variant had one."""
-    what = VARIANTS[manifest["variant"]].fine_tune
-    return (manifest.get(what) or {}).get("search") if what else None
-
-
 def export_variant(ctx: ExportContext, out: Path, variant: str) -> tuple[Path, dict]:
     """Build one variant in a staging directory, check it against Keras and prove it portable, then move it
     into `out/<variant>`; returns its directory and manifest. Nothing is written when a check fails."""
@@ -207,7 +201,7 @@ def export_variant(ctx: ExportContext, out: Path, variant: str) -> tuple[Path, d
         f"(Keras {ctx.keras_accuracy:.4f})  agreement {f['agreement_with_keras']:.2%}  "
         f"check {result['agreement']:.2%} vs {'its fine-tuned Keras model' if VARIANTS[variant].fine_tuned else 'Keras'}  "
         f"{manifest['export_seconds']:.0f}s" + (f"  [yellow]{repair.summary(manifest.get('repair'))}[/]" if "repair" in manifest else "")
-        + (f"  {search.summary(searched)}" if (searched := compression_search(manifest)) else "")
+        + (f"  {search.summary(searched)}" if (searched := rmf.compression_search(manifest)) else "")
     )
     return target, manifest
 
@@ -288,7 +282,7 @@ def export_run(run_dir: str | Path, cfg: ExportConfig, console, summary: Callabl
             outcome.directories[v], manifest = export_variant(ctx, out, v)
             outcome.written[v] = {**manifest["fidelity"], "bytes": manifest["file"]["bytes"],
                                   **({"repair": manifest["repair"]} if "repair" in manifest else {}),
-                                  **({"search": searched} if (searched := compression_search(manifest)) else {})}
+                                  **({"search": searched} if (searched := rmf.compression_search(manifest)) else {})}
         except FineTuneUnsupported as exc:
             outcome.skipped[v] = str(exc)
             console.print(f"[yellow]–[/] {v:16s} skipped: {exc}")

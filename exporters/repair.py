@@ -130,15 +130,15 @@ def selective_int8(model, calibration: np.ndarray, float_tensors: list[str]) -> 
                                      output_data_type=tf.int8, denylisted_nodes=list(float_tensors))
 
 
-def _explain(ctx, variant: str, model) -> dict:
-    if variant == "onnx-int8":
-        from .explain_onnx import explain_onnx
+def helpful_layers(report: dict) -> list[dict]:
+    """Explain's rows whose layer alone in float wins agreement back, most first, at most MAX_FLOAT_LAYERS and never
+    every weighted layer (a file with every conv and dense in float is a float model)."""
+    from .explain import WEIGHTED
+    from .onnx_export import WEIGHTED_ONNX
 
-        return explain_onnx(model, ctx.calibration, ctx.x_test, ctx.y_test, ctx.keras_probs, ctx.cfg.onnx_int8_scheme,
-                            ctx.cfg.opset)
-    from .explain import explain
-
-    return explain(model, ctx.calibration, ctx.x_test, ctx.y_test, ctx.keras_probs)
+    budget = min(MAX_FLOAT_LAYERS, sum(r["op"] in WEIGHTED or r["op"] in WEIGHTED_ONNX for r in report["layers"]) - 1)
+    return sorted((r for r in report["layers"] if r.get("float_only", {}).get("agreement_gain_points", 0) > 0),
+                  key=lambda r: -r["float_only"]["agreement_gain_points"])[:max(budget, 0)]
 
 
 def _float_layers_builder(variant: str, model, chosen: list[dict]):
@@ -164,8 +164,8 @@ def ladder(ctx, variant: str, first: Exception, attempt):
     from dataclasses import replace
 
     from .errors import ParityError, RepairFailed
-    from .explain import WEIGHTED, flattened
-    from .explain_onnx import WEIGHTED_ONNX
+    from .explain import flattened
+    from .explain_target import explain_variant
 
     tried = [{"step": "plain post-training int8", **first.numbers}]
     model = flattened(ctx.model)
@@ -180,11 +180,8 @@ def ladder(ctx, variant: str, first: Exception, attempt):
                 return attempt(replace(ctx, model=equalized), None), {"equalized": record["pairs"], "tried": tried}
             except ParityError as exc:
                 tried.append({"step": "cross-layer equalization", **exc.numbers})
-    report = _explain(ctx, variant, model)
-    # At least one weighted layer stays int8: a file with every conv and dense in float is a float model.
-    budget = min(MAX_FLOAT_LAYERS, sum(r["op"] in WEIGHTED or r["op"] in WEIGHTED_ONNX for r in report["layers"]) - 1)
-    helpful = sorted((r for r in report["layers"] if r.get("float_only", {}).get("agreement_gain_points", 0) > 0),
-                     key=lambda r: -r["float_only"]["agreement_gain_points"])[:max(budget, 0)]
+    report = explain_variant(ctx, variant, model)
+    helpful = helpful_layers(report)
     if variant != "tflite-int8-web":  # the web file's LiteRT.js build needs every kernel in int8
         for k in range(1, len(helpful) + 1):
             chosen = helpful[:k]

@@ -31,6 +31,7 @@ from .runs import RunManifest, read_run
 from .tradeoff import pareto
 
 from runtime.compare import compare
+from runtime.manifest import compression_search
 from runtime.variants import VARIANTS
 
 ARTIFACT_DIRS = tuple(VARIANTS)  # every registered variant, in registry order
@@ -224,17 +225,10 @@ def bench_artifact(path: Path, cfg: BenchConfig, images: np.ndarray, labels: np.
                      # what export repaired when the plain int8 file missed its gate (exporters.repair)
                      **({"repair": clf.manifest["repair"]} if clf.manifest.get("repair") else {}),
                      # what the pruning or clustering search chose, and whether it met the budget (exporters.search)
-                     **({"search": searched} if (searched := _search_record(clf.manifest)) else {})}
+                     **({"search": searched} if (searched := compression_search(clf.manifest)) else {})}
     except (runtime.RuntimeArtifactError, ValueError, RuntimeError, OSError) as exc:
         row.status, row.reason = "error", f"{type(exc).__name__}: {exc}"
     return row
-
-
-def _search_record(manifest: dict) -> dict | None:
-    for key in ("pruning", "clustering"):
-        if isinstance(manifest.get(key), dict) and "search" in manifest[key]:
-            return manifest[key]["search"]
-    return None
 
 
 def bench_keras_live(run_dir: Path, cfg: BenchConfig, images: np.ndarray, labels: np.ndarray) -> tuple[Row, np.ndarray]:

@@ -116,6 +116,16 @@ KERAS_OUTPUTS = "keras-outputs"
 LEGACY_KERAS_OUTPUTS = "reference"  # its name in releases exported before it was renamed; still read
 
 
+def compression_search(manifest: dict) -> dict | None:
+    """What export's pruning or clustering search tried and chose (exporters.search), if this artifact had one:
+    the `search` entry of the section its variant's fine-tuning writes (runtime.variants)."""
+    from .variants import VARIANTS
+
+    spec = VARIANTS.get(manifest.get("variant"))
+    section = manifest.get(spec.fine_tune) if spec and spec.fine_tune else None
+    return section.get("search") if isinstance(section, dict) else None
+
+
 def keras_outputs_dir(release: Path) -> Path:
     """The release's Keras-outputs folder: keras-outputs/, or reference/ in a release exported before the rename."""
     release = Path(release)

@@ -34,6 +34,7 @@ from exporters.config import ExportConfig  # noqa: E402
 from exporters.context import load_context  # noqa: E402
 from exporters.explain import flattened  # noqa: E402
 from exporters.explain_onnx import explain_onnx  # noqa: E402
+from exporters.repair import helpful_layers  # noqa: E402
 from fmnist_edge import cpumatrix  # noqa: E402
 from fmnist_edge.bench import interleaved_p50  # noqa: E402
 from fmnist_edge.host import host_cpu, library_versions  # noqa: E402
@@ -51,8 +52,7 @@ def files_for(ctx, tmp: Path, console) -> dict[str, dict]:
     files = {}
     for scheme in SCHEMES:
         report = explain_onnx(model, ctx.calibration, ctx.x_test, ctx.y_test, ctx.keras_probs, scheme, 17)
-        helpful = sorted((r for r in report["layers"] if r["float_only"]["agreement_gain_points"] > 0),
-                         key=lambda r: -r["float_only"]["agreement_gain_points"])[:min(3, len(report["layers"]) - 1)]
+        helpful = helpful_layers(report)  # what export's repair ladder would keep in float, in its order
         for k in range(len(helpful) + 1):
             label = scheme + ("" if k == 0 else f" + {k} in float")
             path = tmp / f"{scheme}-{k}.onnx"
