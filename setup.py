@@ -1,6 +1,6 @@
 """The wheel and the sdist carry the web app's browser runtimes: only the files a page loads, copied at build time
 from the npm install that web/package-lock.json pins (web/node_modules, `npm ci --prefix web`). npm stays their
-source; the package holds them in fmnist_edge/browser/vendor/ (laid out like node_modules), so `pip install
+source; the package holds them in fmnist_edge/browser/web-runtimes/ (laid out like node_modules), so `pip install
 fmnist-edge` then `fmnist-edge app` needs neither npm nor a checkout. Everything else is in pyproject.toml.
 """
 
@@ -14,12 +14,12 @@ from setuptools.command.sdist import sdist
 
 ROOT = Path(__file__).resolve().parent
 NODE_MODULES = ROOT / "web" / "node_modules"
-VENDOR = ROOT / "fmnist_edge" / "browser" / "vendor"
+VENDOR = ROOT / "fmnist_edge" / "browser" / "web-runtimes"
 
 
 def vendor_web_runtimes() -> None:
-    """web/node_modules -> fmnist_edge/browser/vendor/ for each browser runtime's page files and package.json.
-    From an sdist (no web/ in it) the sdist's own vendor/ is used as it is."""
+    """web/node_modules -> fmnist_edge/browser/web-runtimes/ for each browser runtime's page files and package.json.
+    From an sdist (no web/ in it) the sdist's own web-runtimes/ is used as it is."""
     sys.path.insert(0, str(ROOT / "fmnist_edge" / "browser"))
     try:
         from runtimes import RUNTIMES  # the one list of what a page loads; a plain module, importable before install
@@ -27,7 +27,7 @@ def vendor_web_runtimes() -> None:
         sys.path.pop(0)
     if not NODE_MODULES.is_dir():
         if not VENDOR.is_dir():
-            print("warning: neither web/node_modules nor fmnist_edge/browser/vendor: this package's `fmnist-edge app` "
+            print("warning: neither web/node_modules nor fmnist_edge/browser/web-runtimes: this package's `fmnist-edge app` "
                   "will ask for the browser runtimes (run `npm ci --prefix web` before building)", file=sys.stderr)
         return
     shutil.rmtree(VENDOR, ignore_errors=True)

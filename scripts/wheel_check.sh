@@ -24,7 +24,7 @@ ls -l "$work"/dist/
 "$repo/.venv/bin/python" - "$wheel" <<'EOF'
 import sys, zipfile
 names = zipfile.ZipFile(sys.argv[1]).namelist()
-vendored = [n for n in names if "/browser/vendor/" in n]
+vendored = [n for n in names if "/browser/web-runtimes/" in n]
 assert any(n.endswith("ort-wasm-simd-threaded.wasm") for n in vendored), "the wheel lacks onnxruntime-web's files"
 assert any(n.endswith("litert_wasm_internal.wasm") for n in vendored), "the wheel lacks LiteRT.js's files"
 assert "runtime/photo.json" in names and any(n.endswith("static/preprocess.mjs") for n in names)

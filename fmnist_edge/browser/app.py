@@ -25,7 +25,7 @@ STATIC = Path(__file__).parent / "static"
 APP_FILES = ("index.html", "app.mjs", "preprocess.mjs", "style.css", "sw.js")
 # Where a browser runtime's npm files are looked for, first found wins: $FMNIST_EDGE_NODE_MODULES; a checkout's
 # `npm ci --prefix web`; the copy an installed wheel carries (setup.py vendors them at build time).
-VENDOR = Path(__file__).resolve().parent / "vendor"
+VENDOR = Path(__file__).resolve().parent / "web-runtimes"  # not an identifier: data, not a package
 NODE_MODULES = Path(__file__).resolve().parents[2] / "web" / "node_modules"
 # What the browser runtimes run as shipped: onnxruntime-web the ONNX files (onnx-int8 bit-identical to its golden
 # outputs), LiteRT.js the TFLite file made for it (no dynamic batch, no int8 tensors at the boundary; STACK.md).
