@@ -137,13 +137,20 @@ def _ratio(channel_ranges: np.ndarray) -> float:
     return float(channel_ranges.max() / median) if median > 0 else math.inf
 
 
+def _softmax_dense(layer) -> bool:
+    return type(layer).__name__ == "Dense" and getattr(layer.activation, "__name__", "") == "softmax"
+
+
 def ranges(model, blocks: list[list], calibration: np.ndarray) -> list[dict]:
     """Each block's output range (per tensor and per channel) on the calibration images, and its weights', from
-    one multi-output pass of the Keras model."""
+    one multi-output pass of the Keras model. A Dense with softmax: its logits' range (`output_is`)."""
     import keras
 
     ends = [layers[-1] for layers in blocks if layers]
-    outputs = keras.Model(model.inputs, [layer.output for layer in ends]).predict(calibration, batch_size=256, verbose=0)
+    # A Dense with softmax: the file's op writes the logits (SOFTMAX is an op of its own), so that is the range its
+    # quantization sees; taken from the layer's input and weights, as the softmax-ed output is always within [0, 1].
+    fetch = [layer.input if _softmax_dense(layer) else layer.output for layer in ends]
+    outputs = keras.Model(model.inputs, fetch).predict(calibration, batch_size=256, verbose=0)
     outputs = dict(zip((layer.name for layer in ends), outputs if len(ends) > 1 else [outputs]))
     records = []
     for layers in blocks:
@@ -151,11 +158,15 @@ def ranges(model, blocks: list[list], calibration: np.ndarray) -> list[dict]:
             records.append({})
             continue
         out = outputs[layers[-1].name]
+        if _softmax_dense(layers[-1]):
+            kernel, *bias = layers[-1].get_weights()
+            out = out @ kernel + (bias[0] if bias else 0)
         flat = out.reshape(-1, out.shape[-1])
         ch_min, ch_max = flat.min(0), flat.max(0)
         record = {"output_min": float(flat.min()), "output_max": float(flat.max()),
                   "channel_min": [round(float(v), 4) for v in ch_min], "channel_max": [round(float(v), 4) for v in ch_max],
-                  "output_outlier_ratio": _ratio(ch_max - ch_min)}
+                  "output_outlier_ratio": _ratio(ch_max - ch_min),
+                  "output_is": "logits (before softmax)" if _softmax_dense(layers[-1]) else "the layer's output"}
         kernel = next((w for w in layers[0].get_weights() if w.ndim >= 2), None)
         if kernel is not None:  # per output channel (the last axis; depthwise: channel x multiplier)
             depthwise = type(layers[0]).__name__ == "DepthwiseConv2D"

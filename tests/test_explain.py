@@ -57,6 +57,9 @@ def test_explain_ranks_the_rescaled_layers_first_and_writes_no_artifact(supplier
     assert stem["channel_rel_rmse"] > 5 * stem["rel_rmse"]  # the whole-tensor error hides it
     assert all(0 <= r["rel_rmse"] < 1 for r in report["layers"])
     assert "float_only" in next(r for r in report["layers"] if r["layer"] == "body")
+    # The head's op writes logits (softmax is an op of its own): that range, not the probabilities' [0, 1].
+    head = next(r for r in report["layers"] if r["layer"] == "head")["ranges"]
+    assert head["output_is"].startswith("logits") and head["output_min"] < 0 < 1 < head["output_max"]
     assert (out / "ex.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in out.iterdir()) == ["ex.json", "ex.png"]
     assert sorted(p.name for p in supplier.parent.iterdir()) == ["supplier.keras"]

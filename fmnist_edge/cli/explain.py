@@ -30,7 +30,8 @@ def explain_table(report: dict) -> Table:
         table.add_row(str(rank), r["layer"], r["op"], f"{r['channel_rel_rmse']:.2%}", f"{r['rel_rmse']:.2%}",
                       f"{r['snr_db']:.1f}" if r.get("snr_db") is not None else "",
                       f"{alone['agreement']:.2%} ({alone['agreement_gain_points']:+.2f})" if alone else "",
-                      f"[{rng['output_min']:.3g}, {rng['output_max']:.3g}]" if "output_min" in rng else "",
+                      f"[{rng['output_min']:.3g}, {rng['output_max']:.3g}]"
+                      + (" logits" if rng.get("output_is", "").startswith("logits") else "") if "output_min" in rng else "",
                       " / ".join(f"{rng[k]:.1f}" for k in ("output_outlier_ratio", "weight_outlier_ratio") if k in rng))
     return table
 
