@@ -3,8 +3,10 @@ post-training int8 file with the TFLite (exporters.explain) or ONNX (exporters.e
 
 from __future__ import annotations
 
+from runtime.variants import VARIANTS
+
 # post-training int8 of the run's own Keras model (onnx-int8: exporters.explain_onnx)
-EXPLAINED = ("tflite-int8", "tflite-int8-web", "onnx-int8")
+EXPLAINED = tuple(v.name for v in VARIANTS.values() if v.calibrated_int8)
 
 
 def explain_variant(ctx, variant: str, model) -> dict:

@@ -92,6 +92,11 @@ def loss_for(targets: np.ndarray) -> str:
     return "categorical_crossentropy" if np.ndim(targets) == 2 else "sparse_categorical_crossentropy"
 
 
+def learning_rate_schedule(cfg) -> str:
+    """The schedule `fit` runs `cfg` with, as manifests record it (only pruning and clustering have cosine_decay)."""
+    return "cosine decay to 0" if getattr(cfg, "cosine_decay", False) else "constant"
+
+
 def fit(model, x_fit, y_fit, cfg, callbacks=()) -> float:
     """Fine-tune a compiled tf_keras model with `cfg`'s schedule; returns the seconds it took."""
     import tf_keras
@@ -151,7 +156,7 @@ def fine_tuned(ctx: ExportContext, tmp: Path, variant: str, res: dict, details: 
     return Built("model.tflite", tuned, {"calibration": ctx.calibration_record, what: {
         **details, "epochs": cfg.epochs, "learning_rate": cfg.learning_rate, "batch_size": cfg.batch_size,
         "seed": cfg.seed, "fit_seconds": round(res["fit_seconds"], 1),
-        "learning_rate_schedule": "cosine decay to 0" if getattr(cfg, "cosine_decay", False) else "constant",
+        "learning_rate_schedule": learning_rate_schedule(cfg),
         "fine_tune_images": int(len(data["y"])), "fine_tune_source": data["source"],
         "label_smoothing": data["label_smoothing"],
         "tuned_keras_accuracy": vs_original["accuracy"],

@@ -45,7 +45,7 @@ def remedy(variant: str, exc: Exception, calibration_images: int) -> str:
         more = max(2000, 4 * calibration_images)
         scheme = " or another --onnx-int8-scheme" if spec.format == "onnx" else ""
         explain = (f"see which layer loses it (fmnist-edge explain RUN --variant {variant}) and let export repair it "
-                   "(--repair auto), or " if variant in ("tflite-int8", "tflite-int8-web", "onnx-int8") else "")
+                   "(--repair auto), or " if spec.calibrated_int8 else "")
         return (f"{explain}more calibration images (--calibration-images {more}; this export used {calibration_images})"
                 f"{scheme}, or the QAT variant (--qat), which trains the model for int8, {leave_out}")
     return ("a float variant should compute the Keras model exactly; this points at a converter problem: report it "

@@ -155,7 +155,7 @@ def build_checked(ctx: ExportContext, variant: str, tmp: Path) -> tuple[tuple, d
     try:
         return checked(ctx, variant, tmp), None
     except ParityError as exc:
-        if ctx.cfg.repair == "none" or variant not in repair.REPAIRABLE:
+        if ctx.cfg.repair == "none" or not VARIANTS[variant].calibrated_int8:
             raise
         return repair.ladder(ctx, variant, exc, lambda c, build: checked(c, variant, tmp, build))
 
@@ -167,6 +167,13 @@ def _build(ctx: ExportContext, variant: str, staged: Path) -> Built:
         # Converters report unsupported graphs/options this way; name the variant instead of a traceback.
         raise ConversionError(variant, f"{variant}: conversion failed ({type(exc).__name__}: {exc}). "
                                        "No artifact was written.") from exc
+
+
+def written_entry(manifest: dict) -> dict:
+    """A written variant in the export's outcome: its fidelity and size, and its repair and search records if any."""
+    return {**manifest["fidelity"], "bytes": manifest["file"]["bytes"],
+            **({"repair": manifest["repair"]} if "repair" in manifest else {}),
+            **({"search": searched} if (searched := rmf.compression_search(manifest)) else {})}
 
 
 def written_note(written: dict) -> str:
@@ -196,12 +203,13 @@ def export_variant(ctx: ExportContext, out: Path, variant: str) -> tuple[Path, d
         manifest["export_seconds"] = round(time.perf_counter() - t0, 1)
         write_json(tmp / "manifest.json", rmf.validate(manifest, f"{variant} manifest"))
     f = manifest["fidelity"]
+    note = written_note(written_entry(manifest))
     ctx.console.print(
         f"[green]✓[/] {variant:16s} {manifest['file']['bytes'] / 1024:8.1f} KiB  accuracy {f['accuracy']:.4f} "
         f"(Keras {ctx.keras_accuracy:.4f})  agreement {f['agreement_with_keras']:.2%}  "
         f"check {result['agreement']:.2%} vs {'its fine-tuned Keras model' if VARIANTS[variant].fine_tuned else 'Keras'}  "
-        f"{manifest['export_seconds']:.0f}s" + (f"  [yellow]{repair.summary(manifest.get('repair'))}[/]" if "repair" in manifest else "")
-        + (f"  {search.summary(searched)}" if (searched := rmf.compression_search(manifest)) else "")
+        f"{manifest['export_seconds']:.0f}s" + ("" if not note else f"  [yellow]{note}[/]" if "repair" in manifest
+                                                 else f"  {note}")
     )
     return target, manifest
 
@@ -280,9 +288,7 @@ def export_run(run_dir: str | Path, cfg: ExportConfig, console, summary: Callabl
     for v in cfg.variants:
         try:
             outcome.directories[v], manifest = export_variant(ctx, out, v)
-            outcome.written[v] = {**manifest["fidelity"], "bytes": manifest["file"]["bytes"],
-                                  **({"repair": manifest["repair"]} if "repair" in manifest else {}),
-                                  **({"search": searched} if (searched := rmf.compression_search(manifest)) else {})}
+            outcome.written[v] = written_entry(manifest)
         except FineTuneUnsupported as exc:
             outcome.skipped[v] = str(exc)
             console.print(f"[yellow]–[/] {v:16s} skipped: {exc}")

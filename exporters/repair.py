@@ -109,8 +109,6 @@ def equalize(model, sweeps: int = EQUALIZE_SWEEPS):
     return clone, {"pairs": record}
 
 
-# Post-training int8 of the run's own Keras model (the web file: equalization only, see ladder).
-REPAIRABLE = ("tflite-int8", "tflite-int8-web", "onnx-int8")
 MAX_FLOAT_LAYERS = 3
 FUNCTION_TOLERANCE = 1e-3  # max |dp| between the equalized and the original Keras model: the same function
 

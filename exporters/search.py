@@ -31,6 +31,7 @@ from runtime.variants import VARIANTS
 from runtime.weights import compressed_size
 
 from .calibration import fine_tune_set
+from .finetune import learning_rate_schedule
 from .tflite import to_float32
 
 
@@ -75,7 +76,7 @@ def search(ctx, variant: str, method, cfg) -> tuple[dict, object, dict, dict]:
         res = method(ctx.model, ctx.preset_name, data["x"], data["y"], ctx.x_test, ctx.calibration, rung)
         accuracy, gate, size = _score(ctx, res)
         row = {**_setting(rung), "epochs": rung.epochs, "learning_rate": rung.learning_rate,
-               "learning_rate_schedule": "cosine decay to 0" if rung.cosine_decay else "constant",
+               "learning_rate_schedule": learning_rate_schedule(rung),
                "fine_tune_images": int(len(data["y"])), "int8_accuracy": round(accuracy, 4),
                "drop_points": round(100 * (ctx.keras_accuracy - accuracy), 2), "zlib9_bytes": size,
                "of_float32_zlib9": round(size / float_zlib, 4), "fit_seconds": round(res["fit_seconds"], 1)}

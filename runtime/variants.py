@@ -26,6 +26,9 @@ class Variant:
     web_runtime: str | None = None  # the browser runtime the web app runs it with (None: not a web variant)
     # trained compression: the most its zlib-9 file may be, as a share of the float32 file's zlib-9 size
     size_target: float | None = None
+    # post-training int8 of the run's own Keras model, calibrated on its images: what `explain` analyses and
+    # export's repair ladder mends (exporters.explain_target, exporters.repair)
+    calibrated_int8: bool = False
 
     @property
     def builder(self) -> str:
@@ -53,7 +56,7 @@ _ALL = (
             remedy="dynamic-range weights are quantized without calibration, so no option changes them: use "
                    "tflite-float16 for smaller float weights or tflite-int8-qat (--qat), which trains the model for int8"),
     Variant("tflite-int8", "tflite", "TFLite int8, post-training full-integer (int8 input and output)", "int8",
-            0.985, full_integer=True, int8_kernels=True),
+            0.985, full_integer=True, int8_kernels=True, calibrated_int8=True),
     Variant("tflite-int8-qat", "tflite", "TFLite int8, quantization-aware training (int8 input and output)", "qat",
             # 99%: tfmot rounds in float where the file computes in integers, which moves images whose top two
             # classes are a few output steps apart: 99.92% on `reference`, 99.46% on the distilled `edge`, whose
@@ -67,10 +70,11 @@ _ALL = (
             remedy=_more_fine_tuning("--cluster-epochs", ", more --clusters"), size_target=0.15),
     # LiteRT.js (the web app's TFLite runtime) takes neither int8 tensors at a model's boundary nor a dynamic batch.
     Variant("tflite-int8-web", "tflite", "TFLite int8 for the browser (LiteRT.js): full-integer kernels, float32 "
-            "input and output, a static batch of 1", "web", 0.985, int8_kernels=True, web_runtime="litertjs"),
+            "input and output, a static batch of 1", "web", 0.985, int8_kernels=True, web_runtime="litertjs",
+            calibrated_int8=True),
     Variant("onnx-float32", "onnx", "ONNX float32, dynamic batch", "onnx", 1.0, 1e-4, web_runtime="onnxruntime-web"),
     Variant("onnx-int8", "onnx", "ONNX int8, static QDQ, per-channel (onnxruntime quantization)", "onnx",
-            0.985, int8_kernels=True, web_runtime="onnxruntime-web"),
+            0.985, int8_kernels=True, web_runtime="onnxruntime-web", calibrated_int8=True),
 )
 
 VARIANTS: dict[str, Variant] = {v.name: v for v in _ALL}
