@@ -30,6 +30,9 @@ from .bench import interleaved_rounds
 from .errors import FmnistEdgeError
 
 WARMUP_RUNS = 20  # ONNX Runtime runs whose profile events are dropped
+# ONNX Runtime's kernels for conv and dense nodes, its fused ones (Conv/Gemm + activation) included
+ONNX_CONV = ("Conv", "FusedConv", "NhwcFusedConv", "ConvInteger", "QLinearConv")
+ONNX_DENSE = ("Gemm", "FusedGemm", "QGemm", "MatMul", "MatMulInteger", "QLinearMatMul")
 
 
 def _flops(kind: str, weight_shape, out_shape) -> int | None:
@@ -44,10 +47,12 @@ def _flops(kind: str, weight_shape, out_shape) -> int | None:
         return 2 * out[1] * out[2] * out[3] * per_output
     if kind == "FULLY_CONNECTED" and len(w) == 2:  # (units, inputs), per image
         return 2 * w[0] * w[1]
-    if kind in ("Conv", "ConvInteger", "QLinearConv") and len(w) == 4 and len(out) == 4:
-        # ONNX: (C_out, C_in / groups, kh, kw), output NCHW
-        return 2 * out[1] * out[2] * out[3] * w[1] * w[2] * w[3]
-    if kind in ("Gemm", "QGemm", "MatMul", "MatMulInteger", "QLinearMatMul") and len(w) == 2:
+    if kind in ONNX_CONV and len(w) == 4 and len(out) == 4:
+        # ONNX: weight (C_out, C_in / groups, kh, kw). ONNX Runtime's output is NHWC for its NHWC kernels, else NCHW
+        # with the channels padded to its blocked layout (NCHWc): C_out comes from the weight.
+        spatial = out[1] * out[2] if kind in ("QLinearConv", "NhwcFusedConv") else out[2] * out[3]
+        return 2 * spatial * w[0] * w[1] * w[2] * w[3]
+    if kind in ONNX_DENSE and len(w) == 2:
         return 2 * w[0] * w[1]
     return None
 
@@ -89,7 +94,7 @@ def profile_onnx(path: Path, image: np.ndarray, runs: int, threads: int = 1) -> 
         args = e.get("args", {})
         if name not in nodes:
             op = args.get("op_name", "?")
-            queue = weights["conv"] if "Conv" in op else weights["dense"] if op in ("Gemm", "QGemm", "MatMul") else None
+            queue = weights["conv"] if op in ONNX_CONV else weights["dense"] if op in ONNX_DENSE else None
             # ONNX Runtime prepacks weights and drops them from the profile's input shapes: take them in graph order
             nodes[name] = {"op": op, "name": name, "durs": [], "shape": _first_shape(args.get("output_type_shape")),
                            "weight": queue.pop(0) if queue else None}
@@ -102,12 +107,36 @@ def profile_onnx(path: Path, image: np.ndarray, runs: int, threads: int = 1) -> 
                       "whole = mean model_run", "runs": runs, "whole_us": whole, "ops": _rows(ops, whole)}
 
 
+def _onnx_graph_reader():
+    """A reader for the part of ONNX's ModelProto the profile needs (its nodes' op types and inputs, and its
+    initializers' names and dims), built on protobuf, which the base install has through onnxruntime; the `onnx`
+    package is only in [train]. Field numbers are those of onnx.proto, which ONNX keeps wire-compatible; fields not
+    declared here are skipped by protobuf as unknown."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    f = descriptor_pb2.FieldDescriptorProto
+    spec = {"TensorProto": [("dims", 1, f.TYPE_INT64, None, True), ("name", 8, f.TYPE_STRING, None, False)],
+            "NodeProto": [("input", 1, f.TYPE_STRING, None, True), ("output", 2, f.TYPE_STRING, None, True),
+                          ("op_type", 4, f.TYPE_STRING, None, False)],
+            "GraphProto": [("node", 1, f.TYPE_MESSAGE, "NodeProto", True),
+                           ("initializer", 5, f.TYPE_MESSAGE, "TensorProto", True)],
+            "ModelProto": [("graph", 7, f.TYPE_MESSAGE, "GraphProto", False)]}
+    file = descriptor_pb2.FileDescriptorProto(name="fmnist_edge_onnx_subset.proto", package="fmnist_edge_onnx",
+                                              syntax="proto2")
+    for message, fields in spec.items():
+        m = file.message_type.add(name=message)
+        for name, number, kind, type_name, repeated in fields:
+            m.field.add(name=name, number=number, type=kind, type_name=f".fmnist_edge_onnx.{type_name}" if type_name else None,
+                        label=f.LABEL_REPEATED if repeated else f.LABEL_OPTIONAL)
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(file)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("fmnist_edge_onnx.ModelProto"))
+
+
 def _onnx_weights(path: Path) -> dict[str, list]:
     """Conv (4-D) and dense (2-D) weight shapes in the order the graph's nodes use them (directly, or through
     the DequantizeLinear of a QDQ file)."""
-    import onnx
-
-    graph = onnx.load(str(path), load_external_data=False).graph
+    graph = _onnx_graph_reader().FromString(path.read_bytes()).graph
     dims = {i.name: list(i.dims) for i in graph.initializer}
     via_dq = {n.output[0]: n.input[0] for n in graph.node if n.op_type == "DequantizeLinear"}
     out = {"conv": [], "dense": []}

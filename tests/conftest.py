@@ -115,7 +115,9 @@ def run_copy(tiny_run, tmp_path):
 
 
 MICRO_RELEASE = Path(__file__).parent / "fixtures" / "micro-release"
-BLOCK = "import sys\nfor m in ('tensorflow', 'keras', 'tf_keras', 'tf2onnx'): sys.modules[m] = None\n"
+# What the base install (`pip install fmnist-edge`, as on a Raspberry Pi) lacks: the [train] extra's libraries.
+BASE_INSTALL_LACKS = ("tensorflow", "keras", "tf_keras", "tensorflow_model_optimization", "tf2onnx", "onnx", "matplotlib")
+BLOCK = f"import sys\nfor m in {BASE_INSTALL_LACKS!r}: sys.modules[m] = None\n"
 
 
 def run_cli_without_tensorflow(*args: str) -> subprocess.CompletedProcess:
