@@ -44,7 +44,11 @@ def quiet_debugger():
 
 
 def convert(converter) -> bytes:
-    with quiet():
+    """The converter's file, with its Python output and its native NATIVE_NOISE lines (the MLIR quantizer's
+    `fully_quantize: 0, ...` once per int8 conversion) kept off the terminal."""
+    from runtime.backends import filtered_stderr
+
+    with quiet(), filtered_stderr(*NATIVE_NOISE):
         return converter.convert()
 
 

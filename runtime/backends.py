@@ -24,10 +24,17 @@ TFLITE_MAGIC = b"TFL3"  # flatbuffer file identifier at bytes 4..8
 DELEGATE_NOTICE = b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
 
 
+VERBOSE_ENV = "FMNIST_EDGE_VERBOSE"  # set to 1 (`fmnist-edge --verbose`): the libraries' native log lines stay
+
+
 @contextlib.contextmanager
 def filtered_stderr(*drop: bytes):
     """Capture file descriptor 2 (where LiteRT's and TensorFlow's C++ write) for the block, then pass on every line
-    except those starting with one of `drop` (a real warning or error from the C++ side still reaches the terminal)."""
+    except those starting with one of `drop` (a real warning or error from the C++ side still reaches the terminal).
+    With FMNIST_EDGE_VERBOSE=1 nothing is captured."""
+    if os.environ.get(VERBOSE_ENV) == "1":
+        yield
+        return
     with tempfile.TemporaryFile() as captured:
         saved = os.dup(2)
         os.dup2(captured.fileno(), 2)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The product as users get it: build the wheel and sdist from this checkout (as a release would), check both with
 # twine, install the wheel into fresh venvs (base, as on a Raspberry Pi; and with [train]) and run the commands from
-# a folder outside the checkout, on the shipped edge release. The app it builds must classify a photo in Chromium.
+# a folder outside the checkout, on the shipped releases. The app it builds must classify a photo in Chromium; a build
+# from a checkout without the browser runtimes fails, or (opted out) builds a wheel whose `app` says so.
 #
 #     bash scripts/wheel_check.sh        (after scripts/setup.sh: web/node_modules and .venv exist)
 set -euo pipefail
@@ -36,9 +37,17 @@ echo "== base install (no extras) in a fresh venv, run from $work/elsewhere"
 "$work/base/bin/pip" install -q "$wheel"
 mkdir "$work/elsewhere" && cd "$work/elsewhere"
 "$work/base/bin/python" -c "import importlib.util as u; assert u.find_spec('tensorflow') is None"  # as on a Pi
-"$work/base/bin/fmnist-edge" verify "$release"
-"$work/base/bin/fmnist-edge" predict "$photo" --model "$release/tflite-int8"
-"$work/base/bin/fmnist-edge" bench "$release" --runs 50 --warmup 5 --batch-size 32 --no-compute-floor --out bench
+"$repo/.venv/bin/python" "$repo/scripts/make_photo_benchmark.py" "$work/photos" --n 24 --seed 1 >/dev/null
+# Every device-side command, on both shipped releases (bench --profile reads ONNX graphs without the onnx package).
+for rel in "$repo/artifacts/reference" "$release"; do
+  name="$(basename "$rel")"
+  "$work/base/bin/fmnist-edge" verify "$rel"
+  "$work/base/bin/fmnist-edge" predict "$photo" --model "$rel/tflite-int8"
+  "$work/base/bin/fmnist-edge" bench "$rel" --runs 50 --warmup 5 --batch-size 32 --no-compute-floor --out "bench-$name"
+  "$work/base/bin/fmnist-edge" bench "$rel" --profile --runs 20 --out "profile-$name"
+  "$work/base/bin/fmnist-edge" bench "$rel" --photos "$work/photos" --variant tflite-int8 --variant onnx-int8 --runs 20 \
+    --warmup 2 --no-compute-floor --out "photos-$name"
+done
 "$work/base/bin/fmnist-edge" app "$release" --out app
 # The app the wheel built (no npm, no checkout) classifies a photo in Chromium, driven from the test venv.
 "$repo/.venv/bin/python" - "$work/elsewhere/app" "$photo" <<'EOF'
@@ -64,7 +73,9 @@ EOF
 echo "== [micro] added to the base venv: TFLite Micro and the C source, still without TensorFlow"
 "$work/base/bin/pip" install -q "$wheel[micro]"
 "$work/base/bin/python" -c "import importlib.util as u; assert u.find_spec('tensorflow') is None"
-"$work/base/bin/fmnist-edge" micro "$release/tflite-int8" --test-images 100 --json micro.json
+for rel in "$repo/artifacts/reference" "$release"; do
+  "$work/base/bin/fmnist-edge" micro "$rel/tflite-int8" --test-images 100 --json "micro-$(basename "$rel").json"
+done
 "$work/base/bin/fmnist-edge" c-source "$release/tflite-int8" --out c && test -s c/fmnist_model.cc
 
 echo "== with [train] in a fresh venv: a quick train and export from $work/elsewhere"
@@ -81,4 +92,19 @@ for f in lone/shirt-model.tflite lone/model.onnx; do
 c.manifest['embedded_metadata']['container']); assert c.variant in ('tflite-float32', 'onnx-float32'), c.variant" "$f"
   "$work/base/bin/fmnist-edge" predict "$photo" --model "$f"
 done
+echo "== a build from a checkout without web/node_modules: with no npm it fails naming what to run; built without the"
+echo "   app on purpose (FMNIST_EDGE_BUILD_WITHOUT_APP=1), its \`app\` says which install it is"
+git -C "$repo" archive --format=tar HEAD | tar -x -C "$work" --one-top-level=bare
+if env PATH=/nonexistent "$repo/.venv/bin/python" -m build --wheel --outdir "$work/bare-dist" "$work/bare" >"$work/bare.log" 2>&1; then
+  echo "a build with neither web/node_modules nor npm succeeded" >&2; exit 1
+fi
+grep -q "npm ci --prefix web" "$work/bare.log" || { tail -20 "$work/bare.log"; exit 1; }
+env PATH=/nonexistent FMNIST_EDGE_BUILD_WITHOUT_APP=1 "$repo/.venv/bin/python" -m build --wheel --outdir "$work/bare-dist" \
+  "$work/bare" >"$work/bare.log" 2>&1 || { tail -20 "$work/bare.log"; exit 1; }
+"$work/base/bin/pip" install -q --no-deps --force-reinstall "$work"/bare-dist/*.whl
+if "$work/base/bin/fmnist-edge" app "$release" --out app-bare 2>"$work/app-bare.err"; then
+  echo "app from a wheel without the browser runtimes succeeded" >&2; exit 1
+fi
+grep -q "was built without them" "$work/app-bare.err" && ! grep -q Traceback "$work/app-bare.err" \
+  || { cat "$work/app-bare.err"; exit 1; }
 echo "wheel check: OK"

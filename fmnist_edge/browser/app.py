@@ -51,12 +51,24 @@ def runtime_files(runtime_id: str) -> tuple[str, str, dict[Path, str]]:
         if not missing:
             break
     if missing:
-        raise MissingExtraError(f"The web app needs {package}'s files ({', '.join(missing)} missing). An installed "
-                                "fmnist-edge wheel carries them; in a checkout, install them with `npm ci --prefix web` "
-                                "(scripts/setup.sh does), or point FMNIST_EDGE_NODE_MODULES at a node_modules directory "
-                                "holding web/package-lock.json's versions.")
+        raise MissingExtraError(f"The web app needs {package}'s files ({', '.join(missing)} missing). {_install_kind()} "
+                                "Or point FMNIST_EDGE_NODE_MODULES at a node_modules directory holding "
+                                "web/package-lock.json's versions.")
     version = json.loads((root / "package.json").read_text())["version"]
     return f"{package}@{version}", folder, sources
+
+
+def _install_kind() -> str:
+    """Which kind of install this is, as far as the web app's runtimes go, and what gets them."""
+    if (NODE_MODULES.parent / "package-lock.json").is_file():
+        return (f"This fmnist-edge runs from a checkout ({NODE_MODULES.parents[1]}): install them with "
+                "`npm ci --prefix web` there (scripts/setup.sh does).")
+    if not VENDOR.is_dir():
+        return ("This installed fmnist-edge was built without them (from a checkout that had no web/node_modules, "
+                "with FMNIST_EDGE_BUILD_WITHOUT_APP=1): reinstall from a release wheel, or rebuild it from a checkout "
+                "where npm is installed (the build then runs `npm ci --prefix web` itself).")
+    return (f"This installed fmnist-edge carries them in {VENDOR}, but some are missing: the install is damaged; "
+            "reinstall it (pip install --force-reinstall fmnist-edge).")
 
 
 def _icon(size: int, path: Path) -> None:

@@ -4,6 +4,8 @@ user errors into a message and an exit code, stop signals, `--version`, and the 
 from __future__ import annotations
 
 import functools
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import os
 import signal
@@ -17,6 +19,8 @@ from rich.text import Text
 
 from .. import __version__
 from ..errors import FmnistEdgeError, MissingExtraError, signalled, stop_if_signalled
+
+VERBOSE_ENV = "FMNIST_EDGE_VERBOSE"  # runtime.backends.VERBOSE_ENV (the CLI does not import the runtime at start)
 
 
 def _version(value: bool) -> None:
@@ -35,8 +39,12 @@ app = typer.Typer(
 
 @app.callback()
 def main(version: Optional[bool] = typer.Option(None, "--version", callback=_version, is_eager=True,
-                                                help="Print the version and exit.")):
+                                                help="Print the version and exit."),
+         verbose: bool = typer.Option(False, "--verbose", help="Keep the libraries' own log lines (TensorFlow, "
+                                      "the converters, LiteRT), which are hidden by default.")):
     """Train a Fashion-MNIST classifier, export it for the edge, and prove nothing was lost."""
+    if verbose:
+        os.environ[VERBOSE_ENV] = "1"
 
 
 # Wide tables stay readable in logs and pipes (rich assumes 80 columns when not on a terminal).
@@ -77,10 +85,43 @@ def _terminate(signum, frame):
     raise SystemExit(128 + signum)
 
 
+# What importing TensorFlow writes to stderr before its logging is set up, whatever TF_CPP_MIN_LOG_LEVEL says: absl's
+# notice, then its info/warning lines (on a CPU-only machine "cudart_stub.cc: Could not find cuda drivers ...").
+IMPORT_NOISE = (b"WARNING: All log messages before absl::InitializeLog()", b"I0000 ", b"W0000 ")
+
+
+class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
+    """Runs the first `import tensorflow` (wherever it happens: keras, tf_keras, tf2onnx) with IMPORT_NOISE dropped
+    from stderr; TensorFlow is imported only by the commands that need it, so the hook costs the others nothing."""
+
+    def find_spec(self, name, path, target=None):
+        if name != "tensorflow":
+            return None
+        # Asked on every look-up (a find_spec check too, not only the import): a fresh spec each time, from the
+        # finder that would have found it.
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is not None and spec.loader is not None:
+            loader, exec_module = spec.loader, spec.loader.exec_module
+
+            def quiet_exec(module):
+                from runtime.backends import filtered_stderr
+
+                with filtered_stderr(*IMPORT_NOISE):
+                    exec_module(module)
+
+            loader.exec_module = quiet_exec
+        return spec
+
+
 def quiet_tensorflow() -> None:
-    # TensorFlow logs error-level lines on every CPU-only machine (cuInit, NodeDef attributes) that users read as
-    # failures; our own errors are raised in Python, so level 3 hides nothing a user needs.
+    """Keep TensorFlow's native log lines off the terminal (`fmnist-edge --verbose` keeps them): they are notices
+    about the library and this machine (oneDNN, CUDA stubs, absl), never about the user's model, and users read
+    them as failures; our own errors are raised in Python, so level 3 hides nothing a user needs."""
+    if os.environ.get(VERBOSE_ENV) == "1":
+        return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietTensorFlowImport())
 
 
 def require_train_extra(backend: str | None = None) -> None:
