@@ -20,6 +20,7 @@ from .builders import builder
 from .config import ClusterConfig, PruneConfig
 from .errors import FineTuneUnsupported
 from . import search
+from .rebuild import source_name
 from .finetune import fine_tune_note, fine_tuned, fit, tf_keras_copy, tuned_result
 
 PRUNABLE = ("Conv2D", "Dense", "SeparableConv2D", "DepthwiseConv2D")
@@ -30,19 +31,24 @@ def _weights(layer) -> int:
 
 
 def _wrap_large(clone, wrap, min_share: float):
-    """A Sequential of the clone's own (trained) layers, those holding >= min_share of all weights wrapped."""
+    """The clone's own graph (tf_keras clone_model, the trained layers reused), the layers holding >= min_share of all
+    weights wrapped by `wrap`: (the wrapped model, their names)."""
     import tf_keras
 
     total = sum(_weights(layer) for layer in clone.layers)
     chosen = [layer.name for layer in clone.layers
               if type(layer).__name__ in PRUNABLE and _weights(layer) >= min_share * total]
     if not chosen:
-        raise FineTuneUnsupported(f"no Conv2D/Dense layer holds {min_share:.0%} of the weights or more; lower the layer share")
+        raise FineTuneUnsupported(f"no Conv2D/Dense layer holds {min_share:.0%} of the weights or more; lower the layer "
+                                  "share (--prune-min-share / --cluster-min-share)")
+    shown = ", ".join(source_name(n) for n in chosen)
     try:
-        wrapped = tf_keras.Sequential([tf_keras.Input((28, 28, 1))] +
-                                      [wrap(layer) if layer.name in chosen else layer for layer in clone.layers])
-    except (ValueError, TypeError, RuntimeError) as exc:
-        raise FineTuneUnsupported(f"tensorflow-model-optimization cannot wrap this model: {str(exc).splitlines()[0][:300]}") from None
+        wrapped = tf_keras.models.clone_model(clone, clone_function=lambda layer: wrap(layer) if layer.name in chosen
+                                              else layer)
+    except (ValueError, TypeError, RuntimeError, AttributeError) as exc:
+        raise FineTuneUnsupported(f"tensorflow-model-optimization 0.8.1 could not wrap the layers {shown} "
+                                  f"({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); post-training int8 "
+                                  "(tflite-int8) does not need it") from None
     return wrapped, chosen
 
 
@@ -56,7 +62,7 @@ def prune(model, model_name, x_fit, y_fit, x_test, calibration, cfg: PruneConfig
 
     sp = tfmot.sparsity.keras
     tf_keras.utils.set_random_seed(cfg.seed)
-    clone = tf_keras_copy(model, model_name, x_test[:64])
+    clone, dropped = tf_keras_copy(model, model_name, x_test[:64])
     steps_per_epoch = int(np.ceil(len(y_fit) / cfg.batch_size))
     end = max(1, steps_per_epoch * min(cfg.ramp_epochs, cfg.epochs))
     schedule = sp.PolynomialDecay(0.0, cfg.sparsity, begin_step=0, end_step=end, frequency=max(1, min(100, end // 10)))
@@ -70,8 +76,9 @@ def prune(model, model_name, x_fit, y_fit, x_test, calibration, cfg: PruneConfig
     details = {
         "method": "tfmot prune_low_magnitude, PolynomialDecay schedule, strip_pruning",
         "target_sparsity": cfg.sparsity, "ramp_epochs": cfg.ramp_epochs, "min_layer_share": cfg.min_share,
-        "layers": {n: {"weights": int(k.size), "sparsity": round(float((k == 0).mean()), 4)} for n, k in kernels.items()},
-        "model_sparsity": round(zeros / total, 4),
+        "layers": {source_name(n): {"weights": int(k.size), "sparsity": round(float((k == 0).mean()), 4)}
+                   for n, k in kernels.items()},
+        "model_sparsity": round(zeros / total, 4), "training_only_layers_left_out": dropped,
     }
     return tuned_result(stripped, x_test, calibration, seconds, details=details)
 
@@ -82,7 +89,7 @@ def cluster(model, model_name, x_fit, y_fit, x_test, calibration, cfg: ClusterCo
 
     cl = tfmot.clustering.keras
     tf_keras.utils.set_random_seed(cfg.seed)
-    clone = tf_keras_copy(model, model_name, x_test[:64])
+    clone, dropped = tf_keras_copy(model, model_name, x_test[:64])
     init = cl.CentroidInitialization.KMEANS_PLUS_PLUS
     clustered, names = _wrap_large(clone, lambda layer: cl.cluster_weights(
         layer, number_of_clusters=cfg.clusters, cluster_centroids_init=init), cfg.min_share)
@@ -92,7 +99,9 @@ def cluster(model, model_name, x_fit, y_fit, x_test, calibration, cfg: ClusterCo
     details = {
         "method": "tfmot cluster_weights (k-means++ initial centroids), strip_clustering",
         "clusters": cfg.clusters, "min_layer_share": cfg.min_share,
-        "layers": {n: {"weights": int(k.size), "distinct_values": int(len(np.unique(k)))} for n, k in kernels.items()},
+        "layers": {source_name(n): {"weights": int(k.size), "distinct_values": int(len(np.unique(k)))}
+                   for n, k in kernels.items()},
+        "training_only_layers_left_out": dropped,
     }
     return tuned_result(stripped, x_test, calibration, seconds, details=details)
 

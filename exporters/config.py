@@ -171,3 +171,8 @@ class ExportConfig:
         if not scheme["portable"] and self.portability_cpus and "onnx-int8" in self.variants:
             raise ExportError(f"ONNX int8 scheme {self.onnx_int8_scheme!r} computes differently on x86 CPUs without VNNI "
                               "and cannot pass the portability check; choose a portable scheme or pass --no-portability-check.")
+
+
+# Model-file option help the export and explain commands share.
+INPUT_FIT_HELP = ("Model file with an input side other than 28 (e.g. 32x32): how the 28x28 image reaches it, 'pad' "
+                  "(zeros, centred) or 'resize' (bilinear); auto: whichever it scores better with on real test images.")

@@ -17,9 +17,20 @@ class ParityError(ExportError):
 
     def __init__(self, variant: str, numbers: dict, limits: dict):
         self.variant, self.numbers, self.limits = variant, numbers, limits
-        shown = ", ".join(f"{k}={v}" for k, v in numbers.items())
+        shown = ", ".join(f"{k}={v}" for k, v in numbers.items() if k != "accuracy_rule")
         wanted = ", ".join(f"{k} {v}" for k, v in limits.items())
-        super().__init__(f"{variant}: parity check against Keras failed ({shown}; required {wanted}). No artifact was written.")
+        super().__init__(f"{variant}: parity check against Keras failed ({shown}; required {wanted}){rule_text(numbers)}. "
+                         "No artifact was written.")
+
+
+def rule_text(numbers: dict) -> str:
+    """Why the accuracy rule (exporters.gate) did not accept it either, where it was tried."""
+    rule = numbers.get("accuracy_rule")
+    if not rule:
+        return ""
+    return (f"; nor by the accuracy rule (accuracy drop {100 * rule['accuracy_drop']:.2f} points, worst class "
+            f"{100 * rule['worst_class_drop']:.1f} points, agreement {rule['confident_agreement']:.2%} on the "
+            f"{rule['confident_share']:.0%} of images the model is sure of)")
 
 
 class RepairFailed(ParityError):
@@ -28,7 +39,9 @@ class RepairFailed(ParityError):
     def __init__(self, variant: str, first: ParityError, tried: list[dict], top_layers: list[str]):
         super().__init__(variant, first.numbers, first.limits)
         self.tried, self.top_layers = tried, top_layers
-        steps = "; ".join(f"{t['step']}: agreement {t['agreement']}" for t in tried)
+        steps = "; ".join(f"{t['step']}: agreement {t['agreement']}"
+                          + (f", accuracy {t['accuracy']} (model {t['model_accuracy']})" if "accuracy" in t else "")
+                          for t in tried)
         where = (f" The layers that lose the most (fmnist-edge explain): {', '.join(top_layers)}." if top_layers else "")
         ExportError.__init__(self, f"{variant}: parity check against Keras failed and repairs did not reach "
                                    f"agreement >= {first.limits.get('agreement >=')} ({steps}).{where} No artifact "

@@ -18,6 +18,7 @@ TFLite fuses a convolution with the BatchNormalization and activation after it: 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,45 +51,17 @@ def file_ops(model_bytes: bytes) -> list[Op]:
             if op["op_name"] not in ("QUANTIZE", "DEQUANTIZE", "DELEGATE")]
 
 
-MERGES = ("Add", "Concatenate", "Multiply", "Subtract", "Average", "Maximum", "Minimum", "Dot")
-
-
-def _chain(model) -> list | None:
-    """The model's layers as one chain, nested models unrolled; None when it branches."""
-    import keras
-
-    out = []
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
-        if isinstance(layer, keras.Model):
-            inner = _chain(layer)
-            if inner is None:
-                return None
-            out += inner
-        elif type(layer).__name__ in MERGES:
-            return None
-        else:
-            out.append(layer)
-    return out
-
-
 def flattened(model):
-    """An independent copy of a chain model with nested models (an exported model file is wrapped in the export
-    contract) unrolled into one level, so each layer has its own name and output here; a branching model is
-    returned as it is."""
-    import keras
+    """The model as one flat graph of its own layers (exporters.rebuild.flat_keras: an exported model file is wrapped
+    in the export contract; training-only layers, absent from the file, are left out), so each layer has its own
+    name and output here, and no name the wrapper adds can take a user's."""
+    from .errors import FineTuneUnsupported
+    from .rebuild import flat_keras
 
-    layers = _chain(model)
-    if layers is not None:
-        inp = keras.Input(tuple(model.inputs[0].shape[1:]), name="image")
-        x = inp
-        for layer in layers:
-            x = layer(x)
-        model = keras.Model(inp, x, name=model.name)
-    copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
-    return copy
+    try:
+        return flat_keras(model)
+    except FineTuneUnsupported:  # no layer graph to replay: the model as it is (its layers then name the ops)
+        return model
 
 
 def keras_blocks(model) -> list[tuple[str, list]]:
@@ -109,21 +82,57 @@ def keras_blocks(model) -> list[tuple[str, list]]:
     return blocks
 
 
+def _scope_layers(tensor: str, by_name: dict) -> list:
+    """The Keras layers an op's output tensor is named after, in model order. The converter names a tensor after the
+    TensorFlow ops it fused, `model_scope/layer_scope/Op` joined by ';', where a layer's scope is its name plus a
+    `_N` that TensorFlow adds to keep scopes unique (`conv2d_1` -> `conv2d_1_1`)."""
+    found = []
+    for part in tensor.split(";"):
+        pieces = part.split("/")
+        if len(pieces) < 3:
+            continue
+        scope = pieces[1]
+        stripped = re.sub(r"_\d+$", "", scope)
+        layer = by_name.get(stripped) or by_name.get(scope)
+        if layer is not None and layer not in found:
+            found.append(layer)
+    return found
+
+
+def _by_tensor_name(op: Op, by_name: dict, order: dict) -> tuple[str, list] | None:
+    """(name, layers) of an op from its tensor's name: the layer of the op's own kind first, then those fused into it."""
+    layers = sorted(_scope_layers(op.tensor, by_name), key=order.get)
+    kinds = WEIGHTED.get(op.kind) or OTHERS.get(op.kind) or ()
+    main = [layer for layer in layers if type(layer).__name__ in kinds]
+    if not main and len(layers) == 1:  # an op the layer became (a BatchNormalization after Dense: MUL and ADD)
+        return f"{layers[0].name} ({op.kind})", layers
+    if len(main) != 1:
+        return None
+    fused = [layer for layer in layers if layer is not main[0] and type(layer).__name__ in FUSED]
+    group = [main[0], *fused]
+    return (" + ".join(layer.name for layer in group) if op.kind in WEIGHTED else main[0].name), group
+
+
 def name_ops(ops: list[Op], model) -> dict[int, tuple[str, list]]:
-    """{op index: (Keras name, its layers)}: weighted ops to weighted Keras layers in order (checked by count), the
-    rest to layers of the matching kind in order; an op with no Keras counterpart keeps its TFLite name."""
-    blocks = keras_blocks(model)
+    """{op index: (Keras name, its layers)}: each op by the layers its tensor is named after (exact in a branching
+    graph, where the converter's op order need not be Keras's); failing that, weighted ops to weighted Keras layers
+    in order (checked by count), the rest to layers of the matching kind in order; an op with no Keras counterpart
+    keeps its TFLite name."""
+    layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+    by_name, order = {layer.name: layer for layer in layers}, {layer: i for i, layer in enumerate(layers)}
+    named = {op.index: found for op in ops if (found := _by_tensor_name(op, by_name, order)) is not None}
+    used = {id(layer) for _, group in named.values() for layer in group}
+    blocks = [b for b in keras_blocks(model) if not any(id(layer) in used for layer in b[1])]
     weighted = [b for b in blocks if b[0] == "weighted"]
-    weighted_ops = [op for op in ops if op.kind in WEIGHTED]
-    named = {}
+    weighted_ops = [op for op in ops if op.kind in WEIGHTED and op.index not in named]
     if len(weighted) == len(weighted_ops):
-        for op, (_, layers) in zip(weighted_ops, weighted):
-            named[op.index] = (" + ".join(layer.name for layer in layers), layers)
+        for op, (_, group) in zip(weighted_ops, weighted):
+            named[op.index] = (" + ".join(layer.name for layer in group), group)
     pools = {kind: [b[1] for b in blocks if b[0] in keras_kinds] for kind, keras_kinds in OTHERS.items()}
     for op in ops:
         if op.index not in named and pools.get(op.kind):
-            layers = pools[op.kind].pop(0)
-            named[op.index] = (layers[0].name, layers)
+            group = pools[op.kind].pop(0)
+            named[op.index] = (group[0].name, group)
     last_dense = next((layer for layer in reversed(model.layers) if type(layer).__name__ == "Dense"), None)
     for op in ops:
         if op.index not in named:
@@ -249,11 +258,11 @@ def score(model_bytes: bytes, x: np.ndarray, y: np.ndarray, keras_probs: np.ndar
 
     from runtime.backends import without_delegate_notice
 
-    with without_delegate_notice():
+    with without_delegate_notice():  # the delegate is applied, and announced, when the tensors are allocated
         it = Interpreter(model_content=model_bytes)
-    inp, out = it.get_input_details()[0], it.get_output_details()[0]
-    it.resize_tensor_input(inp["index"], [500, *x.shape[1:]])
-    it.allocate_tensors()
+        inp, out = it.get_input_details()[0], it.get_output_details()[0]
+        it.resize_tensor_input(inp["index"], [500, *x.shape[1:]])
+        it.allocate_tensors()
     probs = []
     for i in range(0, len(x), 500):
         batch = x[i : i + 500]

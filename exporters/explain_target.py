@@ -54,7 +54,8 @@ def explain_target(target, variant: str | None, cfg_options: dict, model_file: d
     with tempfile.TemporaryDirectory(prefix="fmnist-edge-explain-") as scratch:
         if target.is_file() or is_model_file(target):
             spec = ExternalModel(resolve(model_file.get("input_range"), model_file.get("input_norm"),
-                                         model_file.get("input_scale")), model_file.get("output", "auto"))
+                                         model_file.get("input_scale")), model_file.get("output", "auto"),
+                                 fit=model_file.get("input_fit", "auto"))
             target = prepare(target, Path(scratch) / target.stem, spec, model_file.get("limit"), cfg.data_dir,
                              cfg.download, False, console)
         elif not (target / "model.keras").is_file():

@@ -4,11 +4,14 @@ any trained run.
 
 The contract every artifact keeps: input float32 (N, 28, 28, 1) in [0, 1] named `image`, output softmax
 probabilities (N, 10) named `probabilities`. A model is wrapped to meet it, never retrained:
-    image -> [input contract: image * scale + offset] -> [Reshape to (28, 28) or (784,)] -> the user's model
-          -> [Softmax if logits]
+    image -> [fit: zero-pad or resize to the model's side] -> [input contract: image * scale + offset]
+          -> [tile the grey channel to RGB] -> [Reshape to (28, 28) or (784,)] -> the user's model -> [Softmax if logits]
 so the preprocessing a device applies (uint8 / 255) is the same for every artifact, and what the
-user's model expects (raw pixels, [-1, 1], standardised pixels, a channel-less or flat input) lives inside
-the exported graph (exporters.contract).
+user's model expects (raw pixels, [-1, 1], standardised pixels, a channel-less or flat input, 28x28 grey pixels
+replicated to RGB, the images padded or resized to another side) lives inside the exported graph
+(exporters.contract). Padding or resizing is told apart on real test images, as the contract is, unless declared
+(--input-fit). A head that is not a single-label softmax (sigmoids, one score per class independently) is refused
+with what would work: its probabilities do not sum to 1, and a softmax over them would invent numbers.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ from .errors import ExportError
 
 SUFFIXES = (".keras", ".h5", ".hdf5")
 OUTPUT_KINDS = ("auto", "probabilities", "logits")
+FITS = ("auto", "pad", "resize")
+MAX_SIDE = 512  # an input side larger than this is not a Fashion-MNIST classifier's
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,7 @@ class ExternalModel:
     contract: InputContract | None = None  # None: [0, 1] is assumed, and checked against the common conventions
     output: str = "auto"  # auto: detected from the last layer
     labels: tuple[str, ...] | None = None  # default: Fashion-MNIST's class names
+    fit: str = "auto"  # how 28x28 reaches another input side: "pad", "resize", or auto (told apart on test images)
 
 
 def is_model_file(path: Path) -> bool:
@@ -88,12 +94,36 @@ def _last_layer(model):
     return _last_layer(layer) if hasattr(layer, "layers") and layer.layers else layer
 
 
-def detect_output(model) -> str:
-    """'probabilities' or 'logits' from the last layer, or raise asking the user to declare it."""
+def _activation(layer) -> str | None:
+    kind = type(layer).__name__
+    if kind == "Softmax":
+        return "softmax"
+    return getattr(getattr(layer, "activation", None), "__name__", None)
+
+
+SIGMOID_FIX = ("If it was trained on one label per image, its largest score is the class: give it a softmax over the "
+               "same scores instead (in Keras: model.layers[-1].activation = keras.activations.softmax; "
+               "model.save('softmax.keras')), which keeps the top-1 and makes the outputs probabilities that sum to 1, "
+               "and export that file.")
+
+
+def _not_single_label(source: str, kind: str, act: str) -> ExportError:
+    return ExportError(f"{source}: not a single-label softmax classifier: its last layer is {kind} with activation {act}, "
+                       "one independent score per class, so its outputs do not sum to 1 and are neither probabilities of "
+                       "one class nor logits (a softmax over them would report numbers the model never computed). "
+                       f"{SIGMOID_FIX} Nothing was exported.")
+
+
+def detect_output(model, declared: str = "auto", source: str = "the model") -> str:
+    """'probabilities' or 'logits': from the last layer, or as declared; a sigmoid (or other squashing) head is refused
+    either way, and an undetectable one asks the user to declare it."""
     last = _last_layer(model)
-    kind = type(last).__name__
-    act = getattr(getattr(last, "activation", None), "__name__", None)
-    if kind == "Softmax" or act == "softmax":
+    kind, act = type(last).__name__, _activation(last)
+    if act in ("sigmoid", "hard_sigmoid", "tanh", "softsign"):
+        raise _not_single_label(source, kind, act)
+    if declared != "auto":
+        return declared
+    if act == "softmax":
         return "probabilities"
     if act == "linear" and kind in ("Dense", "Conv2D", "Activation"):
         return "logits"
@@ -109,34 +139,106 @@ def check_shapes(model, source: str) -> tuple[int, ...]:
         raise ExportError(f"{source}: the model has {len(model.inputs)} input(s) and {len(model.outputs)} output(s); "
                           "supported: one image input and one output of 10 classes.")
     shape, out = tuple(model.inputs[0].shape), tuple(model.outputs[0].shape)
-    if shape[1:] == (1, 28, 28):
+    if shape[1:] in ((1, 28, 28), (3, 28, 28)):
         # Reshaping the pixels would be exact (one channel), but a channels-first model's own layers (Conv2D with
         # data_format="channels_first") do not convert to TFLite's NHWC kernels; refuse before any work is done.
         raise ExportError(f"{source}: input shape {shape} is channels-first (PyTorch's layout); TFLite, ONNX Runtime's "
                           "NHWC path and every device here feed (N, 28, 28, 1). Rebuild the model with "
                           "keras.Input((28, 28, 1)) and channels_last layers (the weights of Conv2D and Dense layers "
                           "carry over unchanged), save it, and export that file.")
-    if shape[1:] not in INPUT_SHAPES:
+    image = len(shape) == 4 and shape[3] in (1, 3) and all(isinstance(d, int) and 8 <= d <= MAX_SIDE for d in shape[1:3])
+    if shape[1:] not in INPUT_SHAPES and not image:
         raise ExportError(f"{source}: input shape {shape} is not supported; fmnist-edge exports Fashion-MNIST "
-                          "classifiers with input (None, 28, 28) or (None, 28, 28, 1) (grayscale 28x28), or flat "
-                          "(None, 784).")
+                          "classifiers of grayscale 28x28 images: input (None, 28, 28), (None, 28, 28, 1) or flat "
+                          "(None, 784), or an image input (None, H, W, 1) or (None, H, W, 3) of another side (8 to "
+                          f"{MAX_SIDE} pixels), which the export fits 28x28 into by padding or resizing and whose 3 "
+                          "channels get the grey pixels replicated.")
     if out[1:] != (10,):
         raise ExportError(f"{source}: output shape {out} is not supported; expected (None, 10): one score per "
                           "Fashion-MNIST class.")
     return shape
 
 
-def wrap(model, input_shape: tuple, contract: InputContract, output: str):
+def fits_for(shape: tuple) -> tuple[str | None, ...]:
+    """How the 28x28 image can reach the model's side: None when it is 28x28; zero-padding (centred, the background
+    value) only when both sides are at least 28; resizing (bilinear) always."""
+    if len(shape) != 4 or tuple(shape[1:3]) == (28, 28):
+        return (None,)
+    return ("pad", "resize") if min(shape[1:3]) >= 28 else ("resize",)
+
+
+def fit_layers(shape: tuple, fit: str | None) -> list:
+    """The Keras layers that take (N, 28, 28, 1) pixels to the model's side with `fit` (before the contract)."""
+    import keras
+
+    if fit is None:
+        return []
+    h, w = int(shape[1]), int(shape[2])
+    if fit == "resize":
+        return [keras.layers.Resizing(h, w, interpolation="bilinear", name="fit_resize")]
+    top, left = (h - 28) // 2, (w - 28) // 2
+    return [keras.layers.ZeroPadding2D(((top, h - 28 - top), (left, w - 28 - left)), name="fit_pad")]
+
+
+def _tile(x, shape: tuple):
+    import keras
+
+    if len(shape) == 4 and shape[3] == 3:  # the grey channel replicated, as the model's user fed it
+        return keras.layers.Concatenate(axis=-1, name="grey_to_rgb")([x, x, x])
+    return x
+
+
+def adapter(shape: tuple, fit: str | None):
+    """numpy (N, 28, 28, 1) in [0, 1] -> the model's input layout, before the contract (tests and the checks)."""
+    import keras
+
+    inp = keras.Input((28, 28, 1))
+    x = inp
+    for layer in fit_layers(shape, fit):
+        x = layer(x)
+    model = keras.Model(inp, _tile(x, shape))
+    return lambda x01: np.asarray(model.predict(x01, batch_size=1000, verbose=0)) if (fit or shape[-1] == 3) else x01
+
+
+def wrap(model, input_shape: tuple, contract: InputContract, output: str, fit: str | None = None):
     """The user's model inside the export contract (see the module docstring)."""
     import keras
 
     inp = keras.Input((28, 28, 1), name="image")
-    x = inp if contract.is_identity else keras.layers.Rescaling(contract.scale, contract.offset, name="input_contract")(inp)
-    if input_shape[1:] != (28, 28, 1):
+    x = inp
+    for layer in fit_layers(input_shape, fit):
+        x = layer(x)
+    x = x if contract.is_identity else keras.layers.Rescaling(contract.scale, contract.offset, name="input_contract")(x)
+    x = _tile(x, input_shape)
+    if input_shape[1:] in ((28, 28), (784,)):
         x = keras.layers.Reshape(input_shape[1:], name="reshape_input")(x)
     y = model(x)
     y = keras.layers.Softmax(name="probabilities")(y) if output == "logits" else keras.layers.Identity(name="probabilities")(y)
     return keras.Model(inp, y, name=f"external_{model.name}")
+
+
+def choose_fit(model, shape: tuple, declared: str, x01: np.ndarray, y: np.ndarray, contract: InputContract | None,
+               source: str) -> dict:
+    """The fit to use ("pad", "resize" or None) with every candidate's score on real test images under each input
+    convention; `declared` (not "auto") is used as given when the shape allows it."""
+    options = fits_for(shape)
+    if declared != "auto":
+        if options == (None,):
+            raise ExportError(f"--input-fit {declared}: {source} takes 28x28 images already; nothing to fit.")
+        if declared not in options:
+            raise ExportError(f"--input-fit {declared}: {source}'s input side {shape[1]}x{shape[2]} is smaller than 28, "
+                              "so 28x28 can only be resized to it (--input-fit resize).")
+    reshape = (-1, *shape[1:])
+    scores = {}
+    for fit in options:
+        fitted = adapter(shape, fit)(x01)
+        conventions = dict(input_contract.CONVENTIONS, **({"declared": contract} if contract else {}))
+        scores[fit] = input_contract.score(lambda x: model.predict(x.reshape(reshape), batch_size=1000, verbose=0),
+                                           fitted, y, conventions)
+    chosen = declared if declared != "auto" else max(options, key=lambda f: max(scores[f].values()))
+    return {"fit": chosen, "declared": declared != "auto", "from": [28, 28, 1], "to": list(shape[1:]),
+            "tiled_to_rgb": len(shape) == 4 and shape[3] == 3,
+            "accuracy_by_fit": {str(f): {k: round(v, 4) for k, v in sc.items()} for f, sc in scores.items()}}
 
 
 def prepare(path: Path, out: Path, spec: ExternalModel, limit: int | None, data_dir: str | None, download: bool,
@@ -151,9 +253,11 @@ def prepare(path: Path, out: Path, spec: ExternalModel, limit: int | None, data_
                               "refusing to replace it. Choose another --out.")
     if spec.output not in OUTPUT_KINDS:
         raise ExportError(f"--output must be one of {', '.join(OUTPUT_KINDS)}, got {spec.output!r}.")
+    if spec.fit not in FITS:
+        raise ExportError(f"--input-fit must be one of {', '.join(FITS)}, got {spec.fit!r}.")
     model = load_trained_model(path)
     shape = check_shapes(model, str(path))
-    output = detect_output(model) if spec.output == "auto" else spec.output
+    output = detect_output(model, spec.output, str(path))
     if limit is not None and limit < 20:
         raise ExportError(f"--limit must be at least 20 images (2 per class), got {limit}.")
     d = external_data(limit, data_dir, download)
@@ -162,16 +266,21 @@ def prepare(path: Path, out: Path, spec: ExternalModel, limit: int | None, data_
     # sample of real test images, before anything is built or written.
     sample = fdata.subset(y_test, input_contract.SAMPLE_IMAGES, 0)
     reshape = (-1, *shape[1:])
+    fitted = choose_fit(model, shape, spec.fit, x_test[sample], y_test[sample], spec.contract, str(path))
     checked = input_contract.choose_contract(lambda x: model.predict(x.reshape(reshape), batch_size=1000, verbose=0),
-                                   x_test[sample], y_test[sample], spec.contract, str(path))
+                                             adapter(shape, fitted["fit"])(x_test[sample]), y_test[sample],
+                                             spec.contract, str(path))
     contract = spec.contract or input_contract.CONVENTIONS["[0,1]"]
-    wrapped = wrap(model, shape, contract, output)
+    wrapped = wrap(model, shape, contract, output, fitted["fit"])
     probs = wrapped.predict(x_test, batch_size=1000, verbose=0)
     if output == "probabilities" and not np.allclose(probs.sum(1), 1.0, atol=1e-3):
         raise ExportError(f"{path}: its outputs do not sum to 1 (e.g. {probs[0].sum():.3g}), so they are not "
-                          "probabilities; pass --output logits.")
+                          "probabilities of one class. If its last layer gives scores before any softmax, pass --output "
+                          f"logits. {SIGMOID_FIX} Nothing was exported.")
     accuracy = float((probs.argmax(1) == y_test).mean())
-    console.print(f"{path.name}: input {shape}, {output}, inputs {contract.describe()} "
+    shown_fit = {None: "", "pad": ", 28x28 zero-padded to it", "resize": ", 28x28 resized to it"}[fitted["fit"]]
+    console.print(f"{path.name}: input {shape}{shown_fit}{' (grey replicated to RGB)' if fitted['tiled_to_rgb'] else ''}, "
+                  f"{output}, inputs {contract.describe()} "
                   f"({'declared' if spec.contract else 'assumed, and checked'}); Keras test accuracy {accuracy:.4f} "
                   f"on {len(y_test):,} real test images under that contract")
     with committed_dir(out, replace=True) as tmp:
@@ -188,12 +297,16 @@ def prepare(path: Path, out: Path, spec: ExternalModel, limit: int | None, data_
             "conventions": {"input_shape": list(shape), "input_scale": contract.scale,
                             "input_contract": checked["contract"], "input_scale_declared": checked["declared"],
                             "input_check": {k: checked[k] for k in ("convention", "accuracy_by_convention", "sample_images")},
+                            "input_fit": fitted,
                             "output": output, "output_declared": spec.output != "auto",
-                            "wrapped_as": "image [0,1] -> image * scale + offset (the input contract) -> reshape to the "
-                                          "model's input -> model -> softmax if logits"},
+                            "wrapped_as": "image [0,1] -> zero-pad or resize to the model's side (input_fit) -> image * "
+                                          "scale + offset (the input contract) -> grey replicated to RGB if the model "
+                                          "takes 3 channels -> reshape to the model's input -> model -> softmax if logits"},
             "params": int(model.count_params()),
             "input": INPUT_SPEC, "output": OUTPUT_SPEC,
             "preprocessing": {**PREPROCESSING, "model_input_scale": contract.scale, "model_input": checked["contract"],
+                              **({"model_input_fit": {k: fitted[k] for k in ("fit", "from", "to", "tiled_to_rgb")}}
+                                 if fitted["fit"] or fitted["tiled_to_rgb"] else {}),
                               "note": f"the model's own input contract ({contract.describe()}) is applied inside the "
                                       "exported graph: devices feed pixels / 255 to every artifact"},
             "class_names": names, "class_names_source": "--labels" if spec.labels else "Fashion-MNIST",

@@ -2,8 +2,8 @@
 models) with its trained weights, the fine-tuning schedule, the float control with the same schedule, and the
 fine-tuned variant's file and manifest fields.
 
-A preset is rebuilt by name; a model file layer by layer and checked numerically (FineTuneUnsupported when that
-is not possible, and the variant is skipped).
+A preset is rebuilt by name; a model file as the same graph, layer by layer, and checked numerically
+(exporters.rebuild; FineTuneUnsupported when that is not possible, and the variant is skipped).
 """
 
 from __future__ import annotations
@@ -20,71 +20,23 @@ from fmnist_edge.models import get_preset
 from runtime.variants import VARIANTS
 
 from .builders import Built
-from .errors import FineTuneUnsupported
+from .rebuild import tf_keras_graph
 from .tflite import to_int8
 
 if TYPE_CHECKING:
     from .context import ExportContext
 
-def plain_layers(model) -> list:
-    """The model's layers in order, nested models expanded (whether they form a plain stack is checked
-    numerically by tf_keras_clone)."""
-    layers = []
-    for layer in model.layers:
-        if type(layer).__name__ == "InputLayer":
-            continue
-        if getattr(layer, "layers", None):
-            layers += plain_layers(layer)
-        else:
-            layers.append(layer)
-    return layers
-
-
-def tf_keras_layer(layer):
-    """The same layer built with tf_keras from its Keras 3 config (initializers, regularizers and
-    constraints dropped: the weights are copied over)."""
-    import inspect
-
-    import tf_keras
-
-    cls = getattr(tf_keras.layers, type(layer).__name__, None)
-    if cls is None:
-        raise FineTuneUnsupported(f"layer {layer.name!r} ({type(layer).__name__}) has no tf_keras equivalent")
-    allowed = (set(inspect.signature(cls.__init__).parameters) | {"name", "trainable"}) - {"dtype"}
-    cfg = {k: v for k, v in layer.get_config().items() if k in allowed and not k.endswith(("_initializer",
-                                                                                          "_regularizer", "_constraint"))}
-    try:
-        return cls(**cfg)
-    except Exception as exc:  # tf_keras validates configs with many exception types
-        raise FineTuneUnsupported(f"layer {layer.name!r} ({type(layer).__name__}) could not be rebuilt in tf_keras: {exc}") from None
-
-
-def tf_keras_clone(model, x_check: np.ndarray):
-    """A tf_keras copy of a plain stack of layers with the trained weights, checked to compute the same."""
-    import tf_keras
-
-    layers = plain_layers(model)
-    clone = tf_keras.Sequential([tf_keras.Input((28, 28, 1)), *(tf_keras_layer(layer) for layer in layers)])
-    for src, dst in zip(layers, clone.layers):
-        dst.set_weights(src.get_weights())
-    want = np.asarray(model.predict(x_check, verbose=0))
-    got = clone.predict(x_check, verbose=0)
-    if got.shape != want.shape or not np.allclose(got, want, atol=1e-4):
-        raise FineTuneUnsupported("the model is not a plain stack of layers (branches or shared inputs): its tf_keras "
-                             "rebuild computes something else")
-    return clone
-
-
 def tf_keras_copy(model, model_name: str | None, x_check: np.ndarray):
-    """The model in tf_keras with its trained weights: the preset rebuilt by name, or (`model_name` None, a
-    model file) rebuilt layer by layer and checked numerically."""
+    """(the model in tf_keras with its trained weights, the training-only layers left out of it): a preset rebuilt by
+    name, or (`model_name` None, a model file) its graph rebuilt layer by layer and checked numerically
+    (exporters.rebuild)."""
     import tf_keras
 
     if model_name is None:
-        return tf_keras_clone(model, x_check)
+        return tf_keras_graph(model, x_check)
     clone = get_preset(model_name).build(tf_keras)
     clone.set_weights(model.get_weights())
-    return clone
+    return clone, []
 
 
 def loss_for(targets: np.ndarray) -> str:

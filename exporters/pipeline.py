@@ -172,13 +172,18 @@ def _build(ctx: ExportContext, variant: str, staged: Path) -> Built:
 def written_entry(manifest: dict) -> dict:
     """A written variant in the export's outcome: its fidelity and size, and its repair and search records if any."""
     return {**manifest["fidelity"], "bytes": manifest["file"]["bytes"],
+            **({"accuracy_rule": manifest["check"]["accuracy_rule"]} if manifest["check"].get("passed_by") else {}),
             **({"repair": manifest["repair"]} if "repair" in manifest else {}),
             **({"search": searched} if (searched := rmf.compression_search(manifest)) else {})}
 
 
 def written_note(written: dict) -> str:
     """What export did beyond converting a written variant: the repair ladder's steps, the compression search's choice."""
-    return "; ".join(s for s in (repair.summary(written.get("repair")),
+    rule = written.get("accuracy_rule")
+    accepted = (f"agreement under its gate, accepted by the accuracy rule (accuracy drop "
+                f"{100 * rule['accuracy_drop']:.2f} points, worst class {100 * rule['worst_class_drop']:.1f}, "
+                f"{rule['confident_agreement']:.2%} on the images the model is sure of)" if rule else "")
+    return "; ".join(s for s in (accepted, repair.summary(written.get("repair")),
                                  search.summary(written["search"]) if written.get("search") else "") if s)
 
 
@@ -214,12 +219,20 @@ def export_variant(ctx: ExportContext, out: Path, variant: str) -> tuple[Path, d
     return target, manifest
 
 
-def refusal(variant: str, exc: ExportError, calibration_images: int) -> dict:
-    """The record of a variant that missed its gate (or could not be built or proven portable): not written."""
+def refusal(variant: str, exc: ExportError, calibration_images: int, qat: str | None = None) -> dict:
+    """The record of a variant that missed its gate (or could not be built or proven portable): not written. `qat`:
+    what this export did with tflite-int8-qat, so the remedy names only what was not tried."""
     numbers = {"parity": getattr(exc, "numbers", None), "required": getattr(exc, "limits", None),
                "portability": getattr(exc, "failures", None)}
     return {"reason": str(exc), "kind": type(exc).__name__, **{k: v for k, v in numbers.items() if v is not None},
-            "remedy": remedy(variant, exc, calibration_images)}
+            "remedy": remedy(variant, exc, calibration_images, qat)}
+
+
+def qat_status(outcome: ExportOutcome) -> str | None:
+    """What this export did with tflite-int8-qat: written, skipped or refused (None: not asked for)."""
+    name = "tflite-int8-qat"
+    return ("written" if name in outcome.written else "skipped" if name in outcome.skipped
+            else "refused" if name in outcome.refused else None)
 
 
 def record_outcome(outcome: ExportOutcome) -> None:
@@ -285,6 +298,7 @@ def export_run(run_dir: str | Path, cfg: ExportConfig, console, summary: Callabl
                   f"{len(ctx.y_test):,} images) to: {', '.join(cfg.variants)}")
     write_reference(ctx, out)
     outcome = ExportOutcome(run_dir, out, tuple(cfg.variants), ctx.keras_accuracy)
+    errors = {}
     for v in cfg.variants:
         try:
             outcome.directories[v], manifest = export_variant(ctx, out, v)
@@ -294,8 +308,11 @@ def export_run(run_dir: str | Path, cfg: ExportConfig, console, summary: Callabl
             console.print(f"[yellow]–[/] {v:16s} skipped: {exc}")
         except (ParityError, PortabilityError, ConversionError) as exc:
             stop_if_signalled()  # a stop that a converter turned into an error is a stop, not a refusal
+            errors[v] = exc
             outcome.refused[v] = refusal(v, exc, cfg.calibration_images)
             console.print(f"[red]✗[/] {v:16s} refused: {exc}")
+    for v, exc in errors.items():  # what would help, now that every variant was tried (QAT's outcome included)
+        outcome.refused[v] = refusal(v, exc, cfg.calibration_images, qat_status(outcome))
     if outcome.skipped or outcome.refused:
         record_outcome(outcome)
     if summary is not None:
@@ -307,7 +324,8 @@ def export_run(run_dir: str | Path, cfg: ExportConfig, console, summary: Callabl
 
 
 def export(model_or_path, variants=None, out=None, *, input_range: str | None = None, input_norm: str | None = None,
-           input_scale: float | None = None, output: str = "auto", labels=None, limit: int | None = None, console=None,
+           input_scale: float | None = None, output: str = "auto", labels=None, limit: int | None = None,
+           input_fit: str = "auto", console=None,
            summary: Callable[[ExportOutcome], None] | None = None, **options) -> dict[str, Path]:
     """Export a Keras classifier to edge artifacts, each checked against it; returns {variant: directory}.
 
@@ -315,8 +333,9 @@ def export(model_or_path, variants=None, out=None, *, input_range: str | None = 
     file), a `.keras` / `.h5` file, or an in-memory Keras model (e.g. in a notebook). For a model, `out` is
     the run directory to create (default `artifacts/<name>`); its input contract (`input_range` "LO,HI",
     `input_norm` "MEAN,STD", or `input_scale` S for range 0,S; see exporters.contract), `output` ("auto",
-    "probabilities" or "logits"), `labels` (10 class names) and `limit` (a seeded subset of the real data, for
-    quick checks) describe it. `options` are ExportConfig fields.
+    "probabilities" or "logits"), `input_fit` ("auto", "pad" or "resize", for an input side other than 28), `labels`
+    (10 class names) and `limit` (a seeded subset of the real data, for quick checks) describe it. `options` are
+    ExportConfig fields.
 
     A variant that misses its gate or fails to convert is not written and the others still are; then
     `VariantsRefused` is raised, holding what was written (`.written`) and what was refused (`.refused`).
@@ -334,12 +353,13 @@ def export(model_or_path, variants=None, out=None, *, input_range: str | None = 
         source = Path(source)
         if source.is_file() or external.is_model_file(source):
             declared = contract.resolve(input_range, input_norm, input_scale)
-            spec = external.ExternalModel(declared, output, tuple(labels) if labels else None)
+            spec = external.ExternalModel(declared, output, tuple(labels) if labels else None, input_fit)
             run_dir = external.prepare(source, Path(out) if out else Path("artifacts") / source.stem, spec, limit,
                                        options.get("data_dir"), options.get("download", True),
                                        options.get("overwrite", False), console)
             return export_run(run_dir, ExportConfig(variants=variants, **{**options, "overwrite": True}), console, summary)
-    if any(v is not None for v in (input_range, input_norm, input_scale, limit)) or output != "auto" or labels:
-        raise ExportError(f"{source}: --input-range, --input-norm, --input-scale, --output, --labels and --limit "
+    if (any(v is not None for v in (input_range, input_norm, input_scale, limit)) or output != "auto" or labels
+            or input_fit != "auto"):
+        raise ExportError(f"{source}: --input-range, --input-norm, --input-scale, --input-fit, --output, --labels and --limit "
                           "describe a model file; a run directory already records them.")
     return export_run(source, ExportConfig(variants=variants, out=str(out) if out else None, **options), console, summary)

@@ -27,30 +27,38 @@ def _relu_or_linear(layer) -> bool:
     return name in ("linear", "relu")
 
 
+def _only_consumer(layer):
+    """The one layer this layer's output feeds, or None (the model's output, or a branch: a skip connection or a
+    concatenation also reads it, and rescaling it would change what they compute)."""
+    consumers = [node.operation for node in getattr(layer, "_outbound_nodes", [])]
+    return consumers[0] if len(consumers) == 1 else None
+
+
 def pairs(model) -> list[tuple]:
-    """(first, second, flatten_from) for every pair equalization may rescale, in model order; flatten_from is the
-    (H, W, C) shape a Flatten between them unrolls (None without one)."""
+    """(first, second, flatten_from) for every pair equalization may rescale, in model order, following the graph:
+    the second reads only the first's output through per-channel pass-through layers; flatten_from is the (H, W, C)
+    shape a Flatten between them unrolls (None without one)."""
     layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
     found = []
-    for i, first in enumerate(layers):
+    for first in layers:
         if type(first).__name__ not in SCALABLE or not _relu_or_linear(first) or not first.use_bias:
             continue
         if type(first).__name__ == "DepthwiseConv2D" and first.depth_multiplier != 1:
             continue
         flatten_from = None
-        for nxt in layers[i + 1:]:
+        nxt = _only_consumer(first)
+        while nxt is not None:
             kind = type(nxt).__name__
             if kind == "Flatten":
                 flatten_from = tuple(int(d) for d in first.output.shape[1:])
             elif kind == "ReLU" and (nxt.max_value is not None or nxt.negative_slope or nxt.threshold):
                 break  # ReLU6 and leaky ReLU do not commute with scaling
-            elif kind in PASS_THROUGH:
-                continue
             elif kind in SCALABLE:
                 found.append((first, nxt, flatten_from))
                 break
-            else:
+            elif kind not in PASS_THROUGH:
                 break
+            nxt = _only_consumer(nxt)
     return found
 
 

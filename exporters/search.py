@@ -13,8 +13,9 @@ rung fine-tuned from the original weights and its int8 file scored on the test s
 3. and 4. with that schedule, 10 and 20 points less sparsity (pruning) or 1.5x and 2x the centroids (clustering).
 
 It stops at the first rung within the budget whose file also passes the variant's gate (agreement with the
-fine-tuned model it came from). When none is, the most accurate rung ships, and the manifest, the
-console and bench say it missed. Each rung's file is also held to the variant's size target (a share of the
+fine-tuned model it came from, or its accuracy rule: exporters.gate). When none is, the most accurate rung that
+passes the gate ships (else the one agreeing best, which the gate then refuses with its numbers), and the manifest,
+the console and bench say it missed. Each rung's file is also held to the variant's size target (a share of the
 float32 file's zlib-9 size, runtime.variants); a rung may meet the accuracy budget and miss the size target, which
 is recorded, not hidden: lowering the sparsity only grows the file.
 """
@@ -51,15 +52,24 @@ def _setting(cfg) -> dict:
     return {"sparsity": cfg.sparsity} if hasattr(cfg, "sparsity") else {"clusters": cfg.clusters}
 
 
-def _score(ctx, res: dict) -> tuple[float, float, int]:
+def _score(ctx, variant: str, res: dict) -> tuple[float, float, bool, int]:
     """The int8 file's test accuracy, run through the runtime as a device would, its top-1 agreement with the
-    fine-tuned model it came from (what the variant's gate checks), and its zlib-9 size."""
+    fine-tuned model it came from, whether it passes the variant's gate (exporters.gate, its accuracy rule included),
+    and its zlib-9 size."""
+    from .errors import ParityError
+    from .gate import passes_gate
+
     with tempfile.TemporaryDirectory(prefix="compression-search-") as d:
         path = Path(d) / "model.tflite"
         path.write_bytes(res["tflite"])
-        top = runtime.load(path).predict_proba(ctx.x_test, batch_size=1000).argmax(1)
+        probs = runtime.load(path).predict_proba(ctx.x_test, batch_size=1000)
         size = compressed_size(path)
-    return float((top == ctx.y_test).mean()), float((top == res["tuned_probs"].argmax(1)).mean()), size
+    try:
+        passes = bool(passes_gate(variant, probs, res["tuned_probs"], ctx.y_test)["passed"])
+    except ParityError:
+        passes = False
+    top = probs.argmax(1)
+    return float((top == ctx.y_test).mean()), float((top == res["tuned_probs"].argmax(1)).mean()), passes, size
 
 
 def search(ctx, variant: str, method, cfg) -> tuple[dict, object, dict, dict]:
@@ -74,15 +84,15 @@ def search(ctx, variant: str, method, cfg) -> tuple[dict, object, dict, dict]:
             whole = fine_tune_set(ctx.x_fit, ctx.y_fit, 0, ctx.cfg.calibration_seed, ctx.fine_tune["label_smoothing"])
         data = whole if longer else ctx.fine_tune
         res = method(ctx.model, ctx.preset_name, data["x"], data["y"], ctx.x_test, ctx.calibration, rung)
-        accuracy, gate, size = _score(ctx, res)
+        accuracy, agreement, passes, size = _score(ctx, variant, res)
         row = {**_setting(rung), "epochs": rung.epochs, "learning_rate": rung.learning_rate,
                "learning_rate_schedule": learning_rate_schedule(rung),
                "fine_tune_images": int(len(data["y"])), "int8_accuracy": round(accuracy, 4),
                "drop_points": round(100 * (ctx.keras_accuracy - accuracy), 2), "zlib9_bytes": size,
                "of_float32_zlib9": round(size / float_zlib, 4), "fit_seconds": round(res["fit_seconds"], 1)}
-        row["agreement_with_tuned"] = round(gate, 4)
+        row["agreement_with_tuned"], row["passes_gate"] = round(agreement, 4), passes
         # a rung whose file would then miss the variant's gate is not a candidate, however accurate
-        row["within_budget"] = row["drop_points"] <= budget and gate >= VARIANTS[variant].min_agreement
+        row["within_budget"] = row["drop_points"] <= budget and passes
         row["size_target_met"] = target is None or row["of_float32_zlib9"] <= target
         tried.append(row)
         ctx.console.print(f"    search {step}: {', '.join(f'{k} {v}' for k, v in _setting(rung).items())}, "
@@ -91,8 +101,11 @@ def search(ctx, variant: str, method, cfg) -> tuple[dict, object, dict, dict]:
         runs.append((res, rung, data))
         if row["within_budget"]:
             break
-    # the rung within the budget (the search stopped there), else the most accurate one
-    chosen = len(tried) - 1 if tried[-1]["within_budget"] else max(range(len(tried)), key=lambda i: tried[i]["int8_accuracy"])
+    # the rung within the budget (the search stopped there), else the most accurate of those that pass the gate (the
+    # check export then holds the file to), else the one that agrees best with its fine-tuned model
+    chosen = len(tried) - 1 if tried[-1]["within_budget"] else max(
+        range(len(tried)), key=lambda i: (tried[i]["passes_gate"], tried[i]["int8_accuracy"] if tried[i]["passes_gate"]
+                                          else tried[i]["agreement_with_tuned"]))
     (res, rung, data), row = runs[chosen], tried[chosen]
     record = {"max_drop_points": budget, "keras_accuracy": ctx.keras_accuracy, "float32_zlib9_bytes": float_zlib,
               "size_target": target, "sizes": "zlib-9 of the model files before export embeds their metadata",

@@ -132,15 +132,36 @@ def test_raw_pixel_model_with_its_own_rescaling_and_28x28_input(train_data, tmp_
     np.testing.assert_allclose(runtime.load(done["tflite-float32"]).predict_proba(images), want, atol=1e-4)
 
 
-def test_layer_tfmot_cannot_quantize_skips_qat_with_a_reason(train_data, tmp_path):
+def test_a_layer_without_a_qat_recipe_trains_in_float_and_is_recorded(train_data, tmp_path):
+    """tfmot has no fake quantization for LayerNormalization: QAT still runs, that layer trains without fake quantization
+    and is quantized by the converter's calibration, and the manifest names it."""
     x, y = train_data
     model = fit(keras.Sequential([keras.Input((28, 28, 1)), L.Conv2D(8, 3, activation="relu"), L.Flatten(),
                                   L.LayerNormalization(), L.Dense(10, activation="softmax")]), x / 255.0, y, epochs=2)
     done = exporters.export(model, ["tflite-int8-qat", "tflite-float32"], out=tmp_path / "run", **NO_EMULATION)
-    assert list(done) == ["tflite-float32"] and not (tmp_path / "run" / "tflite-int8-qat").exists()
+    assert sorted(done) == ["tflite-float32", "tflite-int8-qat"]
+    qat = rmf.read(done["tflite-int8-qat"] / "manifest.json")["qat"]
+    assert qat["layers_without_fake_quantization"] == ["layer_normalization", "probabilities"]
+
+
+def test_layer_with_no_keras2_equivalent_skips_the_fine_tuned_variants_in_plain_words(train_data, tmp_path):
+    """RMSNormalization is Keras 3 only: tensorflow-model-optimization (Keras 2) cannot hold it, so QAT, pruning and
+    clustering are skipped with the layer named, and export exits 0 with the other variants written."""
+    x, y = train_data
+    model = fit(keras.Sequential([keras.Input((28, 28, 1)), L.Conv2D(8, 3, activation="relu"), L.Flatten(),
+                                  L.RMSNormalization(), L.Dense(10, activation="softmax")]), x / 255.0, y, epochs=2)
+    path = tmp_path / "rms.keras"
+    model.save(path)
+    result = CliRunner().invoke(cli.app, ["export", str(path), "--variant", "tflite-float32", "--variant", "tflite-int8-qat",
+                                          "--variant", "tflite-int8-pruned", "--limit", "2000", "--no-portability-check",
+                                          "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
     skipped = json.loads((tmp_path / "run" / "keras-outputs" / "manifest.json").read_text())["skipped_variants"]
-    assert "tensorflow-model-optimization cannot quantize" in skipped["tflite-int8-qat"]
-    assert "LayerNormalization" in skipped["tflite-int8-qat"]
+    assert sorted(skipped) == ["tflite-int8-pruned", "tflite-int8-qat"]
+    for reason in skipped.values():
+        assert "rms_normalization" in reason and "RMSNormalization" in reason and "Keras 2" in reason
+        assert "Traceback" not in reason and "QuantizeConfig" not in reason
+    assert (tmp_path / "run" / "tflite-float32" / "model.tflite").is_file()
 
 
 def test_legacy_h5_model_with_labels_through_the_cli(train_data, tmp_path):
@@ -162,14 +183,16 @@ def test_legacy_h5_model_with_labels_through_the_cli(train_data, tmp_path):
 
 
 @pytest.mark.parametrize("build, message", [
-    (lambda: keras.Sequential([keras.Input((32, 32, 1)), L.Flatten(), L.Dense(10, activation="softmax")]),
-     r"input shape \(None, 32, 32, 1\) is not supported.*\(None, 28, 28\) or \(None, 28, 28, 1\)"),
-    (lambda: keras.Sequential([keras.Input((28, 28, 3)), L.Flatten(), L.Dense(10, activation="softmax")]),
-     r"input shape \(None, 28, 28, 3\) is not supported"),
+    (lambda: keras.Sequential([keras.Input((28, 28, 2)), L.Flatten(), L.Dense(10, activation="softmax")]),
+     r"input shape \(None, 28, 28, 2\) is not supported.*\(None, H, W, 1\) or \(None, H, W, 3\)"),
+    (lambda: keras.Sequential([keras.Input((1024, 1024, 1)), L.GlobalAveragePooling2D(), L.Dense(10, activation="softmax")]),
+     r"input shape \(None, 1024, 1024, 1\) is not supported.*8 to 512 pixels"),
     (lambda: keras.Sequential([keras.Input((28, 28, 1)), L.Flatten(), L.Dense(5, activation="softmax")]),
      r"output shape \(None, 5\) is not supported; expected \(None, 10\)"),
     (lambda: keras.Sequential([keras.Input((28, 28, 1)), L.Flatten(), L.Dense(10, activation="sigmoid")]),
-     "Declare it with --output probabilities or --output logits"),
+     "not a single-label softmax classifier: its last layer is Dense with activation sigmoid.*activations.softmax"),
+    (lambda: keras.Sequential([keras.Input((28, 28, 1)), L.Flatten(), L.Dense(10), L.Activation("tanh")]),
+     "not a single-label softmax classifier: its last layer is Activation with activation tanh"),
 ])
 def test_models_outside_the_supported_bounds_are_refused(tmp_path, build, message):
     path = tmp_path / "m.keras"

@@ -7,6 +7,7 @@ import functools
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import logging
 import os
 import signal
 import sys
@@ -108,6 +109,9 @@ class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
 
                 with filtered_stderr(*IMPORT_NOISE):
                     exec_module(module)
+                # Its Python logger's warnings are about its own tracing ("triggered tf.function retracing"), not
+                # about the user's model; errors still show.
+                logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
             loader.exec_module = quiet_exec
         return spec

@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from exporters.config import ExportConfig, option_default, option_help
+from exporters.config import INPUT_FIT_HELP, ExportConfig, option_default, option_help
 
 from ._app import app, console, quiet_tensorflow, require_train_extra, user_errors
 
@@ -68,6 +68,7 @@ def explain(
     input_norm: Optional[str] = typer.Option(None, help="Model file: MEAN,STD it standardised its inputs with."),
     input_scale: Optional[float] = typer.Option(None, help="Model file: shorthand for --input-range 0,S."),
     output: str = typer.Option("auto", help="Model file: 'probabilities', 'logits' or auto."),
+    input_fit: str = typer.Option("auto", help=INPUT_FIT_HELP),
     limit: Optional[int] = typer.Option(None, help="Model file: a seeded class-balanced subset of the real data."),
 ):
     """Which layer an int8 file loses its accuracy in: per Keras layer, the error its quantization adds, the
@@ -88,7 +89,7 @@ def explain(
                                               "data_dir": str(data_dir) if data_dir else None,
                                               **({"onnx_int8_scheme": onnx_int8_scheme} if onnx_int8_scheme else {})},
                             {"input_range": input_range, "input_norm": input_norm, "input_scale": input_scale,
-                             "output": output, "limit": limit}, console)
+                             "output": output, "limit": limit, "input_fit": input_fit}, console)
     console.print(explain_table(report))
     if json_out:
         write_json(json_out, report)

@@ -1,7 +1,5 @@
-"""`fmnist-edge export`: a trained run or a Keras model file to every variant, each checked against Keras.
-
-Defaults, help texts and checks of the export options live in exporters.config; this module only maps
-flags onto those dataclasses and calls exporters.export.
+"""`fmnist-edge export`: a trained run or a Keras model file to every variant, each checked against Keras. Defaults,
+help texts and checks of the options live in exporters.config; this module maps flags onto them and calls export.
 """
 
 from __future__ import annotations
@@ -14,7 +12,8 @@ from typing import Optional
 
 import typer
 
-from exporters.config import ClusterConfig, ExportConfig, PruneConfig, QATConfig, option_default, option_help
+from exporters.config import (INPUT_FIT_HELP, ClusterConfig, ExportConfig, PruneConfig, QATConfig, option_default,
+                              option_help)
 
 from ..errors import FmnistEdgeError
 from ._app import app, console, quiet_tensorflow, require_train_extra, user_errors
@@ -115,6 +114,7 @@ def export(
                                "the last layer)."),
     labels: Optional[Path] = typer.Option(None, help="Model file: 10 class names, one per line in output order "
                                           "(default: Fashion-MNIST's)."),
+    input_fit: str = typer.Option("auto", help=INPUT_FIT_HELP),
     limit: Optional[int] = typer.Option(None, help="Model file: use a seeded class-balanced subset of the real data (quick check)."),
 ):
     """Export a trained run, or a Keras model file, to every variant (TFLite float32, float16, dynamic-range,
@@ -149,7 +149,7 @@ def export(
     from exporters.external import read_labels
 
     model_file = dict(input_range=input_range, input_norm=input_norm, input_scale=input_scale, output=output,
-                      labels=read_labels(labels) if labels else None, limit=limit)
+                      labels=read_labels(labels) if labels else None, limit=limit, input_fit=input_fit)
     run_export(run_dir or latest_run(), variants, out, model_file, options, c_source)
 
 

@@ -1,0 +1,110 @@
+"""The model zoo (tests/zoo.py) through the whole export, as a stranger's models would go: each trained on real
+training images, saved as its user saves it, exported to every variant with the portability proof, then benchmarked;
+what each variant became (written, by which check, skipped or refused, and why) is recorded for the own-model guide.
+
+    python scripts/zoo_study.py [--train-images 12000] [--limit 4000] [--json artifacts/zoo.json] [NAME ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from fmnist_edge import data as fdata  # noqa: E402
+from fmnist_edge.host import provenance  # noqa: E402
+from runtime.variants import VARIANTS  # noqa: E402
+from zoo import ZOO, train_and_save  # noqa: E402
+
+CLI = str(Path(sys.executable).parent / "fmnist-edge")
+
+
+def variant_cell(name: str, run: Path, record: dict) -> dict:
+    """What export did with one variant of one zoo model."""
+    if name in record.get("skipped_variants", {}):
+        return {"status": "skipped", "why": record["skipped_variants"][name]}
+    if name in record.get("refused_variants", {}):
+        r = record["refused_variants"][name]
+        return {"status": "refused", "why": r["reason"], "remedy": r["remedy"]}
+    m = json.loads((run / name / "manifest.json").read_text())
+    rule = m["check"].get("passed_by") == "accuracy rule"
+    return {"status": "written", "accuracy": m["fidelity"]["accuracy"], "agreement": m["fidelity"]["agreement_with_keras"],
+            "by": "accuracy rule" if rule else "gate", **({"accuracy_rule": m["check"]["accuracy_rule"]} if rule else {}),
+            "repaired": "repair" in m}
+
+
+def short(cell: dict) -> str:
+    if cell["status"] == "written":
+        return f"{cell['accuracy']:.4f}" + (" (accuracy rule)" if cell["by"] == "accuracy rule" else "") + (
+            " (repaired)" if cell["repaired"] else "")
+    return cell["status"]
+
+
+def study(name: str, pixels, labels, limit: int, work: Path) -> dict:
+    entry = ZOO[name]
+    t0 = time.perf_counter()
+    path = train_and_save(entry, pixels, labels, work)
+    trained = time.perf_counter() - t0
+    run = work / f"run-{name}"
+    cmd = [CLI, "export", str(path), "--out", str(run), "--limit", str(limit), *entry.export_args]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    row = {"model": name, "what": entry.what, "file": path.name, "train_seconds": round(trained, 1),
+           "export_command": " ".join(["fmnist-edge export", path.name, "--limit", str(limit), *entry.export_args]),
+           "export_exit_code": proc.returncode, "export_seconds": round(time.perf_counter() - t0, 1)}
+    if not (run / "manifest.json").is_file():  # refused as a whole (e.g. a sigmoid head): the message is the result
+        return {**row, "refused_model": proc.stderr.strip().removeprefix("error: ")[:600], "keras_accuracy": None,
+                "input": None, "input_fit": None, "output": None, "written": 0, "variants": {},
+                **{v: "model refused" for v in VARIANTS}, "traceback": "Traceback" in proc.stdout + proc.stderr}
+    manifest = json.loads((run / "manifest.json").read_text())
+    record = json.loads((run / "keras-outputs" / "manifest.json").read_text())
+    cells = {v: variant_cell(v, run, record) for v in VARIANTS}
+    return {**row, "keras_accuracy": manifest["test_accuracy"], "input": manifest["conventions"]["input_shape"],
+            "input_fit": manifest["conventions"]["input_fit"]["fit"], "output": manifest["conventions"]["output"],
+            "variants": cells, **{v: short(c) for v, c in cells.items()},
+            "written": sum(c["status"] == "written" for c in cells.values()),
+            "traceback": "Traceback" in proc.stdout + proc.stderr}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("names", nargs="*", default=list(ZOO))
+    ap.add_argument("--train-images", type=int, default=12000)
+    ap.add_argument("--limit", type=int, default=4000, help="export --limit: calibration, fine-tuning and test subset")
+    ap.add_argument("--json", type=Path, default=ROOT / "artifacts" / "zoo.json")
+    args = ap.parse_args()
+    ds = fdata.load(download=False)
+    idx = fdata.subset(ds.y_train, args.train_images, 1)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="fmnist-edge-zoo-") as tmp:
+        for name in args.names:
+            rows.append(study(name, ds.x_train[idx], ds.y_train[idx], args.limit, Path(tmp)))
+            r = rows[-1]
+            print(f"{name:28s} exit {r['export_exit_code']}  {r.get('written', 0)} written  "
+                  f"{r.get('refused_model', '')[:80]}", flush=True)
+    command = "python scripts/zoo_study.py --train-images {} --limit {}".format(args.train_images, args.limit)
+    from exporters import gate
+
+    rule = {"accuracy_budget": gate.ACCURACY_BUDGET, "class_budget": gate.CLASS_BUDGET, "confident": gate.CONFIDENT,
+            "min_confident": gate.MIN_CONFIDENT, "agreement_floor": gate.AGREEMENT_FLOOR}
+    rule_rows = [{"model": r["model"], "variant": v, **{k: c["accuracy_rule"][k] for k in (
+        "accuracy_drop", "worst_class_drop", "confident_share", "confident_agreement", "agreement")}}
+        for r in rows for v, c in r["variants"].items() if c.get("by") == "accuracy rule"]
+    args.json.write_text(json.dumps({"command": command, "rule": rule, "rule_rows": rule_rows, "rows": rows,
+                                     **provenance("tensorflow", "keras", "tf-keras", "tensorflow-model-optimization")},
+                                    indent=1) + "\n")
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
