@@ -25,6 +25,7 @@ from zoo import ZOO, train_and_save  # noqa: E402
 FINE_TUNED = ("tflite-int8-qat", "tflite-int8-pruned", "tflite-int8-clustered")
 PHOTO = Path(__file__).parent / "fixtures" / "photos" / "trouser-exif1.jpg"
 QUICK = ("--limit", "2000", "--no-portability-check", "--calibration-images", "300", "--prune-epochs", "1",
+         "--prune-ramp-epochs", "1",
          "--cluster-epochs", "1", "--compression-attempts", "1")
 LIBRARY_TEXT = ("Traceback", "QuantizeConfig", "quantize_annotate_layer", "tf_keras.src", "keras.src", "tfmot.")
 runner = CliRunner()
@@ -46,6 +47,7 @@ def export(path: Path, out: Path, *variants: str, extra: tuple[str, ...] = ()):
     for v in variants:
         args += ["--variant", v]
     result = runner.invoke(cli.app, args)
+    assert result.exit_code in (0, 1, 3), result.output[-3000:]
     assert not any(text in result.output for text in LIBRARY_TEXT), result.output[-3000:]
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     return result
