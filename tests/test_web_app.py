@@ -160,7 +160,7 @@ def test_serve_gives_a_phone_a_trusted_https_origin(app_dir, tmp_path):
     import urllib.error
     import urllib.request
 
-    from fmnist_edge.browser.https import CA_PATH, lan_addresses, serve_https
+    from fmnist_edge.browser.https import CA_PATH, in_permitted, lan_addresses, serve_https
 
     with serve_https(app_dir, "127.0.0.1", 0, tmp_path / "tls") as (urls, ca):
         trusting = ssl.create_default_context(cafile=str(ca))  # a phone that installed the CA
@@ -173,4 +173,5 @@ def test_serve_gives_a_phone_a_trusted_https_origin(app_dir, tmp_path):
         assert again.read_bytes() == first  # the phone installs the CA once
     names = subprocess.run(["openssl", "x509", "-in", str(tmp_path / "tls/server.crt"), "-noout", "-ext", "subjectAltName"],
                            capture_output=True, text=True, check=True).stdout
-    assert all(f"IP Address:{a}" in names for a in lan_addresses()) and "127.0.0.1" in names
+    # this machine's LAN addresses; an address outside the CA's name constraints (a public one) would be rejected
+    assert all((f"IP Address:{a}" in names) == in_permitted(a) for a in lan_addresses()) and "127.0.0.1" in names

@@ -6,6 +6,12 @@ current addresses. The CA certificate is offered at /fmnist-edge-ca.crt for the 
 `adb reverse tcp:PORT tcp:PORT` makes the phone's localhost this machine, which is secure without any certificate.
 
 The certificates are made with the `openssl` command (Debian's openssl package, on every Raspberry Pi OS too).
+
+A phone that trusts the CA trusts whatever its key signs, so the CA is made unable to vouch for anything but what it
+serves: critical X.509 name constraints limit it to the private IPv4 ranges, loopback and link-local addresses,
+`localhost` and `.local` names (a certificate it signs for a bank's name fails verification on the phone), and its
+key is kept readable by its owner only (0600 in a 0700 folder), checked on every start. `fmnist-edge app
+--forget-ca` deletes it.
 """
 
 from __future__ import annotations
@@ -24,6 +30,14 @@ from pathlib import Path
 from ..errors import FmnistEdgeError, MissingExtraError
 
 CA_PATH = "/fmnist-edge-ca.crt"  # where the phone downloads the CA certificate
+
+
+# What the CA may sign for (RFC 5280 name constraints; IP ranges as address/netmask): the LAN and this machine.
+PERMITTED_NETWORKS = ("10.0.0.0/255.0.0.0", "172.16.0.0/255.240.0.0", "192.168.0.0/255.255.0.0",
+                      "127.0.0.0/255.0.0.0", "169.254.0.0/255.255.0.0")
+PERMITTED_NAMES = ("localhost", ".local")
+NAME_CONSTRAINTS = "nameConstraints=critical," + ",".join(
+    [*(f"permitted;IP:{n}" for n in PERMITTED_NETWORKS), *(f"permitted;DNS:{d}" for d in PERMITTED_NAMES)])
 
 
 def tls_dir() -> Path:
@@ -55,25 +69,81 @@ def _openssl(*args: str, cwd: Path) -> None:
         raise FmnistEdgeError(f"openssl {args[0]} failed: {proc.stderr.strip()[-400:]}")
 
 
+def in_permitted(address: str) -> bool:
+    """Whether the CA's name constraints let it sign for this IPv4 address."""
+    import ipaddress
+
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return ip.version == 4 and any(ip in ipaddress.ip_network(n) for n in PERMITTED_NETWORKS)
+
+
+def _check_private(folder: Path) -> None:
+    """Refuse a CA key (or its folder) that other users can read or write: whoever copies it can impersonate this
+    machine to the phone."""
+    for path, mode in ((folder, 0o700), (folder / "ca.key", 0o600)):
+        if path.exists() and path.stat().st_mode & 0o077:
+            raise FmnistEdgeError(
+                f"{path} is accessible to other users (mode {path.stat().st_mode & 0o777:o}); the certificate authority's "
+                f"key must be its owner's only. Fix it with: chmod {mode:o} {path} (or delete the CA with "
+                "`fmnist-edge app --forget-ca` and remove it from the phone).")
+
+
+def _has_constraints(ca: Path, folder: Path) -> bool:
+    exe = shutil.which("openssl")
+    proc = subprocess.run([exe, "x509", "-in", str(ca), "-noout", "-ext", "nameConstraints"], cwd=folder,
+                          capture_output=True, text=True)
+    return proc.returncode == 0 and "Permitted" in proc.stdout
+
+
 def certificates(addresses: list[str], folder: Path | None = None) -> tuple[Path, Path, Path]:
-    """(CA certificate, server certificate, server key): the CA made once and kept, the server certificate made for
-    `addresses` (plus localhost) on every call."""
+    """(CA certificate, server certificate, server key): the CA made once and kept (name-constrained, its key private),
+    the server certificate made for `addresses` (plus localhost) on every call."""
     folder = folder or tls_dir()
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _check_private(folder)
     ca, ca_key = folder / "ca.crt", folder / "ca.key"
     if not (ca.is_file() and ca_key.is_file()):
-        _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "825",
-                 "-subj", "/CN=fmnist-edge local CA", "-addext", "basicConstraints=critical,CA:TRUE",
-                 "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=folder)
+        old_umask = os.umask(0o077)  # the key is written 0600 from its first byte
+        try:
+            _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days",
+                     "825", "-subj", "/CN=fmnist-edge local CA", "-addext", "basicConstraints=critical,CA:TRUE",
+                     "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-addext", NAME_CONSTRAINTS, cwd=folder)
+        finally:
+            os.umask(old_umask)
+        ca.chmod(0o644)
+    elif not _has_constraints(ca, folder):
+        raise FmnistEdgeError(
+            f"{ca} was made by an earlier fmnist-edge without name constraints: a phone that trusts it would trust any "
+            "site its key signs for. Delete it with `fmnist-edge app --forget-ca`, remove it from the phone, and serve "
+            "again (a constrained one is made).")
+    addresses = [a for a in addresses if in_permitted(a)]
     names = ",".join(["DNS:localhost", "IP:127.0.0.1", *(f"IP:{a}" for a in addresses)])
     (folder / "server.ext").write_text(f"subjectAltName={names}\nbasicConstraints=CA:FALSE\n"
                                        "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
-             "-subj", "/CN=fmnist-edge app", cwd=folder)
+    old_umask = os.umask(0o077)
+    try:
+        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+                 "-subj", "/CN=fmnist-edge app", cwd=folder)
+    finally:
+        os.umask(old_umask)
     # 397 days: the longest validity phones accept for a server certificate.
     _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
              "-out", "server.crt", "-days", "397", "-extfile", "server.ext", cwd=folder)
     return ca, folder / "server.crt", folder / "server.key"
+
+
+def forget_ca(folder: Path | None = None) -> list[Path]:
+    """Delete the certificate authority and the certificates it signed; returns what was deleted."""
+    folder = folder or tls_dir()
+    gone = [f for f in sorted(folder.glob("*")) if f.is_file()] if folder.is_dir() else []
+    for f in gone:
+        f.unlink()
+    if folder.is_dir():
+        folder.rmdir()
+    return gone
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
@@ -107,7 +177,7 @@ def serve_https(directory: Path, host: str = "0.0.0.0", port: int = 8443, folder
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     port = server.server_address[1]
-    hosts = ["127.0.0.1"] if host.startswith("127.") else [*addresses, "localhost"]
+    hosts = ["127.0.0.1"] if host.startswith("127.") else [*(a for a in addresses if in_permitted(a)), "localhost"]
     try:
         yield [f"https://{h}:{port}/" for h in hosts], ca
     finally:
