@@ -20,7 +20,7 @@ from .builders import builder
 from .config import ClusterConfig, PruneConfig
 from .errors import FineTuneUnsupported
 from . import search
-from .rebuild import source_name
+from .rebuild import library_detail, source_name
 from .finetune import fine_tune_note, fine_tuned, fit, tf_keras_copy, tuned_result
 
 PRUNABLE = ("Conv2D", "Dense", "SeparableConv2D", "DepthwiseConv2D")
@@ -46,9 +46,8 @@ def _wrap_large(clone, wrap, min_share: float):
         wrapped = tf_keras.models.clone_model(clone, clone_function=lambda layer: wrap(layer) if layer.name in chosen
                                               else layer)
     except (ValueError, TypeError, RuntimeError, AttributeError) as exc:
-        raise FineTuneUnsupported(f"tensorflow-model-optimization 0.8.1 could not wrap the layers {shown} "
-                                  f"({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); post-training int8 "
-                                  "(tflite-int8) does not need it") from None
+        raise FineTuneUnsupported(f"tensorflow-model-optimization 0.8.1 could not wrap the layers {shown} for "
+                                  f"training{library_detail(exc)}; post-training int8 (tflite-int8) does not need it") from None
     return wrapped, chosen
 
 

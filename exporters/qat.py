@@ -15,7 +15,7 @@ from __future__ import annotations
 from .builders import builder
 from .config import QATConfig
 from .errors import FineTuneUnsupported
-from .rebuild import source_name
+from .rebuild import library_detail, source_name
 from .finetune import fine_tune_note, fine_tuned, fit, tf_keras_copy, tuned_result
 
 # Layers tfmot's default 8-bit scheme takes through a layout transform rather than its registry: a separable conv
@@ -89,9 +89,9 @@ def _quantize_any(clone):
             return q.quantize_apply(annotated), without
     except (RuntimeError, ValueError, TypeError, KeyError, AttributeError) as exc:
         raise FineTuneUnsupported(
-            "tensorflow-model-optimization 0.8.1 could not insert fake quantization into this graph "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0][:160]}). Post-training int8 (tflite-int8) does not "
-            "need it; pruning and clustering are tried on their own.") from None
+            "tensorflow-model-optimization 0.8.1 could not insert fake quantization into this model's graph, so there "
+            f"is no QAT variant{library_detail(exc)}. Post-training int8 (tflite-int8) does not need it; pruning and "
+            "clustering are tried on their own.") from None
 
 
 def fine_tune_qat(model, model_name: str | None, x_fit, y_fit, x_test, calibration, cfg: QATConfig) -> dict:

@@ -43,6 +43,16 @@ def source_name(clone_name: str) -> str:
     return clone_name[: -len(SUFFIX)] if clone_name.endswith(SUFFIX) else clone_name
 
 
+def library_detail(exc: Exception) -> str:
+    """The library's own message, for `fmnist-edge --verbose` only (FMNIST_EDGE_VERBOSE=1): it names its internals,
+    which a user cannot act on."""
+    import os
+
+    if os.environ.get("FMNIST_EDGE_VERBOSE") == "1":
+        return f" ({type(exc).__name__}: {str(exc).splitlines()[0][:300]})"
+    return " (fmnist-edge --verbose shows the library's message)"
+
+
 def _is_model(op) -> bool:
     return hasattr(op, "layers") and hasattr(op, "inputs") and type(op).__name__ in ("Functional", "Sequential", "Model")
 
@@ -104,7 +114,7 @@ class _Rebuild:
             return cls.from_config({**cfg, "name": self.names[id(layer)]})
         except Exception as exc:  # tf_keras validates configs with many exception types
             raise FineTuneUnsupported(f"layer {layer.name!r} ({type(layer).__name__}) could not be rebuilt in "
-                                      f"{self.target.__name__}: {str(exc).splitlines()[0][:200]}") from None
+                                      f"{self.target.__name__} from its configuration{library_detail(exc)}") from None
 
     def operation(self, op):
         if _is_model(op):
@@ -134,8 +144,8 @@ class _Rebuild:
             try:
                 dst.set_weights(src.get_weights())
             except ValueError as exc:
-                raise FineTuneUnsupported(f"layer {src.name!r} ({type(src).__name__}): its weights do not fit its "
-                                          f"rebuild ({str(exc).splitlines()[0][:200]})") from None
+                raise FineTuneUnsupported(f"layer {src.name!r} ({type(src).__name__}): its trained weights do not fit "
+                                          f"its rebuild{library_detail(exc)}") from None
         return clone
 
 

@@ -179,7 +179,10 @@ def load(path, num_threads: int = 1, verify_checksum: bool = True) -> Classifier
         raise RuntimeArtifactError(f"{path}: no such artifact (expected a directory, a manifest.json or a model file).")
     if manifest_path is None:
         backend = open_backend(path, num_threads)
-        return Classifier(path, _manifest_from_file(path, backend), backend)
+        clf = Classifier(path, _manifest_from_file(path, backend), backend)
+        if "embedded_metadata" not in clf.manifest:
+            check_bare_file(path, clf)
+        return clf
     if not manifest_path.is_file():
         raise RuntimeArtifactError(f"{path}: no {MANIFEST_NAME} found; is this an exported artifact directory?")
     manifest = mf.read(manifest_path)
@@ -207,6 +210,38 @@ def load(path, num_threads: int = 1, verify_checksum: bool = True) -> Classifier
         check_quantization(model, which, backend.quantization(which), declared.get("quantization"))
     metadata.refuse_contradictions(model, metadata.parse(backend.metadata(), str(model)), manifest)
     return Classifier(model, manifest, backend)
+
+
+BARE_INPUT = ([None, 28, 28, 1], [1, 28, 28, 1])  # what a file with no metadata is fed: pixels / 255, NHWC
+
+
+def check_bare_file(model: Path, clf: Classifier) -> None:
+    """A model file with neither fmnist-edge's metadata nor a manifest is taken to take (N, 28, 28, 1) float pixels in
+    [0, 1] and give probabilities. That is checked, not assumed: another layout is refused before any tensor reaches
+    it, and outputs that are not probabilities (logits, scores) are refused on probe images, instead of being printed
+    as 802% or -79%. The manifest records what was assumed and checked."""
+    how = ("Export it with `fmnist-edge export` (a Keras model file or run), which folds its layout, input contract and "
+           "softmax into the file and embeds what it expects, or give the artifact directory with its manifest.json.")
+    shape = clf.manifest["input"]["shape"]
+    if shape not in BARE_INPUT:
+        raise RuntimeArtifactError(
+            f"{model}: its input is {clf.manifest['input']['dtype']} {shape} and the file says nothing else about itself "
+            "(no fmnist-edge metadata, no manifest.json beside it); this runtime feeds (N, 28, 28, 1) pixels / 255. "
+            + how)
+    rng = np.random.default_rng(0)
+    probe = np.concatenate([np.zeros((1, 28, 28), np.uint8), np.full((1, 28, 28), 128, np.uint8),
+                            rng.integers(0, 256, (2, 28, 28), dtype=np.uint8)])
+    out = clf.predict_proba(probe)
+    # int8 softmax outputs come in 1/256 steps (QDQ ONNX too, inside a float boundary): ten of them round to within
+    # a few hundredths of 1; logits or scores are nowhere near
+    if out.shape[1:] != (len(clf.class_names),) or out.min() < 0 or out.max() > 1 or np.abs(out.sum(1) - 1).max() > 0.05:
+        raise RuntimeArtifactError(
+            f"{model}: its outputs are not class probabilities (on probe images: values from {out.min():.3g} to "
+            f"{out.max():.3g}, rows summing to {out.sum(1).min():.3g}..{out.sum(1).max():.3g}), and the file says nothing "
+            "else about itself (no fmnist-edge metadata, no manifest.json beside it): they may be logits. " + how)
+    clf.manifest["assumed"] = ("no fmnist-edge metadata and no manifest: input taken as (N, 28, 28, 1) pixels / 255 in "
+                               "[0, 1], output as probabilities in label order (checked on 4 probe images), Fashion-MNIST's "
+                               "labels")
 
 
 def check_quantization(model: Path, which: str, actual: dict | None, declared: dict | None,

@@ -165,9 +165,10 @@ ZOO = {m.name: m for m in (
 )}
 
 
-def train_and_save(entry: ZooModel, pixels: np.ndarray, labels: np.ndarray, out_dir: Path, seed: int = 0) -> Path:
-    """Train `entry` on (pixels, labels) as its user would, and save it where a user would: model.keras, or
-    model.h5 for a Keras 2 model. Returns the file."""
+def train_and_save(entry: ZooModel, pixels: np.ndarray, labels: np.ndarray, out_dir: Path, seed: int = 0,
+                   epochs: int | None = None) -> Path:
+    """Train `entry` on (pixels, labels) as its user would (`epochs`, default the entry's), and save it where a user
+    would: NAME.keras, or NAME.h5 for a Keras 2 model. Returns the file."""
     if entry.keras2_h5:
         import tf_keras as k
     else:
@@ -179,7 +180,7 @@ def train_and_save(entry: ZooModel, pixels: np.ndarray, labels: np.ndarray, out_
             k.losses.SparseCategoricalCrossentropy(from_logits=entry.logits))
     y = np.eye(10, dtype=np.float32)[labels] if sigmoid else labels
     model.compile(k.optimizers.Adam(1e-3), loss, metrics=["accuracy"])
-    model.fit(entry.inputs(pixels), y, epochs=entry.epochs, batch_size=64, verbose=0)
+    model.fit(entry.inputs(pixels), y, epochs=epochs or entry.epochs, batch_size=64, verbose=0)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / (f"{entry.name}.h5" if entry.keras2_h5 else f"{entry.name}.keras")
     model.save(path)
