@@ -9,7 +9,7 @@ class ExportError(FmnistEdgeError):
 
 class FineTuneUnsupported(ExportError):
     """This model cannot go through tensorflow-model-optimization (QAT, pruning or clustering): it has a layer
-    tf_keras cannot rebuild, or is not a plain stack. That variant is skipped, with this reason."""
+    tf_keras cannot rebuild, or tfmot cannot wrap. That variant is skipped, with this reason."""
 
 
 class ParityError(ExportError):
@@ -29,7 +29,7 @@ def rule_text(numbers: dict) -> str:
     if not rule:
         return ""
     return (f"; nor by the accuracy rule (accuracy drop {100 * rule['accuracy_drop']:.2f} points, worst class "
-            f"{100 * rule['worst_class_drop']:.1f} points, agreement {rule['confident_agreement']:.2%} on the "
+            f"{100 * rule['worst_class_drop']:.1f} points beyond its noise, agreement {rule['confident_agreement']:.2%} on the "
             f"{rule['confident_share']:.0%} of images the model is sure of)")
 
 

@@ -22,8 +22,8 @@ def tolerance(variant: str) -> dict:
 # The accuracy rule: an int8 file that agrees less than its gate can still be as good as the model. A model with
 # flat decision boundaries (undertrained, or BatchNormalization after ReLU) has many images whose top two classes are
 # near-tied; int8 rounding flips those both ways, so agreement drops while accuracy does not. Such a file is accepted
-# when it (1) loses at most ACCURACY_BUDGET of accuracy overall, (2) loses at most CLASS_BUDGET on any one class (no
-# class is sacrificed for the others), (3) agrees with the model to the gate's own bar on the images the model is sure
+# when it (1) loses at most ACCURACY_BUDGET of accuracy overall, (2) loses at most CLASS_BUDGET on any one class beyond
+# the chance movement of that class's own flipped images (no class is sacrificed for the others), (3) agrees with the model to the gate's own bar on the images the model is sure
 # of (top-1 probability >= CONFIDENT), which are at least MIN_CONFIDENT of the test images, and (4) still agrees
 # AGREEMENT_FLOOR overall. The shipped releases pass the plain gate and never use it; docs/guides/own-model.md gives
 # the zoo's numbers.
@@ -38,11 +38,16 @@ def accuracy_rule(probs: np.ndarray, reference: np.ndarray, labels: np.ndarray, 
     """The accuracy rule's numbers for an int8 file's outputs against its model's, and whether it holds."""
     pred, ref = probs.argmax(1), reference.argmax(1)
     sure = reference.max(1) >= CONFIDENT
-    per_class = {int(c): float((pred[labels == c] == c).mean() - (ref[labels == c] == c).mean())
-                 for c in np.unique(labels)}
+    # each class's drop beyond what its own flips allow by chance (two standard errors: a class of n images with f of
+    # them flipped either way moves by up to 2 * sqrt(f) / n without any bias)
+    excess = {}
+    for c in np.unique(labels):
+        mine = labels == c
+        drop = float((ref[mine] == c).mean() - (pred[mine] == c).mean())
+        excess[int(c)] = drop - 2 * np.sqrt(float((pred[mine] != ref[mine]).sum())) / mine.sum()
     numbers = {
         "accuracy_drop": round(float((ref == labels).mean() - (pred == labels).mean()), 5),
-        "worst_class_drop": round(-min(per_class.values()), 5),
+        "worst_class_drop": round(max(0.0, max(excess.values())), 5),
         "confident_share": round(float(sure.mean()), 4),
         "confident_agreement": round(float((pred[sure] == ref[sure]).mean()) if sure.any() else 0.0, 5),
         "agreement": round(float((pred == ref).mean()), 5),
@@ -51,7 +56,8 @@ def accuracy_rule(probs: np.ndarray, reference: np.ndarray, labels: np.ndarray, 
              and numbers["confident_share"] >= MIN_CONFIDENT and numbers["confident_agreement"] >= min_agreement
              and numbers["agreement"] >= AGREEMENT_FLOOR)
     return {**numbers, "holds": bool(holds),
-            "rule": f"accuracy drop <= {ACCURACY_BUDGET:.1%}, no class down more than {CLASS_BUDGET:.0%}, agreement >= "
+            "rule": f"accuracy drop <= {ACCURACY_BUDGET:.1%}, no class down more than {CLASS_BUDGET:.0%} beyond the "
+                    "noise of its own flips (2 standard errors), agreement >= "
                     f"{min_agreement:.1%} on the images the model gives >= {CONFIDENT:.0%} (at least {MIN_CONFIDENT:.0%} "
                     f"of them), agreement >= {AGREEMENT_FLOOR:.0%} overall"}
 

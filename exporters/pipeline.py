@@ -181,7 +181,7 @@ def written_note(written: dict) -> str:
     """What export did beyond converting a written variant: the repair ladder's steps, the compression search's choice."""
     rule = written.get("accuracy_rule")
     accepted = (f"agreement under its gate, accepted by the accuracy rule (accuracy drop "
-                f"{100 * rule['accuracy_drop']:.2f} points, worst class {100 * rule['worst_class_drop']:.1f}, "
+                f"{100 * rule['accuracy_drop']:.2f} points, worst class {100 * rule['worst_class_drop']:.1f} beyond its noise, "
                 f"{rule['confident_agreement']:.2%} on the images the model is sure of)" if rule else "")
     return "; ".join(s for s in (accepted, repair.summary(written.get("repair")),
                                  search.summary(written["search"]) if written.get("search") else "") if s)

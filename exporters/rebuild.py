@@ -135,10 +135,10 @@ class _Rebuild:
     def build(self, model, name: str):
         if len(model.inputs) != 1:
             raise FineTuneUnsupported(f"the model has {len(model.inputs)} inputs; only one-input models are rebuilt")
-        name, k = "image", 1  # the export contract's input name, unless a user's layer has it
-        while name + self.suffix in self.names.values() or name in self.taken:
-            name, k = f"image_{k}", k + 1
-        inp = self.target.Input(tuple(model.inputs[0].shape[1:]), name=name)
+        input_name, k = "image", 1  # the export contract's input name, unless a user's layer has it
+        while input_name + self.suffix in self.names.values() or input_name in self.taken:
+            input_name, k = f"image_{k}", k + 1
+        inp = self.target.Input(tuple(model.inputs[0].shape[1:]), name=input_name)
         clone = self.target.Model(inp, self.run(model, inp), name=name)
         for src, dst in self.pairs:
             try:

@@ -23,12 +23,25 @@ from pathlib import Path
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from fmnist_edge import data as fdata  # noqa: E402
 from fmnist_edge.host import provenance  # noqa: E402
 from runtime.variants import VARIANTS  # noqa: E402
-from zoo import ZOO, train_and_save  # noqa: E402
+
+
+def _zoo():
+    """tests/zoo.py, the zoo the tests take through every command (a module of the test suite, not of the package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("zoo", ROOT / "tests" / "zoo.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["zoo"] = module  # its dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+_ZOO = _zoo()
+ZOO, train_and_save = _ZOO.ZOO, _ZOO.train_and_save
 
 CLI = str(Path(sys.executable).parent / "fmnist-edge")
 
@@ -40,6 +53,8 @@ def variant_cell(name: str, run: Path, record: dict) -> dict:
     if name in record.get("refused_variants", {}):
         r = record["refused_variants"][name]
         return {"status": "refused", "why": r["reason"], "remedy": r["remedy"]}
+    if not (run / name / "manifest.json").is_file():  # the export stopped before it (its message is the row's)
+        return {"status": "missing", "why": "the export ended before this variant"}
     m = json.loads((run / name / "manifest.json").read_text())
     rule = m["check"].get("passed_by") == "accuracy rule"
     return {"status": "written", "accuracy": m["fidelity"]["accuracy"], "agreement": m["fidelity"]["agreement_with_keras"],
@@ -66,7 +81,9 @@ def study(name: str, pixels, labels, limit: int, work: Path, portability: bool) 
     proc = subprocess.run(cmd, capture_output=True, text=True)
     row = {"model": name, "what": entry.what, "file": path.name, "train_seconds": round(trained, 1),
            "export_command": " ".join(["fmnist-edge export", path.name, *options]),
-           "export_exit_code": proc.returncode, "export_seconds": round(time.perf_counter() - t0, 1)}
+           "export_exit_code": proc.returncode, "export_seconds": round(time.perf_counter() - t0, 1),
+           "export_error": proc.stderr.strip().splitlines()[-1][:400] if proc.returncode not in (0, 3) and proc.stderr.strip()
+           else None}
     if not (run / "manifest.json").is_file():  # refused as a whole (e.g. a sigmoid head): the message is the result
         return {**row, "refused_model": proc.stderr.strip().removeprefix("error: ")[:600], "keras_accuracy": None,
                 "input": None, "input_fit": None, "output": None, "written": 0, "variants": {},
@@ -91,17 +108,22 @@ def main() -> None:
     args = ap.parse_args()
     ds = fdata.load(download=False)
     idx = fdata.subset(ds.y_train, args.train_images, 1)
-    rows = []
+    # rows of models not named this time are kept from an earlier run of the study (re-run one model at a time)
+    kept = {r["model"]: r for r in json.loads(args.json.read_text())["rows"]} if args.json.is_file() else {}
     with tempfile.TemporaryDirectory(prefix="fmnist-edge-zoo-") as tmp:
         for name in args.names:
-            rows.append(study(name, ds.x_train[idx], ds.y_train[idx], args.limit, Path(tmp), args.portability_check))
-            r = rows[-1]
+            r = kept[name] = study(name, ds.x_train[idx], ds.y_train[idx], args.limit, Path(tmp), args.portability_check)
             print(f"{name:28s} exit {r['export_exit_code']}  {r.get('written', 0)} written  "
                   f"{r.get('refused_model', '')[:80]}", flush=True)
-    command = (f"python scripts/zoo_study.py --train-images {args.train_images} --limit {args.limit}"
-               + (" --portability-check" if args.portability_check else ""))
+            write(args, [kept[n] for n in ZOO if n in kept])  # after each model: a stop loses nothing done
+    print(f"wrote {args.json}")
+
+
+def write(args, rows: list[dict]) -> None:
     from exporters import gate
 
+    command = (f"python scripts/zoo_study.py --train-images {args.train_images} --limit {args.limit}"
+               + (" --portability-check" if args.portability_check else ""))
     rule = {"accuracy_budget": gate.ACCURACY_BUDGET, "class_budget": gate.CLASS_BUDGET, "confident": gate.CONFIDENT,
             "min_confident": gate.MIN_CONFIDENT, "agreement_floor": gate.AGREEMENT_FLOOR}
     rule_rows = [{"model": r["model"], "variant": v, **{k: c["accuracy_rule"][k] for k in (
@@ -110,7 +132,6 @@ def main() -> None:
     args.json.write_text(json.dumps({"command": command, "rule": rule, "rule_rows": rule_rows, "rows": rows,
                                      **provenance("tensorflow", "keras", "tf-keras", "tensorflow-model-optimization")},
                                     indent=1) + "\n")
-    print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":

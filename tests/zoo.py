@@ -153,7 +153,7 @@ ZOO = {m.name: m for m in (
              augmented_cnn),
     ZooModel("mobilenet-style", "Conv, DepthwiseConv2D, SeparableConv2D, BatchNorm, ReLU6, global pooling",
              mobilenet_style, epochs=4),
-    ZooModel("residual", "two residual blocks (Add), a strided 1x1 projection on the skip", residual_cnn),
+    ZooModel("residual", "two residual blocks (Add), a strided 1x1 projection on the skip", residual_cnn, epochs=6),
     ZooModel("keras2-h5-conv-bn-dropout", "Keras 2 .h5 (tf_keras): Conv(relu) -> BatchNorm -> Dropout",
              keras2_conv_bn_dropout, keras2_h5=True),
     ZooModel("separate-softmax", "Dense(10) logits, then a Softmax layer", separate_softmax),
