@@ -56,10 +56,9 @@ def vendor_web_runtimes() -> None:
         sys.path.pop(0)
     if not (ROOT / "web" / "package-lock.json").is_file():  # an sdist: it carries web-runtimes/ already
         return
+    shutil.rmtree(VENDOR, ignore_errors=True)  # a copy from an earlier build is never shipped stale
     if not ensure_node_modules():
-        shutil.rmtree(VENDOR, ignore_errors=True)
         return
-    shutil.rmtree(VENDOR, ignore_errors=True)
     modules = NODE_MODULES.resolve()
     for rt in RUNTIMES.values():
         for src in [*rt.files, "package.json"]:

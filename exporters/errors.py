@@ -23,14 +23,17 @@ class ParityError(ExportError):
                          "No artifact was written.")
 
 
+def rule_numbers(rule: dict) -> str:
+    """The accuracy rule's numbers (exporters.gate), as the export line and a refusal say them."""
+    return (f"accuracy drop {100 * rule['accuracy_drop']:.2f} points, worst class {100 * rule['worst_class_drop']:.1f} "
+            f"points beyond its noise, agreement {rule['confident_agreement']:.2%} on the {rule['confident_share']:.0%} "
+            "of images the model is sure of")
+
+
 def rule_text(numbers: dict) -> str:
-    """Why the accuracy rule (exporters.gate) did not accept it either, where it was tried."""
+    """Why the accuracy rule did not accept it either, where it was tried."""
     rule = numbers.get("accuracy_rule")
-    if not rule:
-        return ""
-    return (f"; nor by the accuracy rule (accuracy drop {100 * rule['accuracy_drop']:.2f} points, worst class "
-            f"{100 * rule['worst_class_drop']:.1f} points beyond its noise, agreement {rule['confident_agreement']:.2%} on the "
-            f"{rule['confident_share']:.0%} of images the model is sure of)")
+    return f"; nor by the accuracy rule ({rule_numbers(rule)})" if rule else ""
 
 
 class RepairFailed(ParityError):

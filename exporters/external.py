@@ -4,8 +4,9 @@ any trained run.
 
 The contract every artifact keeps: input float32 (N, 28, 28, 1) in [0, 1] named `image`, output softmax
 probabilities (N, 10) named `probabilities`. A model is wrapped to meet it, never retrained:
-    image -> [fit: zero-pad or resize to the model's side] -> [input contract: image * scale + offset]
-          -> [tile the grey channel to RGB] -> [Reshape to (28, 28) or (784,)] -> the user's model -> [Softmax if logits]
+    image -> [fit: zero-pad or resize to the model's side, the grey channel tiled to RGB]
+          -> [input contract: image * scale + offset] -> [Reshape to (28, 28) or (784,)] -> the user's model
+          -> [Softmax if logits]
 so the preprocessing a device applies (uint8 / 255) is the same for every artifact, and what the
 user's model expects (raw pixels, [-1, 1], standardised pixels, a channel-less or flat input, 28x28 grey pixels
 replicated to RGB, the images padded or resized to another side) lives inside the exported graph
@@ -167,37 +168,33 @@ def fits_for(shape: tuple) -> tuple[str | None, ...]:
     return ("pad", "resize") if min(shape[1:3]) >= 28 else ("resize",)
 
 
-def fit_layers(shape: tuple, fit: str | None) -> list:
-    """The Keras layers that take (N, 28, 28, 1) pixels to the model's side with `fit` (before the contract)."""
+def _rgb(shape: tuple) -> bool:
+    return len(shape) == 4 and shape[3] == 3
+
+
+def fitted_to(x, shape: tuple, fit: str | None):
+    """`x`, (N, 28, 28, 1) pixels, taken to the model's side with `fit` (zero-padding centred, or bilinear resizing)
+    and, for a 3-channel model, its grey channel replicated, as the model's user fed it. Applied in pixel units,
+    before the input contract (a pad is the background's 0 pixels, -1 under a [-1, 1] contract)."""
     import keras
 
-    if fit is None:
-        return []
-    h, w = int(shape[1]), int(shape[2])
-    if fit == "resize":
-        return [keras.layers.Resizing(h, w, interpolation="bilinear", name="fit_resize")]
-    top, left = (h - 28) // 2, (w - 28) // 2
-    return [keras.layers.ZeroPadding2D(((top, h - 28 - top), (left, w - 28 - left)), name="fit_pad")]
-
-
-def _tile(x, shape: tuple):
-    import keras
-
-    if len(shape) == 4 and shape[3] == 3:  # the grey channel replicated, as the model's user fed it
-        return keras.layers.Concatenate(axis=-1, name="grey_to_rgb")([x, x, x])
-    return x
+    if fit is not None:
+        h, w = int(shape[1]), int(shape[2])
+        top, left = (h - 28) // 2, (w - 28) // 2
+        x = (keras.layers.Resizing(h, w, interpolation="bilinear", name="fit_resize") if fit == "resize" else
+             keras.layers.ZeroPadding2D(((top, h - 28 - top), (left, w - 28 - left)), name="fit_pad"))(x)
+    return keras.layers.Concatenate(axis=-1, name="grey_to_rgb")([x, x, x]) if _rgb(shape) else x
 
 
 def adapter(shape: tuple, fit: str | None):
-    """numpy (N, 28, 28, 1) in [0, 1] -> the model's input layout, before the contract (tests and the checks)."""
+    """numpy (N, 28, 28, 1) in [0, 1] -> the model's input layout, before the contract (the checks, and tests)."""
     import keras
 
+    if fit is None and not _rgb(shape):
+        return lambda x01: x01
     inp = keras.Input((28, 28, 1))
-    x = inp
-    for layer in fit_layers(shape, fit):
-        x = layer(x)
-    model = keras.Model(inp, _tile(x, shape))
-    return lambda x01: np.asarray(model.predict(x01, batch_size=1000, verbose=0)) if (fit or shape[-1] == 3) else x01
+    model = keras.Model(inp, fitted_to(inp, shape, fit))
+    return lambda x01: np.asarray(model.predict(x01, batch_size=1000, verbose=0))
 
 
 def wrap(model, input_shape: tuple, contract: InputContract, output: str, fit: str | None = None):
@@ -205,11 +202,8 @@ def wrap(model, input_shape: tuple, contract: InputContract, output: str, fit: s
     import keras
 
     inp = keras.Input((28, 28, 1), name="image")
-    x = inp
-    for layer in fit_layers(input_shape, fit):
-        x = layer(x)
+    x = fitted_to(inp, input_shape, fit)  # in pixel units: a pad is the background's 0, whatever the contract
     x = x if contract.is_identity else keras.layers.Rescaling(contract.scale, contract.offset, name="input_contract")(x)
-    x = _tile(x, input_shape)
     if input_shape[1:] in ((28, 28), (784,)):
         x = keras.layers.Reshape(input_shape[1:], name="reshape_input")(x)
     y = model(x)
@@ -218,9 +212,9 @@ def wrap(model, input_shape: tuple, contract: InputContract, output: str, fit: s
 
 
 def choose_fit(model, shape: tuple, declared: str, x01: np.ndarray, y: np.ndarray, contract: InputContract | None,
-               source: str) -> dict:
-    """The fit to use ("pad", "resize" or None) with every candidate's score on real test images under each input
-    convention; `declared` (not "auto") is used as given when the shape allows it."""
+               source: str) -> tuple[dict, np.ndarray]:
+    """(the fit to use, "pad", "resize" or None, with every candidate's score on real test images under each input
+    convention; `x01` fitted that way). `declared` (not "auto") is used as given when the shape allows it."""
     options = fits_for(shape)
     if declared != "auto":
         if options == (None,):
@@ -229,16 +223,14 @@ def choose_fit(model, shape: tuple, declared: str, x01: np.ndarray, y: np.ndarra
             raise ExportError(f"--input-fit {declared}: {source}'s input side {shape[1]}x{shape[2]} is smaller than 28, "
                               "so 28x28 can only be resized to it (--input-fit resize).")
     reshape = (-1, *shape[1:])
-    scores = {}
-    for fit in options:
-        fitted = adapter(shape, fit)(x01)
-        conventions = dict(input_contract.CONVENTIONS, **({"declared": contract} if contract else {}))
-        scores[fit] = input_contract.score(lambda x: model.predict(x.reshape(reshape), batch_size=1000, verbose=0),
-                                           fitted, y, conventions)
+    conventions = dict(input_contract.CONVENTIONS, **({"declared": contract} if contract else {}))
+    fitted = {fit: adapter(shape, fit)(x01) for fit in options}
+    scores = {fit: input_contract.score(lambda x: model.predict(x.reshape(reshape), batch_size=1000, verbose=0),
+                                        fitted[fit], y, conventions) for fit in options}
     chosen = declared if declared != "auto" else max(options, key=lambda f: max(scores[f].values()))
     return {"fit": chosen, "declared": declared != "auto", "from": [28, 28, 1], "to": list(shape[1:]),
-            "tiled_to_rgb": len(shape) == 4 and shape[3] == 3,
-            "accuracy_by_fit": {str(f): {k: round(v, 4) for k, v in sc.items()} for f, sc in scores.items()}}
+            "tiled_to_rgb": _rgb(shape),
+            "accuracy_by_fit": {str(f): {k: round(v, 4) for k, v in sc.items()} for f, sc in scores.items()}}, fitted[chosen]
 
 
 def prepare(path: Path, out: Path, spec: ExternalModel, limit: int | None, data_dir: str | None, download: bool,
@@ -266,10 +258,9 @@ def prepare(path: Path, out: Path, spec: ExternalModel, limit: int | None, data_
     # sample of real test images, before anything is built or written.
     sample = fdata.subset(y_test, input_contract.SAMPLE_IMAGES, 0)
     reshape = (-1, *shape[1:])
-    fitted = choose_fit(model, shape, spec.fit, x_test[sample], y_test[sample], spec.contract, str(path))
+    fitted, sample_fitted = choose_fit(model, shape, spec.fit, x_test[sample], y_test[sample], spec.contract, str(path))
     checked = input_contract.choose_contract(lambda x: model.predict(x.reshape(reshape), batch_size=1000, verbose=0),
-                                             adapter(shape, fitted["fit"])(x_test[sample]), y_test[sample],
-                                             spec.contract, str(path))
+                                             sample_fitted, y_test[sample], spec.contract, str(path))
     contract = spec.contract or input_contract.CONVENTIONS["[0,1]"]
     wrapped = wrap(model, shape, contract, output, fitted["fit"])
     probs = wrapped.predict(x_test, batch_size=1000, verbose=0)
@@ -299,9 +290,10 @@ def prepare(path: Path, out: Path, spec: ExternalModel, limit: int | None, data_
                             "input_check": {k: checked[k] for k in ("convention", "accuracy_by_convention", "sample_images")},
                             "input_fit": fitted,
                             "output": output, "output_declared": spec.output != "auto",
-                            "wrapped_as": "image [0,1] -> zero-pad or resize to the model's side (input_fit) -> image * "
-                                          "scale + offset (the input contract) -> grey replicated to RGB if the model "
-                                          "takes 3 channels -> reshape to the model's input -> model -> softmax if logits"},
+                            "wrapped_as": "image [0,1] -> zero-pad or resize to the model's side (input_fit), grey "
+                                          "replicated to RGB if the model takes 3 channels -> image * scale + offset "
+                                          "(the input contract) -> reshape to the model's input -> model -> softmax if "
+                                          "logits"},
             "params": int(model.count_params()),
             "input": INPUT_SPEC, "output": OUTPUT_SPEC,
             "preprocessing": {**PREPROCESSING, "model_input_scale": contract.scale, "model_input": checked["contract"],

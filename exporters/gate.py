@@ -23,9 +23,9 @@ def tolerance(variant: str) -> dict:
 # flat decision boundaries (undertrained, or BatchNormalization after ReLU) has many images whose top two classes are
 # near-tied; int8 rounding flips those both ways, so agreement drops while accuracy does not. Such a file is accepted
 # when it (1) loses at most ACCURACY_BUDGET of accuracy overall, (2) loses at most CLASS_BUDGET on any one class beyond
-# the chance movement of that class's own flipped images (no class is sacrificed for the others), (3) agrees with the model to the gate's own bar on the images the model is sure
-# of (top-1 probability >= CONFIDENT), which are at least MIN_CONFIDENT of the test images, and (4) still agrees
-# AGREEMENT_FLOOR overall. The shipped releases pass the plain gate and never use it; docs/guides/own-model.md gives
+# the chance movement of that class's own flipped images (no class is sacrificed for the others), (3) agrees with the
+# model to the gate's own bar on the images the model is sure of (top-1 probability >= CONFIDENT), which are at least
+# MIN_CONFIDENT of the test images, and (4) still agrees AGREEMENT_FLOOR overall. The shipped releases pass the plain gate and never use it; docs/guides/own-model.md gives
 # the zoo's numbers.
 ACCURACY_BUDGET = 0.005
 CLASS_BUDGET = 0.04

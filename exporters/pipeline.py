@@ -47,7 +47,7 @@ from .config import ExportConfig
 from .context import ExportContext, load_context
 from .embed import embed
 from .errors import (ConversionError, ExportError, FineTuneUnsupported, ParityError, PortabilityError,
-                     VariantsRefused)
+                     VariantsRefused, rule_numbers)
 
 BUILDERS = registry()
 
@@ -180,9 +180,7 @@ def written_entry(manifest: dict) -> dict:
 def written_note(written: dict) -> str:
     """What export did beyond converting a written variant: the repair ladder's steps, the compression search's choice."""
     rule = written.get("accuracy_rule")
-    accepted = (f"agreement under its gate, accepted by the accuracy rule (accuracy drop "
-                f"{100 * rule['accuracy_drop']:.2f} points, worst class {100 * rule['worst_class_drop']:.1f} beyond its noise, "
-                f"{rule['confident_agreement']:.2%} on the images the model is sure of)" if rule else "")
+    accepted = f"agreement under its gate, accepted by the accuracy rule ({rule_numbers(rule)})" if rule else ""
     return "; ".join(s for s in (accepted, repair.summary(written.get("repair")),
                                  search.summary(written["search"]) if written.get("search") else "") if s)
 
@@ -228,11 +226,11 @@ def refusal(variant: str, exc: ExportError, calibration_images: int, qat: str | 
             "remedy": remedy(variant, exc, calibration_images, qat)}
 
 
-def qat_status(outcome: ExportOutcome) -> str | None:
-    """What this export did with tflite-int8-qat: written, skipped or refused (None: not asked for)."""
+def qat_status(outcome: ExportOutcome, refused) -> str | None:
+    """What this export did with tflite-int8-qat: written, skipped or refused (one of `refused`; None: not asked for)."""
     name = "tflite-int8-qat"
     return ("written" if name in outcome.written else "skipped" if name in outcome.skipped
-            else "refused" if name in outcome.refused else None)
+            else "refused" if name in refused else None)
 
 
 def record_outcome(outcome: ExportOutcome) -> None:
@@ -309,10 +307,9 @@ def export_run(run_dir: str | Path, cfg: ExportConfig, console, summary: Callabl
         except (ParityError, PortabilityError, ConversionError) as exc:
             stop_if_signalled()  # a stop that a converter turned into an error is a stop, not a refusal
             errors[v] = exc
-            outcome.refused[v] = refusal(v, exc, cfg.calibration_images)
             console.print(f"[red]✗[/] {v:16s} refused: {exc}")
-    for v, exc in errors.items():  # what would help, now that every variant was tried (QAT's outcome included)
-        outcome.refused[v] = refusal(v, exc, cfg.calibration_images, qat_status(outcome))
+    # what would help each refused one, now that every variant was tried (QAT's outcome included)
+    outcome.refused = {v: refusal(v, exc, cfg.calibration_images, qat_status(outcome, errors)) for v, exc in errors.items()}
     if outcome.skipped or outcome.refused:
         record_outcome(outcome)
     if summary is not None:

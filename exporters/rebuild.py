@@ -48,7 +48,9 @@ def library_detail(exc: Exception) -> str:
     which a user cannot act on."""
     import os
 
-    if os.environ.get("FMNIST_EDGE_VERBOSE") == "1":
+    from runtime.backends import VERBOSE_ENV
+
+    if os.environ.get(VERBOSE_ENV) == "1":
         return f" ({type(exc).__name__}: {str(exc).splitlines()[0][:300]})"
     return " (fmnist-edge --verbose shows the library's message)"
 
@@ -136,7 +138,7 @@ class _Rebuild:
         if len(model.inputs) != 1:
             raise FineTuneUnsupported(f"the model has {len(model.inputs)} inputs; only one-input models are rebuilt")
         input_name, k = "image", 1  # the export contract's input name, unless a user's layer has it
-        while input_name + self.suffix in self.names.values() or input_name in self.taken:
+        while input_name in self.taken:  # the layers' names before their suffix
             input_name, k = f"image_{k}", k + 1
         inp = self.target.Input(tuple(model.inputs[0].shape[1:]), name=input_name)
         clone = self.target.Model(inp, self.run(model, inp), name=name)

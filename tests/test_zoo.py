@@ -7,7 +7,6 @@ accuracies are low; the full exports are recorded by scripts/zoo_study.py (artif
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -179,17 +178,12 @@ def in_browser(app: Path) -> None:
     """The app answers a photo in Chromium with the folded model (LiteRT.js runs its PAD op)."""
     pytest.importorskip("selenium")
     from fmnist_edge.browser.chromium import chromium, serve
+    from test_web import classify, ready
 
     with serve(app) as url, chromium() as driver:
-        driver.get(url)
-        end = time.monotonic() + 60
-        while not driver.execute_script("return document.getElementById('status').textContent.startsWith('Ready')"):
-            assert time.monotonic() < end, driver.execute_script("return document.getElementById('status').textContent")
-            time.sleep(0.1)
-        driver.find_element("id", "photo").send_keys(str(PHOTO))
-        while not (got := driver.execute_script("return window.fmnistLast")):
-            assert time.monotonic() < end + 60, "no answer from the app"
-            time.sleep(0.1)
+        ready(driver, url)
+        got = classify(driver, PHOTO)
+    assert "error" not in got, got
     probs = np.array(got["probs"])
     assert probs.shape == (10,) and abs(probs.sum() - 1) < 0.02 and probs.min() >= 0
 

@@ -18,10 +18,11 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from runtime.backends import VERBOSE_ENV
+
 from .. import __version__
 from ..errors import FmnistEdgeError, MissingExtraError, signalled, stop_if_signalled
 
-VERBOSE_ENV = "FMNIST_EDGE_VERBOSE"  # runtime.backends.VERBOSE_ENV (the CLI does not import the runtime at start)
 
 
 def _version(value: bool) -> None:
