@@ -20,6 +20,8 @@ from fmnist_edge.models import Recipe, flops_per_image, preset_name_of_run
 from fmnist_edge.runs import RunManifest, read_run
 
 from . import external
+from .onnx_source import OnnxModel, is_onnx_file
+from .onnx_source import flops_per_image as onnx_flops
 from .calibration import calibration_set, fine_tune_set
 from .config import ExportConfig
 from .errors import ExportError
@@ -31,7 +33,7 @@ class ExportContext:
     cfg: ExportConfig
     console: Any  # a rich Console: builders print their progress lines on it
     run: dict  # the run's manifest
-    model: Any  # the trained Keras model
+    model: Any  # the trained Keras model (an OnnxModel for a run written from an ONNX file)
     preset_name: str | None  # fine-tuned variants rebuild a preset by name in tf_keras; None: a model file
     class_names: list[str]
     x_fit: np.ndarray
@@ -47,6 +49,21 @@ class ExportContext:
     golden_pixels: np.ndarray  # those images as uint8 pixels: exactly what a device receives (x = uint8 / 255)
     lineage: dict  # what every artifact's manifest says it came from
 
+    @property
+    def from_onnx(self) -> bool:
+        """A run written from an ONNX file: only the ONNX variants, built from its graph (no Keras model)."""
+        return isinstance(self.model, OnnxModel)
+
+    @property
+    def reference(self) -> str:
+        """What every variant is checked against, in the export's lines."""
+        return "ONNX float" if self.from_onnx else "Keras"
+
+
+def load_model(path: Path):
+    """The run's model: a Keras model, or for a run written from an ONNX file its float graph (OnnxModel)."""
+    return OnnxModel(path, name=path.parent.name) if is_onnx_file(path) else load_trained_model(path)
+
 
 def _data(manifest: RunManifest, cfg: ExportConfig) -> dict:
     run = manifest.fields
@@ -57,10 +74,11 @@ def _data(manifest: RunManifest, cfg: ExportConfig) -> dict:
 
 def _lineage(manifest: RunManifest, model, keras_accuracy: float, test_images: int) -> dict:
     run_dir, run = manifest.dir, manifest.fields
+    flops = onnx_flops(model.proto) if isinstance(model, OnnxModel) else flops_per_image(model)
     return {
         "run": run_dir.name, "model": run["model"], "keras_model_sha256": run["model_file"]["sha256"],
         "keras_test_accuracy": keras_accuracy, "test_images": test_images, "recipe": run["recipe"],
-        "seed": run["seed"], "params": run["params"], "flops_per_image": flops_per_image(model),
+        "seed": run["seed"], "params": run["params"], "flops_per_image": flops,
         **({"lineage": "external", "source_model": run["source_model"], "conventions": run["conventions"]}
            if manifest.external else {}),
     }
@@ -75,7 +93,7 @@ def load_context(run_dir: str | Path, cfg: ExportConfig, console=None, manifest:
     run_dir = Path(run_dir)
     manifest = manifest or read_run(run_dir)
     run, external_ = manifest.fields, manifest.external
-    model = load_trained_model(manifest.model_file)
+    model = load_model(manifest.model_file)
     data = _data(manifest, cfg)
     x_test, y_test = data["x_test"], data["y_test"]
     keras_probs = model.predict(x_test, batch_size=1024, verbose=0)

@@ -34,6 +34,7 @@ def explain_target(target, variant: str | None, cfg_options: dict, model_file: d
     from .contract import resolve
     from .errors import ExportError
     from .external import ExternalModel, is_model_file, prepare
+    from .onnx_source import is_onnx_file
 
     target = Path(target)
     shown = str(target)
@@ -50,6 +51,10 @@ def explain_target(target, variant: str | None, cfg_options: dict, model_file: d
                           "QAT, pruned and clustered files come from fine-tuned copies of the model: their manifests "
                           "record how they were tuned (pruning and clustering: every setting the search tried, with "
                           "its accuracy and size). Explain the run's tflite-int8 to see which layers quantize badly.")
+    if is_onnx_file(target) or ((target / "model.onnx").is_file() and not (target / "model.keras").is_file()):
+        raise ExportError(f"{shown}: explain measures a Keras model's layers one at a time; a model brought as ONNX is "
+                          "checked as a whole (the export's table, `fmnist-edge verify`, `bench`). To see which layer "
+                          "loses accuracy in int8, rebuild the network in Keras and explain that .keras file.")
     cfg = ExportConfig(variants=(variant,), **cfg_options)
     with tempfile.TemporaryDirectory(prefix="fmnist-edge-explain-") as scratch:
         if target.is_file() or is_model_file(target):

@@ -233,25 +233,77 @@ def choose_fit(model, shape: tuple, declared: str, x01: np.ndarray, y: np.ndarra
             "accuracy_by_fit": {str(f): {k: round(v, 4) for k, v in sc.items()} for f, sc in scores.items()}}, fitted[chosen]
 
 
-def prepare(path: Path, out: Path, spec: ExternalModel, limit: int | None, data_dir: str | None, download: bool,
-            overwrite: bool, console) -> Path:
-    """Check and wrap the model at `path`, measure it on the real test set, write the run directory `out`."""
+def check_target(out: Path, overwrite: bool) -> None:
+    """`out` may be created: empty or absent, or (with --overwrite) an earlier export of a model file, nothing else."""
     check_output_dir(out, "--out")
     if out.exists() and not (out.is_dir() and not any(out.iterdir())):
         if not overwrite:
             raise ExportError(f"{out} already exists; pass --overwrite to replace it or choose another --out.")
-        if not _is_external_run(out):  # --overwrite replaces an earlier export of a model file, nothing else
+        if not _is_external_run(out):
             raise ExportError(f"{out} exists and is not a run directory written by exporting a model file; "
                               "refusing to replace it. Choose another --out.")
+
+
+def check_spec(spec: ExternalModel, limit: int | None) -> None:
     if spec.output not in OUTPUT_KINDS:
         raise ExportError(f"--output must be one of {', '.join(OUTPUT_KINDS)}, got {spec.output!r}.")
     if spec.fit not in FITS:
         raise ExportError(f"--input-fit must be one of {', '.join(FITS)}, got {spec.fit!r}.")
+    if limit is not None and limit < 20:
+        raise ExportError(f"--limit must be at least 20 images (2 per class), got {limit}.")
+
+
+def check_probabilities(probs: np.ndarray, output: str, source) -> None:
+    """Outputs taken as probabilities must sum to 1 (a head giving scores before any softmax is logits)."""
+    if output == "probabilities" and not np.allclose(probs.sum(1), 1.0, atol=1e-3):
+        raise ExportError(f"{source}: its outputs do not sum to 1 (e.g. {probs[0].sum():.3g}), so they are not "
+                          "probabilities of one class. If its last layer gives scores before any softmax, pass --output "
+                          f"logits. {SIGMOID_FIX} Nothing was exported.")
+
+
+def write_run(out: Path, file_name: str, save, source_model: dict, conventions: dict, checked: dict, fitted: dict | None,
+              spec: ExternalModel, params: int, d: dict, limit: int | None, accuracy: float, libraries: tuple) -> Path:
+    """The run directory of a model file: the wrapped model (`save(path)` writes it as `file_name`) and its manifest,
+    committed at once."""
+    contract = spec.contract or input_contract.CONVENTIONS["[0,1]"]
+    fit = {k: fitted[k] for k in ("fit", "from", "to", "tiled_to_rgb")} if fitted and (
+        fitted["fit"] or fitted["tiled_to_rgb"]) else {}
+    with committed_dir(out, replace=True) as tmp:
+        save(tmp / file_name)
+        write_json(tmp / "manifest.json", {
+            "schema_version": 1, "kind": "keras-run", "lineage": "external", "model": Path(source_model["name"]).stem,
+            "model_file": {"path": file_name, "sha256": sha256_file(tmp / file_name),
+                           "bytes": (tmp / file_name).stat().st_size},
+            "source_model": source_model,
+            "conventions": {**conventions, "input_scale": contract.scale, "input_contract": checked["contract"],
+                            "input_scale_declared": checked["declared"],
+                            "input_check": {k: checked[k] for k in ("convention", "accuracy_by_convention", "sample_images")},
+                            **({"input_fit": fitted} if fitted else {})},
+            "params": int(params),
+            "input": INPUT_SPEC, "output": OUTPUT_SPEC,
+            "preprocessing": {**PREPROCESSING, "model_input_scale": contract.scale, "model_input": checked["contract"],
+                              **({"model_input_fit": fit} if fit else {}),
+                              "note": f"the model's own input contract ({contract.describe()}) is applied inside the "
+                                      "exported graph: devices feed pixels / 255 to every artifact"},
+            "class_names": list(spec.labels or CLASS_NAMES),
+            "class_names_source": "--labels" if spec.labels else "Fashion-MNIST",
+            "recipe": None, "seed": None,
+            "data": {"source": str(d["source"]), "limit": limit, "subset_seed": 0, "test_images": int(len(d["y_test"]))},
+            "test_accuracy": accuracy,
+            "test_accuracy_contract": contract.describe(),
+            **provenance(*libraries),
+        })
+    return out
+
+
+def prepare(path: Path, out: Path, spec: ExternalModel, limit: int | None, data_dir: str | None, download: bool,
+            overwrite: bool, console) -> Path:
+    """Check and wrap the model at `path`, measure it on the real test set, write the run directory `out`."""
+    check_target(out, overwrite)
+    check_spec(spec, limit)
     model = load_trained_model(path)
     shape = check_shapes(model, str(path))
     output = detect_output(model, spec.output, str(path))
-    if limit is not None and limit < 20:
-        raise ExportError(f"--limit must be at least 20 images (2 per class), got {limit}.")
     d = external_data(limit, data_dir, download)
     x_test, y_test = d["x_test"], d["y_test"]
     # The contract is checked on the bare model (the wrapper's arithmetic applied in numpy), on a class-balanced
@@ -264,48 +316,19 @@ def prepare(path: Path, out: Path, spec: ExternalModel, limit: int | None, data_
     contract = spec.contract or input_contract.CONVENTIONS["[0,1]"]
     wrapped = wrap(model, shape, contract, output, fitted["fit"])
     probs = wrapped.predict(x_test, batch_size=1000, verbose=0)
-    if output == "probabilities" and not np.allclose(probs.sum(1), 1.0, atol=1e-3):
-        raise ExportError(f"{path}: its outputs do not sum to 1 (e.g. {probs[0].sum():.3g}), so they are not "
-                          "probabilities of one class. If its last layer gives scores before any softmax, pass --output "
-                          f"logits. {SIGMOID_FIX} Nothing was exported.")
+    check_probabilities(probs, output, path)
     accuracy = float((probs.argmax(1) == y_test).mean())
     shown_fit = {None: "", "pad": ", 28x28 zero-padded to it", "resize": ", 28x28 resized to it"}[fitted["fit"]]
     console.print(f"{path.name}: input {shape}{shown_fit}{' (grey replicated to RGB)' if fitted['tiled_to_rgb'] else ''}, "
                   f"{output}, inputs {contract.describe()} "
                   f"({'declared' if spec.contract else 'assumed, and checked'}); Keras test accuracy {accuracy:.4f} "
                   f"on {len(y_test):,} real test images under that contract")
-    with committed_dir(out, replace=True) as tmp:
-        wrapped.save(tmp / "model.keras")
-        names = list(spec.labels or CLASS_NAMES)
-        write_json(tmp / "manifest.json", {
-            "schema_version": 1, "kind": "keras-run", "lineage": "external",
-            "model": path.stem,
-            "model_file": {"path": "model.keras", "sha256": sha256_file(tmp / "model.keras"),
-                           "bytes": (tmp / "model.keras").stat().st_size},
-            "source_model": {"name": path.name, "sha256": sha256_file(path), "bytes": path.stat().st_size,
-                             "format": "keras" if path.suffix.lower() == ".keras" else "h5",
-                             "keras_class": type(model).__name__, "layers": len(model.layers)},
-            "conventions": {"input_shape": list(shape), "input_scale": contract.scale,
-                            "input_contract": checked["contract"], "input_scale_declared": checked["declared"],
-                            "input_check": {k: checked[k] for k in ("convention", "accuracy_by_convention", "sample_images")},
-                            "input_fit": fitted,
-                            "output": output, "output_declared": spec.output != "auto",
-                            "wrapped_as": "image [0,1] -> zero-pad or resize to the model's side (input_fit), grey "
-                                          "replicated to RGB if the model takes 3 channels -> image * scale + offset "
-                                          "(the input contract) -> reshape to the model's input -> model -> softmax if "
-                                          "logits"},
-            "params": int(model.count_params()),
-            "input": INPUT_SPEC, "output": OUTPUT_SPEC,
-            "preprocessing": {**PREPROCESSING, "model_input_scale": contract.scale, "model_input": checked["contract"],
-                              **({"model_input_fit": {k: fitted[k] for k in ("fit", "from", "to", "tiled_to_rgb")}}
-                                 if fitted["fit"] or fitted["tiled_to_rgb"] else {}),
-                              "note": f"the model's own input contract ({contract.describe()}) is applied inside the "
-                                      "exported graph: devices feed pixels / 255 to every artifact"},
-            "class_names": names, "class_names_source": "--labels" if spec.labels else "Fashion-MNIST",
-            "recipe": None, "seed": None,
-            "data": {"source": str(d["source"]), "limit": limit, "subset_seed": 0, "test_images": int(len(y_test))},
-            "test_accuracy": accuracy,
-            "test_accuracy_contract": contract.describe(),
-            **provenance("keras", "numpy", "tensorflow"),
-        })
-    return out
+    source_model = {"name": path.name, "sha256": sha256_file(path), "bytes": path.stat().st_size,
+                    "format": "keras" if path.suffix.lower() == ".keras" else "h5",
+                    "keras_class": type(model).__name__, "layers": len(model.layers)}
+    conventions = {"input_shape": list(shape), "output": output, "output_declared": spec.output != "auto",
+                   "wrapped_as": "image [0,1] -> zero-pad or resize to the model's side (input_fit), grey replicated to "
+                                 "RGB if the model takes 3 channels -> image * scale + offset (the input contract) -> "
+                                 "reshape to the model's input -> model -> softmax if logits"}
+    return write_run(out, "model.keras", wrapped.save, source_model, conventions, checked, fitted, spec,
+                     model.count_params(), d, limit, accuracy, ("keras", "numpy", "tensorflow"))

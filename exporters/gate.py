@@ -85,10 +85,11 @@ def passes_gate(variant: str, probs: np.ndarray, reference: np.ndarray, labels: 
 MORE_CALIBRATION = 2000  # calibration images past which more of them is not advice: the ranges have settled
 
 
-def remedy(variant: str, exc: Exception, calibration_images: int, qat: str | None = None) -> str:
+def remedy(variant: str, exc: Exception, calibration_images: int, qat: str | None = None, keras: bool = True) -> str:
     """What would help a variant that was refused, in the terms of the export command's options: only remedies this
     export did not already try and that can apply to this model. `qat`: what this export did with tflite-int8-qat
-    ('written', 'skipped', 'refused'; None: not asked for)."""
+    ('written', 'skipped', 'refused'; None: not asked for); `keras`: False for a model brought as ONNX (explain, the
+    repairs and QAT need a Keras model)."""
     from .errors import RepairFailed
 
     spec = VARIANTS[variant]
@@ -101,7 +102,7 @@ def remedy(variant: str, exc: Exception, calibration_images: int, qat: str | Non
         return f"{spec.remedy}, {leave_out}"
     if spec.int8_kernels:
         steps = []
-        if spec.calibrated_int8:
+        if spec.calibrated_int8 and keras:
             steps.append(f"see which layer loses it (fmnist-edge explain RUN --variant {variant})" +
                          ("" if isinstance(exc, RepairFailed) else " and let export repair it (--repair auto)"))
         if calibration_images < MORE_CALIBRATION:
@@ -111,7 +112,7 @@ def remedy(variant: str, exc: Exception, calibration_images: int, qat: str | Non
             steps.append("another --onnx-int8-scheme")
         if qat == "written":
             steps.append("use tflite-int8-qat, which this export wrote (trained for int8)")
-        elif qat is None and variant != "tflite-int8-qat":
+        elif qat is None and variant != "tflite-int8-qat" and keras:
             steps.append("the QAT variant (--qat), which trains the model for int8")
         return ", or ".join(steps + [leave_out.removeprefix("or ")])
     return ("a float variant should compute the Keras model exactly; this points at a converter problem: report it "

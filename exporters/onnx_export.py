@@ -143,23 +143,35 @@ def qdq_io_params(path: Path) -> dict:
 
 
 # -- builders (exporters.builders)
+def float_graph(ctx, path: Path) -> int:
+    """The float graph every ONNX variant starts from, written to `path`: tf2onnx's conversion of the Keras model, or
+    the run's own graph for a run written from an ONNX file; returns its opset."""
+    if ctx.from_onnx:
+        import onnx
+
+        onnx.save(ctx.model.proto, str(path))
+        return next(o.version for o in ctx.model.proto.opset_import if o.domain in ("", "ai.onnx"))
+    to_float32(ctx.model, path, ctx.cfg.opset)
+    return ctx.cfg.opset
+
+
 @builder("onnx_float32")
 def build_float32(ctx, tmp):
-    to_float32(ctx.model, tmp / "model.onnx", ctx.cfg.opset)
-    return Built("model.onnx", ctx.keras_probs, {"opset": ctx.cfg.opset})
+    opset = float_graph(ctx, tmp / "model.onnx")
+    return Built("model.onnx", ctx.keras_probs, {"opset": opset})
 
 
 @builder("onnx_int8")
 def build_int8(ctx, tmp, exclude: tuple[int, ...] = ()):
     """The onnx-int8 file; `exclude` are weighted nodes kept in float, by position (the repair ladder's second step)."""
     float_path = tmp / "float.onnx"
-    to_float32(ctx.model, float_path, ctx.cfg.opset)
+    opset = float_graph(ctx, float_path)
     scheme = ctx.cfg.onnx_int8_scheme
     excluded = to_int8(float_path, tmp / "model.onnx", ctx.calibration, tmp, scheme, exclude_weighted=list(exclude) or None)
     float_path.unlink()
     spec = SCHEMES[scheme]
     return Built("model.onnx", ctx.keras_probs, {**({"excluded_nodes": excluded} if excluded else {}),
-        "opset": ctx.cfg.opset, "calibration": ctx.calibration_record,
+        "opset": opset, "calibration": ctx.calibration_record,
         "qdq_graph_io_quantization": qdq_io_params(tmp / "model.onnx"),
         "quantization_scheme": {"name": scheme, "activations": spec["activation"], "weights": spec["weight"],
                                 "reduce_range": spec["reduce_range"], "per_channel": True, "format": "QDQ",

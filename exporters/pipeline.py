@@ -40,7 +40,7 @@ from runtime.variants import VARIANTS
 from runtime.verify import output_tolerance
 from runtime.weights import compressed_size
 
-from . import contract, external, repair, search
+from . import contract, external, onnx_source, repair, search
 from .builders import Built, registry
 from .gate import compare, passes_gate, remedy
 from .config import ExportConfig
@@ -50,6 +50,7 @@ from .errors import (ConversionError, ExportError, FineTuneUnsupported, ParityEr
                      VariantsRefused, rule_numbers)
 
 BUILDERS = registry()
+ONNX_VARIANTS = tuple(v.name for v in VARIANTS.values() if v.format == "onnx")  # what an ONNX model exports to
 
 VERSIONS = ("tensorflow", "keras", "tf-keras", "tensorflow-model-optimization", "tf2onnx", "onnx", "onnxruntime",
             "ai-edge-litert", "numpy")
@@ -69,6 +70,7 @@ class ExportOutcome:
     out: Path
     variants: tuple[str, ...]
     keras_accuracy: float
+    reference: str = "Keras"  # what the variants were checked against (ExportContext.reference)
     written: dict[str, dict] = field(default_factory=dict)
     refused: dict[str, dict] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
@@ -155,7 +157,8 @@ def build_checked(ctx: ExportContext, variant: str, tmp: Path) -> tuple[tuple, d
     try:
         return checked(ctx, variant, tmp), None
     except ParityError as exc:
-        if ctx.cfg.repair == "none" or not VARIANTS[variant].calibrated_int8:
+        # the repairs rescale or keep Keras layers in float: a graph brought as ONNX has none
+        if ctx.cfg.repair == "none" or not VARIANTS[variant].calibrated_int8 or ctx.from_onnx:
             raise
         return repair.ladder(ctx, variant, exc, lambda c, build: checked(c, variant, tmp, build))
 
@@ -209,21 +212,22 @@ def export_variant(ctx: ExportContext, out: Path, variant: str) -> tuple[Path, d
     note = written_note(written_entry(manifest))
     ctx.console.print(
         f"[green]✓[/] {variant:16s} {manifest['file']['bytes'] / 1024:8.1f} KiB  accuracy {f['accuracy']:.4f} "
-        f"(Keras {ctx.keras_accuracy:.4f})  agreement {f['agreement_with_keras']:.2%}  "
-        f"check {result['agreement']:.2%} vs {'its fine-tuned Keras model' if VARIANTS[variant].fine_tuned else 'Keras'}  "
+        f"({ctx.reference} {ctx.keras_accuracy:.4f})  agreement {f['agreement_with_keras']:.2%}  "
+        f"check {result['agreement']:.2%} vs {'its fine-tuned Keras model' if VARIANTS[variant].fine_tuned else ctx.reference}  "
         f"{manifest['export_seconds']:.0f}s" + ("" if not note else f"  [yellow]{note}[/]" if "repair" in manifest
                                                  else f"  {note}")
     )
     return target, manifest
 
 
-def refusal(variant: str, exc: ExportError, calibration_images: int, qat: str | None = None) -> dict:
+def refusal(variant: str, exc: ExportError, calibration_images: int, qat: str | None = None, keras: bool = True) -> dict:
     """The record of a variant that missed its gate (or could not be built or proven portable): not written. `qat`:
-    what this export did with tflite-int8-qat, so the remedy names only what was not tried."""
+    what this export did with tflite-int8-qat, so the remedy names only what was not tried; `keras`: False for a run
+    written from an ONNX file (no explain, repair or QAT to suggest)."""
     numbers = {"parity": getattr(exc, "numbers", None), "required": getattr(exc, "limits", None),
                "portability": getattr(exc, "failures", None)}
     return {"reason": str(exc), "kind": type(exc).__name__, **{k: v for k, v in numbers.items() if v is not None},
-            "remedy": remedy(variant, exc, calibration_images, qat)}
+            "remedy": remedy(variant, exc, calibration_images, qat, keras)}
 
 
 def qat_status(outcome: ExportOutcome, refused) -> str | None:
@@ -292,12 +296,16 @@ def export_run(run_dir: str | Path, cfg: ExportConfig, console, summary: Callabl
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ExportError(f"--out {out}: cannot create it ({exc.strerror or exc}).") from None
-    console.print(f"Exporting {run_dir} ({ctx.run['model']}, Keras test accuracy {ctx.keras_accuracy:.4f} on "
+    console.print(f"Exporting {run_dir} ({ctx.run['model']}, {ctx.reference} test accuracy {ctx.keras_accuracy:.4f} on "
                   f"{len(ctx.y_test):,} images) to: {', '.join(cfg.variants)}")
     write_reference(ctx, out)
-    outcome = ExportOutcome(run_dir, out, tuple(cfg.variants), ctx.keras_accuracy)
+    outcome = ExportOutcome(run_dir, out, tuple(cfg.variants), ctx.keras_accuracy, reference=ctx.reference)
     errors = {}
     for v in cfg.variants:
+        if ctx.from_onnx and VARIANTS[v].format != "onnx":
+            outcome.skipped[v] = onnx_source.TFLITE_NEEDS_KERAS
+            console.print(f"[yellow]–[/] {v:16s} skipped: {onnx_source.TFLITE_NEEDS_KERAS}")
+            continue
         try:
             outcome.directories[v], manifest = export_variant(ctx, out, v)
             outcome.written[v] = written_entry(manifest)
@@ -309,7 +317,8 @@ def export_run(run_dir: str | Path, cfg: ExportConfig, console, summary: Callabl
             errors[v] = exc
             console.print(f"[red]✗[/] {v:16s} refused: {exc}")
     # what would help each refused one, now that every variant was tried (QAT's outcome included)
-    outcome.refused = {v: refusal(v, exc, cfg.calibration_images, qat_status(outcome, errors)) for v, exc in errors.items()}
+    outcome.refused = {v: refusal(v, exc, cfg.calibration_images, qat_status(outcome, errors), not ctx.from_onnx)
+                       for v, exc in errors.items()}
     if outcome.skipped or outcome.refused:
         record_outcome(outcome)
     if summary is not None:
@@ -320,6 +329,14 @@ def export_run(run_dir: str | Path, cfg: ExportConfig, console, summary: Callabl
     return outcome.directories
 
 
+def _onnx_run(source) -> bool:
+    """A run directory written from an ONNX file (its model is model.onnx)."""
+    try:
+        return isinstance(source, (str, os.PathLike)) and onnx_source.is_onnx_file(read_run(source).model_file)
+    except Exception:  # not a readable run: export_run says why
+        return False
+
+
 def export(model_or_path, variants=None, out=None, *, input_range: str | None = None, input_norm: str | None = None,
            input_scale: float | None = None, output: str = "auto", labels=None, limit: int | None = None,
            input_fit: str = "auto", console=None,
@@ -327,7 +344,8 @@ def export(model_or_path, variants=None, out=None, *, input_range: str | None = 
     """Export a Keras classifier to edge artifacts, each checked against it; returns {variant: directory}.
 
     `model_or_path`: a run directory written by `fmnist-edge train` (or by an earlier export of a model
-    file), a `.keras` / `.h5` file, or an in-memory Keras model (e.g. in a notebook). For a model, `out` is
+    file), a `.keras` / `.h5` file, an `.onnx` file (e.g. PyTorch's torch.onnx.export: exported to the ONNX
+    variants only, see exporters.onnx_source), or an in-memory Keras model (e.g. in a notebook). For a model, `out` is
     the run directory to create (default `artifacts/<name>`); its input contract (`input_range` "LO,HI",
     `input_norm` "MEAN,STD", or `input_scale` S for range 0,S; see exporters.contract), `output` ("auto",
     "probabilities" or "logits"), `input_fit` ("auto", "pad" or "resize", for an input side other than 28), `labels`
@@ -340,23 +358,32 @@ def export(model_or_path, variants=None, out=None, *, input_range: str | None = 
     from rich.console import Console
 
     console = console or Console()
-    variants = tuple(variants) if variants else tuple(VARIANTS)
     source = model_or_path
+    from_onnx = isinstance(source, (str, os.PathLike)) and onnx_source.is_onnx_file(Path(source))
+    onnx_default = not variants and (from_onnx or _onnx_run(source))
+    variants = ONNX_VARIANTS if onnx_default else tuple(variants) if variants else tuple(VARIANTS)
     with tempfile.TemporaryDirectory(prefix="fmnist-edge-model-") as scratch:
         if not isinstance(source, (str, os.PathLike)):  # an in-memory model: saved as it is, then read back
             name = getattr(source, "name", None) or "model"
             source = Path(scratch) / f"{name}.keras"
             model_or_path.save(source)
         source = Path(source)
-        if source.is_file() or external.is_model_file(source):
+        if source.is_file() or external.is_model_file(source) or from_onnx:
             declared = contract.resolve(input_range, input_norm, input_scale)
             spec = external.ExternalModel(declared, output, tuple(labels) if labels else None, input_fit)
-            run_dir = external.prepare(source, Path(out) if out else Path("artifacts") / source.stem, spec, limit,
-                                       options.get("data_dir"), options.get("download", True),
-                                       options.get("overwrite", False), console)
+            run_dir = (onnx_source if from_onnx else external).prepare(
+                source, Path(out) if out else Path("artifacts") / source.stem, spec, limit, options.get("data_dir"),
+                options.get("download", True), options.get("overwrite", False), console)
+            _say_onnx_variants(console, onnx_default)
             return export_run(run_dir, ExportConfig(variants=variants, **{**options, "overwrite": True}), console, summary)
     if (any(v is not None for v in (input_range, input_norm, input_scale, limit)) or output != "auto" or labels
             or input_fit != "auto"):
         raise ExportError(f"{source}: --input-range, --input-norm, --input-scale, --input-fit, --output, --labels and --limit "
                           "describe a model file; a run directory already records them.")
+    _say_onnx_variants(console, onnx_default)
     return export_run(source, ExportConfig(variants=variants, out=str(out) if out else None, **options), console, summary)
+
+
+def _say_onnx_variants(console, onnx_default: bool) -> None:
+    if onnx_default:
+        console.print(f"TFLite variants: none for an ONNX model. {onnx_source.TFLITE_NEEDS_KERAS}")

@@ -220,7 +220,8 @@ def check_bare_file(model: Path, clf: Classifier) -> None:
     [0, 1] and give probabilities. That is checked, not assumed: another layout is refused before any tensor reaches
     it, and outputs that are not probabilities (logits, scores) are refused on probe images, instead of being printed
     as 802% or -79%. The manifest records what was assumed and checked."""
-    how = ("Export it with `fmnist-edge export` (a Keras model file or run), which folds its layout, input contract and "
+    how = (f"Export it with `fmnist-edge export {model.name if model.suffix == '.onnx' else 'MODEL.keras'}` (an ONNX "
+           "file, e.g. from torch.onnx.export, a Keras model file or a run), which folds its layout, input contract and "
            "softmax into the file and embeds what it expects, or give the artifact directory with its manifest.json.")
     shape = clf.manifest["input"]["shape"]
     if shape not in BARE_INPUT:

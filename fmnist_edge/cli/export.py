@@ -28,7 +28,7 @@ def print_summary(outcome) -> None:
 
     if len(outcome.variants) <= 1 and not (outcome.refused or outcome.skipped):
         return
-    table = Table(title=f"Export of {outcome.run_dir} (Keras {outcome.keras_accuracy:.4f})", title_justify="left")
+    table = Table(title=f"Export of {outcome.run_dir} ({outcome.reference} {outcome.keras_accuracy:.4f})", title_justify="left")
     for col in ("variant", "result", "accuracy", "agreement", "KiB", "why / what would help"):
         table.add_column(col, justify="right" if col in ("accuracy", "agreement", "KiB") else "left")
     for v in outcome.variants:
@@ -74,8 +74,8 @@ def opt(cls, name: str, *flags: str):
 @with_group_flags
 def export(
     groups: dict,
-    run_dir: Optional[Path] = typer.Argument(None, metavar="PATH", help="A training run directory (default: the newest under "
-                                             "artifacts/), or a Keras model file (.keras, or a Keras 2 .h5) the toolkit did not train."),
+    run_dir: Optional[Path] = typer.Argument(None, metavar="PATH", help="A training run directory (default: the newest under artifacts/), "
+                                             "or a model file: Keras (.keras, a Keras 2 .h5) or ONNX (torch.onnx.export)."),
     variant: Optional[list[str]] = typer.Option(None, "--variant", help="A variant by name (repeatable)."),
     calibration_images: int = opt(ExportConfig, "calibration_images"),
     calibration_seed: int = opt(ExportConfig, "calibration_seed"),
@@ -118,7 +118,8 @@ def export(
     limit: Optional[int] = typer.Option(None, help="Model file: use a seeded class-balanced subset of the real data (quick check)."),
 ):
     """Export a trained run, or a Keras model file, to every variant (TFLite float32, float16, dynamic-range,
-    int8, int8-QAT, int8-pruned, int8-clustered, int8-web; ONNX float32, int8), each checked against Keras. For a model
+    int8, int8-QAT, int8-pruned, int8-clustered, int8-web; ONNX float32, int8), each checked against Keras; an ONNX
+    model file (PyTorch's torch.onnx.export) to ONNX float32 and int8, each checked against it. For a model
     file, --out is the run directory to create (default artifacts/NAME); its input contract is folded into the
     exported graph and checked on real images first. A variant that misses its gate is refused and not written,
     the others are: exit code 3 then (1: the export failed as a whole)."""
@@ -140,7 +141,7 @@ def export(
         data_dir=str(data_dir) if data_dir else None, onnx_int8_scheme=onnx_int8_scheme, repair=repair,
         portability_cpus=option_default(ExportConfig, "portability_cpus") if portability_check else (),
     )
-    ExportConfig(variants=variants, **options)
+    ExportConfig(**({"variants": variants} if variants else {}), **options)
     resolve(input_range, input_norm, input_scale)
     require_train_extra("tensorflow")
     quiet_tensorflow()
@@ -172,7 +173,7 @@ def run_export(path: Path, variants: tuple[str, ...], out: Path | None, model_fi
 
 
 def chosen_variants(groups: dict[str, bool], names: list[str] | None) -> tuple[str, ...]:
-    """The variants of every group flag given and every --variant named, in the table's order; none: all."""
+    """The variants of every group flag given and every --variant named, in the table's order."""
     from runtime.variants import VARIANTS
 
     chosen = [v.name for v in VARIANTS.values() if groups[v.group]]
@@ -180,7 +181,7 @@ def chosen_variants(groups: dict[str, bool], names: list[str] | None) -> tuple[s
         if name not in VARIANTS:
             raise FmnistEdgeError(f"Unknown variant {name!r}. Choose from: {', '.join(VARIANTS)}.")
         chosen.append(name)
-    return tuple(dict.fromkeys(chosen)) or tuple(VARIANTS)
+    return tuple(dict.fromkeys(chosen))  # none chosen: export picks (every variant; the ONNX ones for an ONNX model)
 
 
 def write_c_sources(done: dict[str, Path]) -> None:
