@@ -106,7 +106,7 @@ def test_an_error_clears_the_previous_answer_and_an_unsure_one_says_so(app_dir, 
         got = classify(browser, tmp_path / "wall.jpg")
         assert "no garment found" in got["error"] and visible(browser, "hint")
         label = browser.execute_script("return document.querySelector('#preview-figure figcaption').textContent")
-    assert "What the model sees" in label
+    assert "what the model sees" in label
 
 
 def test_loading_the_model_logs_no_errors(app_dir, browser):

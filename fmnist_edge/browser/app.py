@@ -32,8 +32,12 @@ NODE_MODULES = Path(__file__).resolve().parents[2] / "web" / "node_modules"
 # The app's default, chosen by measurement (docs/guides/web-app.md): among the web variants that pass, the one that
 # is fastest in Chromium and downloads the fewest bytes with its runtime.
 DEFAULT_VARIANT = "tflite-int8-web"
-# What each browser runtime is and which of its files a page loads: runtimes.py.
-OPTIONAL = ("litert/wasm/",)
+# What each browser runtime is and which of its files a page loads: runtimes.py. The runtimes' WebAssembly is not
+# precached by the service worker: the page loads it once and caches the build this browser ran (app.mjs), so a
+# first visit downloads it once, and a phone only the LiteRT.js build it runs.
+OPTIONAL = ("litert/wasm/", "ort/ort-wasm-")
+# Sent precompressed (NAME.gz beside NAME; fmnist_edge.browser.static_server, and static hosts: web-app guide).
+COMPRESSIBLE = (".wasm", ".js", ".mjs", ".json", ".html", ".css", ".tflite", ".onnx", ".webmanifest")
 SIDE = 28  # the models' input is SIDE x SIDE pixels (runtime/images.py fits photos into it)
 
 
@@ -155,12 +159,34 @@ def build_app(run: Path, out: Path, artifact: str | None = None, everything: boo
         text(worker.replace("__BUILD__", digest))(tmp / "sw.js")
         files = sorted([*files, "sw.js"])
         optional = [f for f in files if f.startswith(OPTIONAL)]
-        builds = [sum((tmp / f).stat().st_size for f in optional if f"litert_wasm_{k}internal." in f) for k in ("", "compat_")]
+        sent = precompress(tmp, [f for f in files if f != "sw.js"])
+        builds = [sum(sent[f] for f in optional if f"litert_wasm_{k}internal." in f) for k in ("", "compat_")]
         release = {"name": run.resolve().name, "default": default, "artifacts": artifacts, "class_names": names,
                    "side": SIDE, "max_pixels": MAX_PIXELS, "photo": PARAMS, "digest": digest,
                    "files": ["./", *(f for f in files if f not in optional), "release.json"], "optional": optional,
+                   # what the service worker checks a copy against before caching it, and carries across updates
+                   "sha256": {("./" if f == "index.html" else f): hashlib.sha256((tmp / f).read_bytes()).hexdigest()
+                              for f in files},
                    "bytes": sum((tmp / f).stat().st_size for f in files),
-                   # what a phone downloads on its first visit: everything precached, plus one LiteRT.js build
-                   "download_bytes": sum((tmp / f).stat().st_size for f in files if f not in optional) + max(builds)}
+                   # what a phone downloads on its first visit, precompressed: every file but the LiteRT.js builds,
+                   # plus the larger of those (one loads)
+                   "download_bytes": sum(sent.get(f, (tmp / f).stat().st_size) for f in files
+                                         if not f.startswith(OPTIONAL[0])) + max(builds)}
         text(json.dumps(release, indent=2) + "\n")(tmp / "release.json")
     return release
+
+
+def precompress(folder: Path, files: list[str]) -> dict[str, int]:
+    """Write NAME.gz beside each file worth compressing (gzip -9, kept when it saves a tenth); returns the bytes each
+    file is sent as, compressed or not."""
+    import gzip
+
+    sent = {}
+    for name in files:
+        path = folder / name
+        data = path.read_bytes()
+        packed = gzip.compress(data, 9, mtime=0) if path.suffix in COMPRESSIBLE and len(data) >= 1024 else data
+        if len(packed) <= 0.9 * len(data):
+            path.with_name(path.name + ".gz").write_bytes(packed)
+        sent[name] = min(len(packed), len(data))
+    return sent

@@ -17,22 +17,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import MissingExtraError
+from .static_server import AppHandler
 
 CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, ".mjs": "text/javascript",
-                      ".wasm": "application/wasm", ".webmanifest": "application/manifest+json"}
-
-    def log_message(self, *args):  # one line per request would drown the command's own output
-        pass
-
-
 @contextmanager
-def serve(directory: Path):
+def serve(directory: Path, handler_class: type = AppHandler):
     """An HTTP server for `directory` on 127.0.0.1 (a free port), stopped on exit; yields its base URL."""
-    handler = functools.partial(_QuietHandler, directory=str(directory))
+    handler = functools.partial(handler_class, directory=str(directory))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import FmnistEdgeError, MissingExtraError
+from .static_server import AppHandler
 
 CA_PATH = "/fmnist-edge-ca.crt"  # where the phone downloads the CA certificate
 
@@ -146,7 +147,7 @@ def forget_ca(folder: Path | None = None) -> list[Path]:
     return gone
 
 
-class _Handler(http.server.SimpleHTTPRequestHandler):
+class _Handler(AppHandler):
     ca_file: Path
 
     def translate_path(self, path):
@@ -156,9 +157,6 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
     def guess_type(self, path):
         return "application/x-x509-ca-cert" if str(path) == str(self.ca_file) else super().guess_type(path)
-
-    def log_message(self, *args):  # one line per request would drown the command's own output
-        pass
 
 
 @contextmanager

@@ -24,7 +24,7 @@ const SESSIONS = {
   async tflite(artifact) {
     quietNativeLog();
     const litert = await import("./litert/index.js");
-    if (!SESSIONS.litertLoaded) SESSIONS.litertLoaded = litert.loadLiteRt(here("./litert/wasm/"));
+    if (!SESSIONS.litertLoaded) SESSIONS.litertLoaded = withoutWebGpu(() => litert.loadLiteRt(here("./litert/wasm/")));
     await SESSIONS.litertLoaded;
     const model = await litert.loadAndCompile(here(artifact.model), { accelerator: "wasm" });
     const size = artifact.side * artifact.side;
@@ -43,13 +43,29 @@ const SESSIONS = {
 };
 
 // LiteRT's WebAssembly prints its native log through console.error: 14 red "INFO: [...]" lines on every load, which
-// hide real errors. Those lines go to console.debug; anything else stays an error.
+// hide real errors; and loadLiteRt always tries to open a WebGPU device, warning when there is none, though the app
+// runs on WebAssembly only. Those lines go to console.debug; anything else stays an error or a warning.
+const NOT_OURS = { error: /^(INFO|WARNING): /, warn: /^Failed to create default WebGPU device/ };
 function quietNativeLog() {
-  if (console.error.quiet) return;
-  const error = console.error.bind(console);
-  const quiet = (...args) => (typeof args[0] === "string" && /^(INFO|WARNING): /.test(args[0]) ? console.debug : error)(...args);
-  quiet.quiet = true;
-  console.error = quiet;
+  for (const [level, pattern] of Object.entries(NOT_OURS)) {
+    if (console[level].quiet) continue;
+    const original = console[level].bind(console);
+    const quiet = (...args) => (typeof args[0] === "string" && pattern.test(args[0]) ? console.debug : original)(...args);
+    quiet.quiet = true;
+    console[level] = quiet;
+  }
+}
+
+// loadLiteRt always asks for a WebGPU adapter (Chromium then warns "No available adapters" on machines without
+// one), though the app compiles for WebAssembly only: navigator.gpu is hidden from it while it loads.
+async function withoutWebGpu(load) {
+  const shadowed = "gpu" in navigator;
+  if (shadowed) Object.defineProperty(navigator, "gpu", { value: undefined, configurable: true });
+  try {
+    return await load();
+  } finally {
+    if (shadowed) delete navigator.gpu;
+  }
 }
 
 export class Classifier {
@@ -113,7 +129,11 @@ async function main() {
     say(`The model could not be loaded (${err.message || err}). Reload the page while online once.`, true);
     return;
   }
+  registerWorker();
   noteUpdate(release);
+  document.getElementById("classes").textContent =
+    `It knows ${release.class_names.length} kinds of garment: ${release.class_names.join(", ")}. ` +
+    "Anything else gets the nearest of these.";
   const used = release.artifacts[release.default];
   document.getElementById("model").textContent =
     `${release.default} of ${release.name} (${(used.bytes / 1024).toFixed(0)} KiB), ${used.runtime} (WebAssembly)`;
@@ -144,16 +164,21 @@ async function main() {
       const probs = await clf.predict(pixels, 1);
       const t2 = performance.now();
       if (ticket !== latest) return;
-      show(results, topK(probs, release.class_names, 3));
-      const sure = Math.max(...probs) >= release.photo.not_sure_below;
+      const ranked = topK(probs, release.class_names, 3);
+      show(results, ranked);
+      const sure = ranked[0][1] >= release.photo.not_sure_below;
+      const answer = `${ranked[0][0]} (${(100 * ranked[0][1]).toFixed(0)}%)`;
       const timing = `${(t2 - t0).toFixed(0)} ms on this device (reading and preparing the photo ` +
                      `${(t1 - t0).toFixed(0)} ms, the model ${(t2 - t1).toFixed(1)} ms)`;
-      say(sure ? `${file.name}: ${timing}.` : `Not sure what ${file.name} shows: the best guess is below. ${timing}.`);
+      // The live region says the answer itself: a screen reader user hears what the garment is, not only the timing.
+      say(sure ? `It looks like ${answer}. ${file.name}: ${timing}.`
+               : `Not sure what ${file.name} shows: the best guess is ${answer}. ${timing}.`);
       hint.hidden = sure;
       // What the model saw and said, for automation (the browser tests read it after using the file input).
       window.fmnistLast = { name: file.name, pixels: Array.from(pixels), probs: Array.from(probs), sure,
                             ms: t2 - t0, prepare_ms: t1 - t0, model_ms: t2 - t1 };
       document.getElementById("preview").replaceChildren(previewOf(pixels, release.side));
+      showThumbnail(file);
       figure.hidden = false;
     } catch (err) {
       if (ticket !== latest) return;
@@ -186,6 +211,13 @@ async function cacheTheRuntimeThisBrowserLoaded(release) {
   if (used.length) await (await caches.open(`fmnist-edge-${release.digest}`)).addAll(used);
 }
 
+// The user's own photo beside the answer (the browser decodes and scales it; the previous one is released).
+function showThumbnail(file) {
+  const thumb = document.getElementById("thumb");
+  if (thumb.src) URL.revokeObjectURL(thumb.src);
+  thumb.src = URL.createObjectURL(file);
+}
+
 function previewOf(pixels, side) {
   const canvas = document.createElement("canvas");
   canvas.width = canvas.height = side;
@@ -198,17 +230,19 @@ function previewOf(pixels, side) {
   return canvas;
 }
 
-if (typeof document !== "undefined" && document.getElementById("photo")) {
-  if ("serviceWorker" in navigator) {
-    const hadController = Boolean(navigator.serviceWorker.controller);
-    navigator.serviceWorker.register("./sw.js").catch(() => {});
-    // A new build's worker took over this open page: its files are in use from the next visit on.
-    navigator.serviceWorker.addEventListener("controllerchange", () => {
-      if (!hadController) return; // the first install, not an update
-      const note = document.getElementById("updated");
-      note.textContent = "A new version of this app was installed: it opens on your next visit (or reload now).";
-      note.hidden = false;
-    });
-  }
-  main();
+// Registered once the model runs: the worker's install then finds every file the page loaded in the HTTP cache,
+// so a first visit downloads each file once (registered at start, both would download them side by side).
+function registerWorker() {
+  if (!("serviceWorker" in navigator)) return;
+  const hadController = Boolean(navigator.serviceWorker.controller);
+  navigator.serviceWorker.register("./sw.js").catch(() => {});
+  // A new build's worker took over this open page: its files are in use from the next visit on.
+  navigator.serviceWorker.addEventListener("controllerchange", () => {
+    if (!hadController) return; // the first install, not an update
+    const note = document.getElementById("updated");
+    note.textContent = "A new version of this app was installed: it opens on your next visit (or reload now).";
+    note.hidden = false;
+  });
 }
+
+if (typeof document !== "undefined" && document.getElementById("photo")) main();
