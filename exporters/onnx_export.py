@@ -150,7 +150,9 @@ def float_graph(ctx, path: Path) -> int:
         import onnx
 
         onnx.save(ctx.model.proto, str(path))
-        return next(o.version for o in ctx.model.proto.opset_import if o.domain in ("", "ai.onnx"))
+        from .onnx_source import opset_of
+
+        return opset_of(ctx.model.proto)
     to_float32(ctx.model, path, ctx.cfg.opset)
     return ctx.cfg.opset
 

@@ -64,6 +64,11 @@ def load_graph(path: Path):
     return model
 
 
+def opset_of(model) -> int:
+    """The model's default-domain (ai.onnx) opset; 0 when it declares none."""
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+
+
 def _dims(value_info) -> tuple:
     return tuple(d.dim_value if d.HasField("dim_value") else None for d in value_info.type.tensor_type.shape.dim)
 
@@ -77,7 +82,7 @@ def check_graph(model, source: str) -> str:
     """The input layout ("NCHW", "NHWC", "HW" or "flat") of a single-input classifier of 10 classes, or a refusal."""
     from onnx import TensorProto
 
-    graph, opset = model.graph, next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    graph, opset = model.graph, opset_of(model)
     inputs = _graph_input(graph)
     if len(inputs) != 1 or len(graph.output) != 1:
         raise ExportError(f"{source}: the graph has {len(inputs)} input(s) and {len(graph.output)} output(s); "
@@ -264,9 +269,8 @@ def prepare(path: Path, out: Path, spec: ExternalModel, limit: int | None, data_
     console.print(f"{path.name}: ONNX, input {layout} {_shown(_dims(_graph_input(model.graph)[0]))}, {output}, inputs "
                   f"{contract.describe()} ({'declared' if spec.contract else 'assumed, and checked'}); onnxruntime test "
                   f"accuracy {accuracy:.4f} on {len(y_test):,} real test images under that contract")
-    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     source_model = {"name": path.name, "sha256": sha256_file(path), "bytes": path.stat().st_size, "format": "onnx",
-                    "producer": f"{model.producer_name} {model.producer_version}".strip() or None, "opset": opset,
+                    "producer": f"{model.producer_name} {model.producer_version}".strip() or None, "opset": opset_of(model),
                     "nodes": len(model.graph.node)}
     conventions = {"input_shape": [None, *_dims(_graph_input(model.graph)[0])[1:]], "input_layout": layout,
                    "output": output, "output_declared": spec.output != "auto",

@@ -69,6 +69,17 @@ def classify(driver, path: Path) -> dict:
                             "&& {error: document.getElementById('status').textContent})")
 
 
+def answer_in_browser(app: Path, photo: Path) -> dict:
+    """The app at `app` answers `photo` in a fresh phone-sized Chromium: its answer, checked to be 10 probabilities."""
+    with serve(app) as url, chromium() as driver:
+        ready(driver, url)
+        got = classify(driver, photo)
+    assert "error" not in got, got
+    probs = np.array(got["probs"])
+    assert probs.shape == (10,) and abs(probs.sum() - 1) < 0.02 and probs.min() >= 0, got
+    return got
+
+
 def test_the_release_runs_bit_identical_in_chromium(tmp_path):
     result = runner.invoke(cli.app, ["verify", str(RELEASE), "--browser", "--json", str(tmp_path / "browser.json")])
     assert result.exit_code == 0, result.output

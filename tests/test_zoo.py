@@ -177,15 +177,9 @@ def test_rgb_and_32x32_inputs_are_folded_in_and_devices_feed_28x28(zoo_files, na
 def in_browser(app: Path) -> None:
     """The app answers a photo in Chromium with the folded model (LiteRT.js runs its PAD op)."""
     pytest.importorskip("selenium")
-    from fmnist_edge.browser.chromium import chromium, serve
-    from test_web import classify, ready
+    from test_web import answer_in_browser
 
-    with serve(app) as url, chromium() as driver:
-        ready(driver, url)
-        got = classify(driver, PHOTO)
-    assert "error" not in got, got
-    probs = np.array(got["probs"])
-    assert probs.shape == (10,) and abs(probs.sum() - 1) < 0.02 and probs.min() >= 0
+    answer_in_browser(app, PHOTO)
 
 
 @pytest.mark.slow
