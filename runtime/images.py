@@ -9,6 +9,7 @@ do); alpha composited onto white. photo.py then converts those pixels as the dat
 from __future__ import annotations
 
 import io
+import math
 import warnings
 from pathlib import Path
 
@@ -17,10 +18,14 @@ import numpy as np
 from .errors import RuntimeArtifactError
 from .photo import NoGarmentError, to_fmnist
 
-MAX_PIXELS = 40_000_000  # refuse decompression bombs well before they exhaust a small device's memory
+# A photo is decoded at full size up to MAX_PIXELS; a larger one (a phone's 50 MP mode) is scaled down to it right
+# after decoding, as the web app does (preprocess.mjs: decodePhoto); one over LARGEST_PIXELS is refused (a
+# decompression bomb, or no photo a camera takes), well before it exhausts a small device's memory.
+MAX_PIXELS = 40_000_000
+LARGEST_PIXELS = 120_000_000
 SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I")
 
-__all__ = ["ImageError", "NoGarmentError", "load_image", "decode", "MAX_PIXELS"]
+__all__ = ["ImageError", "NoGarmentError", "load_image", "decode", "MAX_PIXELS", "LARGEST_PIXELS", "fitted_size"]
 
 
 class ImageError(RuntimeArtifactError):
@@ -60,7 +65,7 @@ def decode(source: str | Path | bytes) -> np.ndarray:
         fp = Path(source)
         if not fp.is_file():
             raise ImageError(f"{fp}: no such file.")
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    Image.MAX_IMAGE_PIXELS = LARGEST_PIXELS
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -69,8 +74,13 @@ def decode(source: str | Path | bytes) -> np.ndarray:
                 w, h = im.size
                 if w == 0 or h == 0:
                     raise ImageError(f"{name}: the image is empty ({w}x{h}).")
+                if w * h > LARGEST_PIXELS:
+                    raise ImageError(f"{name}: {w}x{h} pixels is over the {LARGEST_PIXELS:,}-pixel limit. "
+                                     "Use a smaller photo.")
                 if w * h > MAX_PIXELS:
-                    raise ImageError(f"{name}: {w}x{h} pixels is over the {MAX_PIXELS:,}-pixel limit.")
+                    size = fitted_size(w, h, MAX_PIXELS)
+                    im.draft("RGB", size)  # a JPEG decodes at 1/2, 1/4 or 1/8 scale where that still covers `size`
+                    im = im.resize(size, Image.Resampling.BOX)
                 im.load()
                 return srgb_pixels(upright(im))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -79,6 +89,12 @@ def decode(source: str | Path | bytes) -> np.ndarray:
         raise
     except (OSError, SyntaxError, ValueError) as exc:  # Pillow's UnidentifiedImageError is an OSError
         raise ImageError(f"{name}: not a readable image ({exc}). Expected a PNG, JPEG or similar picture.") from None
+
+
+def fitted_size(w: int, h: int, limit: int) -> tuple[int, int]:
+    """The size a w x h photo over `limit` pixels is scaled to: one factor on both sides (preprocess.mjs: fittedSize)."""
+    f = math.sqrt(w * h / limit)
+    return max(1, math.floor(w / f)), max(1, math.floor(h / f))
 
 
 def upright(im):

@@ -236,7 +236,7 @@ def test_predict_rejects_non_images(tmp_path, name, content, message):
 
 
 def test_predict_refuses_decompression_bombs(tmp_path):
-    PIL.new("1", (8000, 6000)).save(tmp_path / "bomb.png")  # 48 Mpx, tiny file
+    PIL.new("1", (12000, 11000)).save(tmp_path / "bomb.png")  # 132 Mpx, tiny file
     result = runner.invoke(cli.app, ["predict", str(tmp_path / "bomb.png"), "--model", str(RELEASE / "tflite-int8")])
     assert result.exit_code == 1 and ("decompression bomb" in result.output or "pixel limit" in result.output)
 

@@ -146,14 +146,14 @@ def test_the_page_works_offline_after_the_first_visit_and_is_installable(app_dir
 @pytest.mark.parametrize("make, message", [
     (lambda d: d / "notes.txt", "is not an image"),
     (lambda d: d / "broken.jpg", "could not be read as an image"),
-    (lambda d: d / "huge.png", "over the 40,000,000-pixel limit"),
+    (lambda d: d / "huge.png", "over the 120,000,000-pixel limit"),
 ])
 def test_bad_input_gets_a_message_on_the_page(app_dir, browser, tmp_path, make, message):
     from PIL import Image
 
     (tmp_path / "notes.txt").write_text("not a photo\n")
     (tmp_path / "broken.jpg").write_bytes((PHOTOS[0]).read_bytes()[:600])  # a JPEG cut off after its header
-    Image.new("L", (8000, 6000), 0).save(tmp_path / "huge.png")  # 48 megapixels
+    Image.new("L", (12000, 11000), 0).save(tmp_path / "huge.png")  # 132 megapixels
     with serve(app_dir) as url:
         ready(browser, url)
         got = classify(browser, make(tmp_path))

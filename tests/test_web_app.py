@@ -122,7 +122,7 @@ def test_the_buttons_look_inactive_until_the_model_is_ready(app_dir):
         driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": "delete window.WebAssembly;"})
         driver.get(url)
         wait_for(driver, "return document.getElementById('status').className === 'error'")
-        opacity = driver.execute_script("return getComputedStyle(document.querySelector('.pick')).opacity")
+        opacity = driver.execute_script("return getComputedStyle(document.querySelector('label.pick')).opacity")
     assert float(opacity) < 0.6
 
 

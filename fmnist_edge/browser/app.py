@@ -22,7 +22,7 @@ from ..errors import ConfigError, FmnistEdgeError, MissingExtraError
 from .runtimes import RUNTIMES
 
 STATIC = Path(__file__).parent / "static"
-APP_FILES = ("index.html", "app.mjs", "preprocess.mjs", "style.css", "sw.js")
+APP_FILES = ("index.html", "app.mjs", "camera.mjs", "loading.mjs", "prepare.mjs", "preprocess.mjs", "style.css", "sw.js")
 # Where a browser runtime's npm files are looked for, first found wins: $FMNIST_EDGE_NODE_MODULES; a checkout's
 # `npm ci --prefix web`; the copy an installed wheel carries (setup.py vendors them at build time).
 VENDOR = Path(__file__).resolve().parent / "web-runtimes"  # not an identifier: data, not a package
@@ -117,7 +117,7 @@ def build_app(run: Path, out: Path, artifact: str | None = None, everything: boo
     """Write the app for release `run` into `out` (absent or empty); returns its release.json. It ships one
     artifact (`artifact`, default DEFAULT_VARIANT) and that artifact's runtime; `everything`: every web artifact
     of the release and both runtimes (what `verify --browser` builds)."""
-    from runtime.images import MAX_PIXELS
+    from runtime.images import LARGEST_PIXELS, MAX_PIXELS
     from runtime.photo import PARAMS
 
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -162,17 +162,26 @@ def build_app(run: Path, out: Path, artifact: str | None = None, everything: boo
         sent = precompress(tmp, [f for f in files if f != "sw.js"])
         builds = [sum(sent[f] for f in optional if f"litert_wasm_{k}internal." in f) for k in ("", "compat_")]
         release = {"name": run.resolve().name, "default": default, "artifacts": artifacts, "class_names": names,
-                   "side": SIDE, "max_pixels": MAX_PIXELS, "photo": PARAMS, "digest": digest,
-                   "files": ["./", *(f for f in files if f not in optional), "release.json"], "optional": optional,
+                   "side": SIDE, "max_pixels": MAX_PIXELS, "largest_pixels": LARGEST_PIXELS, "photo": PARAMS, "digest": digest,
+                   # index.html is cached as "./", the address the page is opened at
+                   "files": ["./", *(f for f in files if f not in optional and f != "index.html"), "release.json"],
+                   "optional": optional,
                    # what the service worker checks a copy against before caching it, and carries across updates
                    "sha256": {("./" if f == "index.html" else f): hashlib.sha256((tmp / f).read_bytes()).hexdigest()
                               for f in files},
                    "bytes": sum((tmp / f).stat().st_size for f in files),
+                   # for the page's progress bar: each file's [bytes, bytes sent], and what loading the model
+                   # downloads (the model and the largest runtime build)
+                   "sizes": {f: [(tmp / f).stat().st_size, sent[f]] for f in sent
+                             if f in optional or f in {a["model"] for a in artifacts.values()}},
+                   "load_bytes": sum(sent[a["model"]] for a in artifacts.values())
+                                 + max(sent[f] for f in optional if f.endswith(".wasm")),
                    # what a phone downloads on its first visit, precompressed: every file but the LiteRT.js builds,
                    # plus the larger of those (one loads)
                    "download_bytes": sum(sent.get(f, (tmp / f).stat().st_size) for f in files
                                          if not f.startswith(OPTIONAL[0])) + max(builds)}
         text(json.dumps(release, indent=2) + "\n")(tmp / "release.json")
+        precompress(tmp, ["sw.js", "release.json"])
     return release
 
 

@@ -37,8 +37,9 @@ def serve(directory: Path, handler_class: type = AppHandler):
 
 
 @contextmanager
-def chromium(width: int = 412, height: int = 915):
-    """A headless Chromium (phone-sized window by default) driven by selenium."""
+def chromium(width: int = 412, height: int = 915, args: tuple[str, ...] = ()):
+    """A headless Chromium (phone-sized window by default) driven by selenium; `args`: more command-line switches
+    (a fake camera, for instance)."""
     try:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
@@ -51,7 +52,7 @@ def chromium(width: int = 412, height: int = 915):
     options = webdriver.ChromeOptions()
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the page's console, for tests
     options.binary_location = binary
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", f"--window-size={width},{height}"):
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", f"--window-size={width},{height}", *args):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_script_timeout(600)

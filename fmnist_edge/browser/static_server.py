@@ -17,6 +17,8 @@ class AppHandler(http.server.SimpleHTTPRequestHandler):
 
     def send_head(self):
         path = self.translate_path(self.path)
+        if os.path.isdir(path) and self.path.split("?", 1)[0].endswith("/"):
+            path = os.path.join(path, "index.html")  # "/" is index.html, sent precompressed as any other file
         accepted = self.headers.get("Accept-Encoding", "")
         for token, suffix in ENCODINGS:
             if token in accepted and os.path.isfile(path + suffix) and os.path.isfile(path):

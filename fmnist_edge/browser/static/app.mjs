@@ -1,6 +1,8 @@
 // The fmnist-edge web app: classify a photo on the phone, offline, with the release's own files.
 // `Classifier` is also what `fmnist-edge verify --browser` drives, so the page and the proof share one path.
-import { ImageInputError, photoToInput } from "./preprocess.mjs";
+import { closeCamera, cameraSupported, cameraTrouble, grabFrame, openCamera } from "./camera.mjs";
+import { countDownloads, megabytes } from "./loading.mjs";
+import { ImageInputError, prepare } from "./preprocess.mjs";
 
 export async function loadRelease() {
   const response = await fetch(new URL("./release.json", import.meta.url));
@@ -104,92 +106,185 @@ function noteUpdate(release) {
     return; // no storage (private browsing): nothing to compare with
   }
   if (previous && previous !== release.digest) {
-    const note = document.getElementById("updated");
+    const note = $("updated");
     note.textContent = `This app was updated (${release.name}, build ${release.digest.slice(0, 8)}).`;
     note.hidden = false;
   }
 }
 
+// Photos are prepared in a Worker (prepare.mjs), so the page never freezes on a 50 MP photo; on the main thread
+// where a module Worker cannot start. (source: a File or a camera frame's ImageBitmap) -> {pixels, thumb}.
+export function preparer(release) {
+  const options = { maxPixels: release.max_pixels, largestPixels: release.largest_pixels, photo: release.photo };
+  const onPage = (source) => prepare(source, options);
+  let worker;
+  try {
+    worker = new Worker(here("./prepare.mjs"), { type: "module" });
+  } catch {
+    return onPage;
+  }
+  const pending = new Map();
+  let next = 0;
+  worker.onmessage = ({ data }) => {
+    const job = pending.get(data.id);
+    pending.delete(data.id);
+    if (data.error === undefined) job.resolve(data);
+    else job.reject(data.input ? new ImageInputError(data.error) : new Error(data.error));
+  };
+  worker.onerror = (event) => { // it did not start (a browser without module Workers): prepare on the page instead
+    event.preventDefault();
+    worker = null;
+    for (const job of pending.values()) onPage(job.source).then(job.resolve, job.reject);
+    pending.clear();
+  };
+  return (source) => worker ? new Promise((resolve, reject) => {
+    const id = ++next;
+    pending.set(id, { resolve, reject, source });
+    worker.postMessage({ id, source, options }); // a frame is copied: kept for the fallback above
+  }) : onPage(source);
+}
+
+const $ = (id) => document.getElementById(id);
+
 async function main() {
-  const status = document.getElementById("status");
-  const results = document.getElementById("results");
-  const inputs = [document.getElementById("photo"), document.getElementById("camera")];
-  const hint = document.getElementById("hint");
-  const figure = document.getElementById("preview-figure");
+  const status = $("status"), results = $("results"), hint = $("hint"), figure = $("preview-figure");
   const say = (text, isError = false) => {
     status.textContent = text;
     status.className = isError ? "error" : "";
   };
-  let release, clf;
+  let release, clf, stopCounting = () => {};
   try {
     release = await loadRelease();
+    const bar = $("progress");
+    stopCounting = countDownloads(release, (done, total) => {
+      bar.hidden = false;
+      bar.value = done / total;
+      say(`Loading the model: ${Math.round((100 * done) / total)}% (${megabytes(done)} of ${megabytes(total)} MB)`);
+    });
     clf = await Classifier.load(release.artifacts[release.default]);
     await clf.predict(new Uint8Array(release.side * release.side), 1); // warm-up: the first run compiles kernels
   } catch (err) {
     say(`The model could not be loaded (${err.message || err}). Reload the page while online once.`, true);
     return;
+  } finally {
+    stopCounting();
+    $("progress").hidden = true;
   }
   registerWorker();
   noteUpdate(release);
-  document.getElementById("classes").textContent =
-    `It knows ${release.class_names.length} kinds of garment: ${release.class_names.join(", ")}. ` +
-    "Anything else gets the nearest of these.";
+  $("classes").textContent = `It knows ${release.class_names.length} kinds of garment: ` +
+    `${release.class_names.join(", ")}. Anything else gets the nearest of these.`;
   const used = release.artifacts[release.default];
-  document.getElementById("model").textContent =
+  $("model").textContent =
     `${release.default} of ${release.name} (${(used.bytes / 1024).toFixed(0)} KiB), ${used.runtime} (WebAssembly)`;
   try {
     await cacheTheRuntimeThisBrowserLoaded(release);
   } catch {
     // no cache (private browsing, storage full): the app still works online
   }
-  say("Ready: take or choose a photo of a garment.");
   // Ask for the latest sw.js once the page is up: Chromium's own check after a navigation can wait, and an update
   // check at start-up was dropped in testing, so a returning visitor kept the old build visit after visit.
   navigator.serviceWorker?.getRegistration().then((r) => r && r.update()).catch(() => {});
+  const prepareInWorker = preparer(release);
   let latest = 0; // only the latest choice may show: an earlier photo still decoding must not overwrite it
-  const classify = async (input) => {
-    const file = input.files[0];
-    input.value = ""; // choosing the same file again must work again
-    if (!file) return;
+  // One photo or camera frame -> the answer on the page; resolves to the milliseconds it took (null: an error).
+  const answer = async (source, name) => {
     const ticket = ++latest;
-    results.replaceChildren();
-    figure.hidden = true;
-    hint.hidden = true;
+    if (!(source instanceof ImageBitmap)) {
+      results.replaceChildren();
+      figure.hidden = true;
+      hint.hidden = true;
+      say(`Reading ${name}...`);
+    }
     window.fmnistLast = null;
-    say(`Reading ${file.name}...`);
     try {
       const t0 = performance.now();
-      const pixels = await photoToInput(file, { maxPixels: release.max_pixels, photo: release.photo });
+      const { pixels, thumb } = await prepareInWorker(source);
       const t1 = performance.now();
       const probs = await clf.predict(pixels, 1);
       const t2 = performance.now();
-      if (ticket !== latest) return;
+      if (ticket !== latest) return null;
       const ranked = topK(probs, release.class_names, 3);
+      results.replaceChildren();
       show(results, ranked);
       const sure = ranked[0][1] >= release.photo.not_sure_below;
-      const answer = `${ranked[0][0]} (${(100 * ranked[0][1]).toFixed(0)}%)`;
+      const best = `${ranked[0][0]} (${(100 * ranked[0][1]).toFixed(0)}%)`;
       const timing = `${(t2 - t0).toFixed(0)} ms on this device (reading and preparing the photo ` +
                      `${(t1 - t0).toFixed(0)} ms, the model ${(t2 - t1).toFixed(1)} ms)`;
       // The live region says the answer itself: a screen reader user hears what the garment is, not only the timing.
-      say(sure ? `It looks like ${answer}. ${file.name}: ${timing}.`
-               : `Not sure what ${file.name} shows: the best guess is ${answer}. ${timing}.`);
+      say(sure ? `It looks like ${best}. ${name}: ${timing}.`
+               : `Not sure what ${name} shows: the best guess is ${best}. ${timing}.`);
       hint.hidden = sure;
       // What the model saw and said, for automation (the browser tests read it after using the file input).
-      window.fmnistLast = { name: file.name, pixels: Array.from(pixels), probs: Array.from(probs), sure,
+      window.fmnistLast = { name, pixels: Array.from(pixels), probs: Array.from(probs), sure,
                             ms: t2 - t0, prepare_ms: t1 - t0, model_ms: t2 - t1 };
-      document.getElementById("preview").replaceChildren(previewOf(pixels, release.side));
-      showThumbnail(file);
+      $("preview").replaceChildren(previewOf(pixels, release.side));
+      showThumbnail(thumb);
       figure.hidden = false;
+      return t2 - t0;
     } catch (err) {
-      if (ticket !== latest) return;
+      if (ticket !== latest) return null;
       hint.hidden = !(err instanceof ImageInputError && /no garment/.test(err.message));
-      say(err instanceof ImageInputError ? err.message : `Could not classify ${file.name}: ${err.message || err}`, true);
+      say(err instanceof ImageInputError ? err.message : `Could not classify ${name}: ${err.message || err}`, true);
+      return null;
     }
   };
-  for (const input of inputs) {
+  for (const input of [$("photo"), $("camera")]) {
     input.disabled = false;
-    input.addEventListener("change", () => classify(input));
+    input.addEventListener("change", () => {
+      const file = input.files[0];
+      input.value = ""; // choosing the same file again must work again
+      if (file) answer(file, file.name);
+    });
   }
+  liveCamera(answer, say);
+  say("Ready: take or choose a photo of a garment.");
+}
+
+// The live view replaces "Take a photo" where the browser can open a camera; if it cannot (no camera, access
+// refused), the page says so and the file inputs remain. A frame is classified on the shutter, or continuously when
+// one answer takes under CONTINUOUS_MS on this device.
+const CONTINUOUS_MS = 250;
+
+function liveCamera(answer, say) {
+  if (!cameraSupported()) return;
+  const open = $("live"), view = $("camera-view"), video = $("video"), keep = $("continuous");
+  let stream = null;
+  open.hidden = false;
+  $("camera").closest("label").hidden = true;
+  const shoot = async () => {
+    if (!stream || !video.videoWidth) return null;
+    return answer(await grabFrame(video), "the camera's frame");
+  };
+  open.addEventListener("click", async () => {
+    try {
+      stream = await openCamera(video);
+    } catch (err) {
+      say(cameraTrouble(err), true);
+      open.hidden = true;
+      $("camera").closest("label").hidden = false;
+      return;
+    }
+    view.hidden = false;
+    open.hidden = true;
+    const ms = await shoot();
+    keep.closest("label").hidden = !(ms !== null && ms < CONTINUOUS_MS);
+  });
+  $("shutter").addEventListener("click", shoot);
+  keep.addEventListener("change", async () => {
+    while (keep.checked && stream) {
+      const started = performance.now();
+      await shoot();
+      await new Promise((r) => setTimeout(r, Math.max(0, CONTINUOUS_MS - (performance.now() - started))));
+    }
+  });
+  $("close-camera").addEventListener("click", () => {
+    keep.checked = false;
+    closeCamera(video, stream);
+    stream = null;
+    view.hidden = true;
+    open.hidden = false;
+  });
 }
 
 function show(results, ranked) {
@@ -211,11 +306,13 @@ async function cacheTheRuntimeThisBrowserLoaded(release) {
   if (used.length) await (await caches.open(`fmnist-edge-${release.digest}`)).addAll(used);
 }
 
-// The user's own photo beside the answer (the browser decodes and scales it; the previous one is released).
-function showThumbnail(file) {
-  const thumb = document.getElementById("thumb");
-  if (thumb.src) URL.revokeObjectURL(thumb.src);
-  thumb.src = URL.createObjectURL(file);
+// The user's own photo beside the answer: the small copy the Worker made (no full-size decode on the page).
+function showThumbnail(thumb) {
+  const canvas = $("thumb");
+  canvas.width = thumb.width;
+  canvas.height = thumb.height;
+  canvas.getContext("2d").drawImage(thumb, 0, 0);
+  thumb.close();
 }
 
 function previewOf(pixels, side) {
@@ -239,7 +336,7 @@ function registerWorker() {
   // A new build's worker took over this open page: its files are in use from the next visit on.
   navigator.serviceWorker.addEventListener("controllerchange", () => {
     if (!hadController) return; // the first install, not an update
-    const note = document.getElementById("updated");
+    const note = $("updated");
     note.textContent = "A new version of this app was installed: it opens on your next visit (or reload now).";
     note.hidden = false;
   });

@@ -196,9 +196,10 @@ export function toFmnist(rgba, width, height, p) {
   return Uint8Array.from(sharp, (v) => Math.min(255, Math.max(0, Math.floor(v + 0.5))));
 }
 
-// A File/Blob from <input type=file> -> side x side uint8. Decoding applies the EXIF orientation and converts an
-// embedded colour profile to sRGB; transparent pixels are drawn onto white, as Pillow's alpha_composite does.
-export async function photoToInput(blob, { maxPixels, photo }) {
+// A File/Blob from <input type=file> -> an upright sRGB ImageBitmap, at most `maxPixels` pixels: a larger photo (a
+// 50 MP phone mode) is scaled down right after decoding (runtime/images.py does the same), and one over
+// `largestPixels` is refused. Decoding applies the EXIF orientation and converts an embedded colour profile to sRGB.
+export async function decodePhoto(blob, { maxPixels, largestPixels = maxPixels }) {
   if (blob.type && !blob.type.startsWith("image/")) {
     throw new ImageInputError(`${blob.name || "this file"} is not an image (${blob.type}). Choose a photo (JPEG, PNG, ...).`);
   }
@@ -211,11 +212,28 @@ export async function photoToInput(blob, { maxPixels, photo }) {
   }
   const { width: w, height: h } = bitmap;
   if (w === 0 || h === 0) throw new ImageInputError("The image is empty.");
-  if (w * h > maxPixels) {
+  if (w * h > largestPixels) {
     bitmap.close();
-    throw new ImageInputError(`The image is ${w}x${h} pixels, over the ${maxPixels.toLocaleString("en")}-pixel limit. ` +
-                              "Use a smaller photo.");
+    throw new ImageInputError(`The image is ${w}x${h} pixels, over the ${largestPixels.toLocaleString("en")}-pixel ` +
+                              "limit. Use a smaller photo.");
   }
+  if (w * h <= maxPixels) return bitmap;
+  const [sw, sh] = fittedSize(w, h, maxPixels);
+  const small = await createImageBitmap(bitmap, { resizeWidth: sw, resizeHeight: sh, resizeQuality: "high" });
+  bitmap.close();
+  return small;
+}
+
+// The size a w x h photo over `maxPixels` is scaled to: the same factor on both sides (runtime/images.py's fitted_size).
+export function fittedSize(w, h, maxPixels) {
+  const f = Math.sqrt((w * h) / maxPixels);
+  return [Math.max(1, Math.floor(w / f)), Math.max(1, Math.floor(h / f))];
+}
+
+// An ImageBitmap (a decoded photo or a camera frame) -> side x side uint8; transparent pixels are drawn onto white,
+// as Pillow's alpha_composite does. The bitmap is closed.
+export function bitmapToInput(bitmap, photo) {
+  const { width: w, height: h } = bitmap;
   const canvas = new OffscreenCanvas(w, h);
   const ctx = canvas.getContext("2d", { willReadFrequently: true, colorSpace: "srgb" });
   ctx.fillStyle = "#fff";
@@ -223,4 +241,22 @@ export async function photoToInput(blob, { maxPixels, photo }) {
   ctx.drawImage(bitmap, 0, 0);
   bitmap.close();
   return toFmnist(ctx.getImageData(0, 0, w, h).data, w, h, photo);
+}
+
+// A File/Blob from <input type=file> -> side x side uint8.
+export async function photoToInput(blob, { maxPixels, largestPixels, photo }) {
+  return bitmapToInput(await decodePhoto(blob, { maxPixels, largestPixels }), photo);
+}
+
+const THUMB = 168; // px on the long side: the page shows it at 84 CSS px, sharp on a 2x screen
+
+// A photo (File/Blob) or a camera frame (ImageBitmap) -> {pixels: the model's input, thumb: a small ImageBitmap}.
+// What the page's Worker (prepare.mjs) runs, and the page itself where no module Worker starts.
+export async function prepare(source, { maxPixels, largestPixels, photo }) {
+  const bitmap = source instanceof ImageBitmap ? source : await decodePhoto(source, { maxPixels, largestPixels });
+  const k = THUMB / Math.max(bitmap.width, bitmap.height);
+  const thumb = await createImageBitmap(bitmap, { resizeWidth: Math.max(1, Math.round(bitmap.width * k)),
+                                                  resizeHeight: Math.max(1, Math.round(bitmap.height * k)),
+                                                  resizeQuality: "medium" });
+  return { pixels: bitmapToInput(bitmap, photo), thumb };
 }
