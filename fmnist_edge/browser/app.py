@@ -38,6 +38,7 @@ DEFAULT_VARIANT = "tflite-int8-web"
 OPTIONAL = ("litert/wasm/", "ort/ort-wasm-")
 # Sent precompressed (NAME.gz beside NAME; fmnist_edge.browser.static_server, and static hosts: web-app guide).
 COMPRESSIBLE = (".wasm", ".js", ".mjs", ".json", ".html", ".css", ".tflite", ".onnx", ".webmanifest")
+MEANS_FILE = "class-means.bin"
 SIDE = 28  # the models' input is SIDE x SIDE pixels (runtime/images.py fits photos into it)
 
 
@@ -147,6 +148,8 @@ def build_app(run: Path, out: Path, artifact: str | None = None, everything: boo
             a["runtime"] = runtimes[VARIANTS[variant].web_runtime][0]
         for size in (192, 512):
             _icon(size, tmp / f"icon-{size}.png")
+        if (means := class_means(names)) is not None:
+            (tmp / MEANS_FILE).write_bytes(means)  # a file, cached once: release.json is fetched afresh each visit
         text(json.dumps({
             "name": "fmnist-edge", "short_name": "Garments", "description": "What garment is this? Offline, on this device.",
             "start_url": "./", "scope": "./", "display": "standalone", "background_color": "#f6f7f9", "theme_color": "#1d3557",
@@ -162,6 +165,7 @@ def build_app(run: Path, out: Path, artifact: str | None = None, everything: boo
         sent = precompress(tmp, [f for f in files if f != "sw.js"])
         builds = [sum(sent[f] for f in optional if f"litert_wasm_{k}internal." in f) for k in ("", "compat_")]
         release = {"name": run.resolve().name, "default": default, "artifacts": artifacts, "class_names": names,
+                   **({"class_means": MEANS_FILE} if (tmp / MEANS_FILE).is_file() else {}),
                    "side": SIDE, "max_pixels": MAX_PIXELS, "largest_pixels": LARGEST_PIXELS, "photo": PARAMS, "digest": digest,
                    # index.html is cached as "./", the address the page is opened at
                    "files": ["./", *(f for f in files if f not in optional and f != "index.html"), "release.json"],
@@ -183,6 +187,15 @@ def build_app(run: Path, out: Path, artifact: str | None = None, everything: boo
         text(json.dumps(release, indent=2) + "\n")(tmp / "release.json")
         precompress(tmp, ["sw.js", "release.json"])
     return release
+
+
+def class_means(names: list[str]) -> bytes | None:
+    """Each class's mean training image (10 x 28 x 28 uint8, the out-of-class rule's: runtime/out_of_class.py) for a
+    model of Fashion-MNIST's ten classes; None for any other classes (the page then has no such rule)."""
+    from runtime.out_of_class import MEANS, class_means as means
+
+    known = json.loads(MEANS.read_text())["class_names"]
+    return means()[1].tobytes() if [n.lower() for n in names] == [n.lower() for n in known] else None
 
 
 def precompress(folder: Path, files: list[str]) -> dict[str, int]:

@@ -90,6 +90,35 @@ export class Classifier {
   }
 }
 
+// Whether an answer does not look like one of the ten classes (runtime/out_of_class.py, the same rule): an unsure
+// answer whose input correlates little with the chosen class's mean training image. Only for Fashion-MNIST's classes
+// (`means`: release.json's class_means file, 10 x side x side uint8; null for other classes).
+export function outOfClass(pixels, probs, release, means) {
+  if (!means) return false;
+  const c = probs.indexOf(Math.max(...probs)), size = pixels.length;
+  if (!(probs[c] < release.photo.unknown_below)) return false;
+  return correlation(pixels, means.subarray(c * size, (c + 1) * size)) < release.photo.unknown_correlation_below;
+}
+
+async function loadMeans(release) {
+  if (!release.class_means) return null;
+  const response = await fetch(here(release.class_means));
+  return response.ok ? new Uint8Array(await response.arrayBuffer()) : null;
+}
+
+function correlation(a, b) {
+  const n = a.length;
+  let ma = 0, mb = 0;
+  for (let i = 0; i < n; i++) { ma += a[i]; mb += b[i]; }
+  ma /= n; mb /= n;
+  let ab = 0, aa = 0, bb = 0;
+  for (let i = 0; i < n; i++) {
+    const x = a[i] - ma, y = b[i] - mb;
+    ab += x * y; aa += x * x; bb += y * y;
+  }
+  return aa * bb > 0 ? ab / Math.sqrt(aa * bb) : 0;
+}
+
 function topK(probs, names, k) {
   return [...probs].map((p, i) => [names[i], p]).sort((a, b) => b[1] - a[1]).slice(0, k);
 }
@@ -173,7 +202,8 @@ async function main() {
   registerWorker();
   noteUpdate(release);
   $("classes").textContent = `It knows ${release.class_names.length} kinds of garment: ` +
-    `${release.class_names.join(", ")}. Anything else gets the nearest of these.`;
+    `${release.class_names.join(", ")}. ` + (release.class_means ? "It says so when a photo looks like none of them."
+                                                           : "Anything else gets the nearest of these.");
   const used = release.artifacts[release.default];
   $("model").textContent =
     `${release.default} of ${release.name} (${(used.bytes / 1024).toFixed(0)} KiB), ${used.runtime} (WebAssembly)`;
@@ -186,6 +216,7 @@ async function main() {
   // check at start-up was dropped in testing, so a returning visitor kept the old build visit after visit.
   navigator.serviceWorker?.getRegistration().then((r) => r && r.update()).catch(() => {});
   const prepareInWorker = preparer(release);
+  const means = loadMeans(release).catch(() => null); // the out-of-class rule's; without it, the nearest class
   let latest = 0; // only the latest choice may show: an earlier photo still decoding must not overwrite it
   // One photo or camera frame -> the answer on the page; resolves to the milliseconds it took (null: an error).
   const answer = async (source, name) => {
@@ -203,20 +234,24 @@ async function main() {
       const t1 = performance.now();
       const probs = await clf.predict(pixels, 1);
       const t2 = performance.now();
+      const classMeans = await means;
       if (ticket !== latest) return null;
       const ranked = topK(probs, release.class_names, 3);
       results.replaceChildren();
       show(results, ranked);
       const sure = ranked[0][1] >= release.photo.not_sure_below;
+      const unknown = outOfClass(pixels, Array.from(probs), release, classMeans);
       const best = `${ranked[0][0]} (${(100 * ranked[0][1]).toFixed(0)}%)`;
       const timing = `${(t2 - t0).toFixed(0)} ms on this device (reading and preparing the photo ` +
                      `${(t1 - t0).toFixed(0)} ms, the model ${(t2 - t1).toFixed(1)} ms)`;
       // The live region says the answer itself: a screen reader user hears what the garment is, not only the timing.
-      say(sure ? `It looks like ${best}. ${name}: ${timing}.`
-               : `Not sure what ${name} shows: the best guess is ${best}. ${timing}.`);
-      hint.hidden = sure;
+      say(unknown ? `This does not look like one of the ${release.class_names.length} kinds ` +
+                    `of garment it knows; the nearest is ${best}. ${timing}.`
+        : sure ? `It looks like ${best}. ${name}: ${timing}.`
+        : `Not sure what ${name} shows: the best guess is ${best}. ${timing}.`);
+      hint.hidden = sure && !unknown;
       // What the model saw and said, for automation (the browser tests read it after using the file input).
-      window.fmnistLast = { name, pixels: Array.from(pixels), probs: Array.from(probs), sure,
+      window.fmnistLast = { name, pixels: Array.from(pixels), probs: Array.from(probs), sure, unknown,
                             ms: t2 - t0, prepare_ms: t1 - t0, model_ms: t2 - t1 };
       $("preview").replaceChildren(previewOf(pixels, release.side));
       showThumbnail(thumb);
