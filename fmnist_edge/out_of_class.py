@@ -119,16 +119,18 @@ def empty_photo(kind: str, rng) -> Image.Image:
 
 
 def out_of_class_photos(n: int, seed: int):
-    """(JPEG bytes, what it shows) for n photos: objects and empty photos taking turns (five objects to one empty)."""
+    """(JPEG bytes, what it shows) for n photos, mostly objects: photo i shows object i % 12, except every sixth
+    (i % 6 == 5), which shows entry i % 17 of the objects followed by the empty kinds (11 empty photos in the
+    first 240)."""
     kinds = [*OBJECTS, *EMPTY]
     for i in range(n):
         rng = np.random.default_rng([seed, i])
-        kind = kinds[i % len(kinds)] if i % 6 == 5 else list(OBJECTS)[i % len(OBJECTS)]
-        if kind in OBJECTS:
-            photo, quality = render(silhouette(kind, rng), PHOTO_CONDITIONS[i % len(PHOTO_CONDITIONS)], rng)
-        else:
+        kind = kinds[i % len(kinds)] if i % 6 == 5 else kinds[i % len(OBJECTS)]
+        if kind in EMPTY:
             kind = EMPTY[(i // 6) % len(EMPTY)]
             photo, quality = empty_photo(kind, rng), 85
+        else:
+            photo, quality = render(silhouette(kind, rng), PHOTO_CONDITIONS[i % len(PHOTO_CONDITIONS)], rng)
         buf = io.BytesIO()
         photo.save(buf, "JPEG", quality=quality)
         yield buf.getvalue(), kind

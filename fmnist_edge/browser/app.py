@@ -165,7 +165,7 @@ def build_app(run: Path, out: Path, artifact: str | None = None, everything: boo
         sent = precompress(tmp, [f for f in files if f != "sw.js"])
         builds = [sum(sent[f] for f in optional if f"litert_wasm_{k}internal." in f) for k in ("", "compat_")]
         release = {"name": run.resolve().name, "default": default, "artifacts": artifacts, "class_names": names,
-                   **({"class_means": MEANS_FILE} if (tmp / MEANS_FILE).is_file() else {}),
+                   **({"class_means": MEANS_FILE} if means is not None else {}),
                    "side": SIDE, "max_pixels": MAX_PIXELS, "largest_pixels": LARGEST_PIXELS, "photo": PARAMS, "digest": digest,
                    # index.html is cached as "./", the address the page is opened at
                    "files": ["./", *(f for f in files if f not in optional and f != "index.html"), "release.json"],
@@ -174,8 +174,8 @@ def build_app(run: Path, out: Path, artifact: str | None = None, everything: boo
                    "sha256": {("./" if f == "index.html" else f): hashlib.sha256((tmp / f).read_bytes()).hexdigest()
                               for f in files},
                    "bytes": sum((tmp / f).stat().st_size for f in files),
-                   # for the page's progress bar: each file's [bytes, bytes sent], and what loading the model
-                   # downloads (the model and the largest runtime build)
+                   # for the page's progress bar: each file's [bytes, bytes sent], and what the runtime fetches
+                   # while the model loads (the model and the largest runtime WebAssembly)
                    "sizes": {f: [(tmp / f).stat().st_size, sent[f]] for f in sent
                              if f in optional or f in {a["model"] for a in artifacts.values()}},
                    "load_bytes": sum(sent[a["model"]] for a in artifacts.values())
@@ -192,10 +192,10 @@ def build_app(run: Path, out: Path, artifact: str | None = None, everything: boo
 def class_means(names: list[str]) -> bytes | None:
     """Each class's mean training image (10 x 28 x 28 uint8, the out-of-class rule's: runtime/out_of_class.py) for a
     model of Fashion-MNIST's ten classes; None for any other classes (the page then has no such rule)."""
-    from runtime.out_of_class import MEANS, class_means as means
+    from runtime.out_of_class import class_means as means
 
-    known = json.loads(MEANS.read_text())["class_names"]
-    return means()[1].tobytes() if [n.lower() for n in names] == [n.lower() for n in known] else None
+    known, images = means()
+    return images.tobytes() if [n.lower() for n in names] == [n.lower() for n in known] else None
 
 
 def precompress(folder: Path, files: list[str]) -> dict[str, int]:
