@@ -121,13 +121,17 @@ def test_a_photo_without_a_garment_is_named_never_classified(tmp_path, photo_inp
 def test_both_languages_read_the_one_parameter_file():
     from runtime.photo import PARAMS
 
-    steps = set(PARAMS) - {"about", "not_sure_below"}  # the app's "not sure" line is the page's, not a step
+    answer_lines = {"about", "not_sure_below", "unknown_below", "unknown_correlation_below"}
+    steps = set(PARAMS) - answer_lines  # the app's "not sure" and out-of-class lines are the answer's, not steps
     js = (ROOT / "fmnist_edge/browser/static/preprocess.mjs").read_text()
     used = set(re.findall(r"\bp\.([a-z_]+)", js))
     assert used == steps, used ^ steps
     py = (ROOT / "runtime/photo.py").read_text()
     assert all(f'p["{k}"]' in py for k in steps)
-    assert "release.photo.not_sure_below" in (ROOT / "fmnist_edge/browser/static/app.mjs").read_text()
+    app = (ROOT / "fmnist_edge/browser/static/app.mjs").read_text()
+    assert all(f"release.photo.{k}" in app for k in answer_lines - {"about"})
+    assert all(f'p["{k}"]' in (ROOT / "runtime/out_of_class.py").read_text() for k in ("unknown_below",
+               "unknown_correlation_below"))
     # The line is measured, not chosen: the photo study's cut, where answers are right less than two times in three.
     study = json.loads((ROOT / "artifacts/photo_study.json").read_text())
     assert PARAMS["not_sure_below"] == study["confidence"]["not_sure_below"]
