@@ -173,6 +173,42 @@ def photo_confidence(file: str = "artifacts/photo_study.json") -> str:
               "three: the web app says \"not sure\" there (`runtime/photo.json`'s `not_sure_below`).\n")
 
 
+def photo_round2(file: str = "artifacts/photo_round2.json") -> str:
+    """The hard photo sets: per condition, each release's tflite-int8 on the photos beside the same garments' raw
+    28x28, the tuning set (where photo.json was chosen) beside the held-out set (where it is reported)."""
+    data = load(file)
+    sets = data["sets"]
+    shipped = {w: b["conversions"]["shipped (photo.json)"] for w, b in sets.items()}
+
+    def cell(t, c, release):
+        r = t[release]["conditions"].get(c)
+        return "" if r is None else f"{r['accuracy']:.3f} ({100 * (r['accuracy'] - r['raw_accuracy']):+.1f})"
+
+    names = list(shipped["held-out"]["reference"]["conditions"])
+    rows = [[c] + [cell(shipped[w], c, r) for r in ("reference", "edge") for w in ("tuning", "held-out")] for c in names]
+    mean = {(w, r): shipped[w][r] for w in shipped for r in ("reference", "edge")}
+    rows.append(["**mean**"] + [f"**{t['accuracy']:.3f} ({100 * (t['accuracy'] - t['raw_accuracy']):+.1f})**"
+                                for t in (mean[w, r] for r in ("reference", "edge") for w in ("tuning", "held-out"))])
+    head = (command_line(file, None) + f"{sets['tuning']['photos']:,} tuning and {sets['held-out']['photos']:,} held-out "
+            "photos, `tflite-int8`; each cell: photo accuracy (points against the same garments' raw 28x28).\n\n")
+    return head + table(["condition", "reference, tuning", "reference, held-out", "edge, tuning", "edge, held-out"], rows)
+
+
+def photo_round2_steps(file: str = "artifacts/photo_round2.json") -> str:
+    """Each newer step of the conversion turned off in turn, on both sets: mean and worst condition against raw."""
+    sets = load(file)["sets"]
+    rows = []
+    for ablation in sets["held-out"]["conversions"]:
+        row = [ablation]
+        for release in ("reference", "edge"):
+            for which in ("tuning", "held-out"):
+                t = sets[which]["conversions"][ablation][release]
+                gap = 100 * (t["accuracy"] - t["raw_accuracy"])
+                row.append(f"{t['accuracy']:.3f} ({gap:+.1f}; worst {100 * t['worst_gap']:+.1f})")
+        rows.append(row)
+    return table(["conversion", "reference, tuning", "reference, held-out", "edge, tuning", "edge, held-out"], rows)
+
+
 def export_fidelity(release: str) -> str:
     """Each variant's manifest: size, accuracy on the test set, agreement with Keras, what it was checked against."""
     keras = load(f"{release}/manifest.json")["test_accuracy"]
@@ -329,6 +365,6 @@ def cli_reference() -> str:
 
 def define_env(env) -> None:
     for macro in (cli_reference, run_acc, run_fit, mean_acc, presets, v, rows_table, fidelity, gpu_runs, bench, export_fidelity, micro, cpu_matrix,
-                  profile, compare_releases, photos, photo_study, photo_confidence, explain, search_seconds,
-                  onnx_verdict, shipped_ratio):
+                  profile, compare_releases, photos, photo_study, photo_confidence, photo_round2, photo_round2_steps,
+                  explain, search_seconds, onnx_verdict, shipped_ratio):
         env.macro(macro)

@@ -2,13 +2,17 @@
 (trim to the garment, fit the longest side to 28, sharpen, centre, negate), made robust for shop and phone photos:
 
 1. shrink by whole-block averaging to at most `work_side` pixels on the long side (a 12 MP photo costs little);
-2. model the background from a band along the border: a plane per YCbCr channel (a lighting gradient is a plane),
-   fitted twice, the second time without the band pixels the garment or a shadow covers;
+2. model the background from a band along the border: a plane per YCbCr channel (a lighting gradient is a plane)
+   refitted `background_refits` times to the band pixels near the last model (not those a garment or a shadow
+   covers), started from a plane fitted to the whole band and from the band's median colour (which a garment lying
+   across one side does not pull); the start that leaves the border quieter is kept;
 3. the garment map: each pixel's colour distance from that background (luma and, weighted, chroma: a red garment on
    a beige floor keeps its contrast in grayscale). This is the negation step: background 0, garment bright,
    whether the garment is darker or lighter than the background;
 4. the noise floor: a high quantile of the band's distances (JPEG noise, cloth texture);
-5. trim to the rows and columns holding enough garment pixels, above a threshold that clears noise and soft shadows;
+5. keep the largest object and turn it upright (photo_objects.py: a second garment, a stray sock cleared; a tilt
+   undone), then trim to the rows and columns holding enough garment pixels, above a threshold that clears noise
+   and soft shadows, and where the box meets the frame's edge, past lines far narrower than the garment (an arm);
 6. level: background to 0 and the garment's bright end to 255, as in the dataset (92% of its images reach 255);
 7. fit the longest side to 28 by area averaging, keeping the aspect ratio, centred on a black 28x28 canvas;
 8. sharpen (unsharp mask, 3x3 Gaussian of sigma 1, as the dataset's conversion did), round.
@@ -26,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import RuntimeArtifactError
+from .photo_objects import largest_object, rotate, skew
 
 PARAMS = json.loads((Path(__file__).with_name("photo.json")).read_text())
 
@@ -92,24 +97,53 @@ def garment_map(rgb: np.ndarray, p: dict) -> tuple[np.ndarray, float]:
     ycc = ycbcr(shrink(rgb, p["work_side"]))
     h, w = ycc.shape[:2]
     band = band_mask(h, w, p["border_band"])
-    d = distance(ycc, fit_plane(ycc, band), p["chroma_weight"])
-    # Refit without the band pixels far from the first plane: a garment touching the edge, a shadow.
-    keep = band & (d <= p["background_refit_k"] * quantile(d[band], 0.5) + 1.0)
-    if keep.sum() >= 3:
+    # Two starting models, each refitted to the band pixels near it: a plane fitted to the whole band (a lighting
+    # gradient) and the band's median colour (which a garment lying across one side does not tilt). The one that
+    # leaves the border quieter models the background better.
+    median = np.array([quantile(ycc[..., c][band], 0.5) for c in range(3)])
+    fits = [refit(ycc, band, distance(ycc, start, p["chroma_weight"]), p)
+            for start in (fit_plane(ycc, band), np.broadcast_to(median, ycc.shape))]
+    return min(fits, key=lambda fit: fit[1])
+
+
+def refit(ycc: np.ndarray, band: np.ndarray, d: np.ndarray, p: dict) -> tuple[np.ndarray, float]:
+    """(distances, noise level) after `background_refits` planes, each fitted to the band pixels near the last model
+    (a garment touching the edge, a shadow left out)."""
+    for _ in range(p["background_refits"]):
+        keep = band & (d <= p["background_refit_k"] * quantile(d[band], 0.5) + 1.0)
+        if keep.sum() < 3:
+            break
         band = keep
-    d = distance(ycc, fit_plane(ycc, band), p["chroma_weight"])
+        d = distance(ycc, fit_plane(ycc, band), p["chroma_weight"])
     return d, quantile(d[band], p["noise_quantile"])
 
 
-def trim_box(d: np.ndarray, threshold: float, line_fraction: float) -> tuple[int, int, int, int] | None:
-    """(top, bottom, left, right), inclusive, of the rows/columns with enough pixels above threshold."""
+def trim_box(d: np.ndarray, threshold: float, line_fraction: float,
+             edge_fraction: float = 0.0) -> tuple[int, int, int, int] | None:
+    """(top, bottom, left, right), inclusive, of the rows/columns with enough pixels above threshold. Where the box
+    reaches the frame's edge, lines there with under `edge_fraction` of the widest line's pixels are trimmed too:
+    something narrower than the garment runs off the frame (an arm holding it up)."""
     m = d > threshold
     h, w = m.shape
-    rows = np.flatnonzero(m.sum(1) >= max(1.0, line_fraction * w))
-    cols = np.flatnonzero(m.sum(0) >= max(1.0, line_fraction * h))
+    row_counts, col_counts = m.sum(1), m.sum(0)
+    rows = np.flatnonzero(row_counts >= max(1.0, line_fraction * w))
+    cols = np.flatnonzero(col_counts >= max(1.0, line_fraction * h))
     if not len(rows) or not len(cols):
         return None
-    return int(rows[0]), int(rows[-1]), int(cols[0]), int(cols[-1])
+    top, bottom = _off_the_edge(row_counts, int(rows[0]), int(rows[-1]), edge_fraction)
+    left, right = _off_the_edge(col_counts, int(cols[0]), int(cols[-1]), edge_fraction)
+    return top, bottom, left, right
+
+
+def _off_the_edge(counts: np.ndarray, lo: int, hi: int, fraction: float) -> tuple[int, int]:
+    limit = fraction * counts.max()
+    if lo <= 1:
+        while lo < hi and counts[lo] < limit:
+            lo += 1
+    if hi >= len(counts) - 2:
+        while hi > lo and counts[hi] < limit:
+            hi -= 1
+    return lo, hi
 
 
 def area_weights(n_in: int, n_out: int) -> np.ndarray:
@@ -157,7 +191,11 @@ def to_fmnist(rgb: np.ndarray, params: dict | None = None) -> np.ndarray:
             "no garment found: nothing in the photo stands out from its background. Photograph one garment on a "
             "plain background, filling most of the frame.")
     peak = quantile(garment, p["stretch_quantile"])
-    box = trim_box(d, max(threshold, p["trim_relative"] * peak), p["trim_line_fraction"])
+    trim_at = max(threshold, p["trim_relative"] * peak)
+    if p["object_cell"]:  # the largest object alone, upright (photo_objects.py)
+        d, kept, _ = largest_object(d, threshold, p)
+        d = rotate(d, skew(kept, p))
+    box = trim_box(d, trim_at, p["trim_line_fraction"], p["edge_line_fraction"])
     if box is None:
         raise NoGarmentError("no garment found: what stands out from the background is only specks or lines. "
                              "Photograph one garment on a plain background, filling most of the frame.")

@@ -35,7 +35,7 @@ def luma_only(rgb, p):
     return (255 - y if np.median(y[band]) > 127 else y), 0.0
 
 
-def whole_frame(d, threshold, fraction):
+def whole_frame(d, threshold, fraction, *edge):
     return 0, d.shape[0] - 1, 0, d.shape[1] - 1
 
 

@@ -93,7 +93,7 @@ def test_trimming_and_levelling_each_carry_photo_accuracy(photo_inputs, monkeypa
     pixels, labels, _ = photo_inputs
     full = accuracy(pixels, labels)
     if step == "trim":  # the whole frame fitted into 28x28, as before this conversion
-        monkeypatch.setattr(photo, "trim_box", lambda d, threshold, fraction: (0, d.shape[0] - 1, 0, d.shape[1] - 1))
+        monkeypatch.setattr(photo, "trim_box", lambda d, threshold, fraction, edge: (0, d.shape[0] - 1, 0, d.shape[1] - 1))
     else:  # no background model: negated luma, off-white background left grey
         def luma_only(rgb, p):
             y = photo.ycbcr(photo.shrink(rgb, p["work_side"]))[..., 0]
@@ -123,11 +123,12 @@ def test_both_languages_read_the_one_parameter_file():
 
     answer_lines = {"about", "not_sure_below", "unknown_below", "unknown_correlation_below"}
     steps = set(PARAMS) - answer_lines  # the app's "not sure" and out-of-class lines are the answer's, not steps
-    js = (ROOT / "fmnist_edge/browser/static/preprocess.mjs").read_text()
+    static = ROOT / "fmnist_edge/browser/static"
+    js = (static / "preprocess.mjs").read_text() + (static / "photo-objects.mjs").read_text()
     used = set(re.findall(r"\bp\.([a-z_]+)", js))
     assert used == steps, used ^ steps
-    py = (ROOT / "runtime/photo.py").read_text()
-    assert all(f'p["{k}"]' in py for k in steps)
+    py = (ROOT / "runtime/photo.py").read_text() + (ROOT / "runtime/photo_objects.py").read_text()
+    assert all(f'p["{k}"]' in py for k in steps), [k for k in steps if f'p["{k}"]' not in py]
     app = (ROOT / "fmnist_edge/browser/static/app.mjs").read_text()
     assert all(f"release.photo.{k}" in app for k in answer_lines - {"about"})
     assert all(f'p["{k}"]' in (ROOT / "runtime/out_of_class.py").read_text() for k in ("unknown_below",

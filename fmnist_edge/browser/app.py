@@ -22,7 +22,8 @@ from ..errors import ConfigError, FmnistEdgeError, MissingExtraError
 from .runtimes import RUNTIMES
 
 STATIC = Path(__file__).parent / "static"
-APP_FILES = ("index.html", "app.mjs", "camera.mjs", "loading.mjs", "prepare.mjs", "preprocess.mjs", "style.css", "sw.js")
+APP_FILES = ("index.html", "app.mjs", "camera.mjs", "loading.mjs", "prepare.mjs", "preprocess.mjs", "photo-objects.mjs",
+             "style.css", "sw.js")
 # Where a browser runtime's npm files are looked for, first found wins: $FMNIST_EDGE_NODE_MODULES; a checkout's
 # `npm ci --prefix web`; the copy an installed wheel carries (setup.py vendors them at build time).
 VENDOR = Path(__file__).resolve().parent / "web-runtimes"  # not an identifier: data, not a package
@@ -37,7 +38,7 @@ DEFAULT_VARIANT = "tflite-int8-web"
 # first visit downloads it once, and a phone only the LiteRT.js build it runs.
 OPTIONAL = ("litert/wasm/", "ort/ort-wasm-")
 # Sent precompressed (NAME.gz beside NAME; fmnist_edge.browser.static_server, and static hosts: web-app guide).
-COMPRESSIBLE = (".wasm", ".js", ".mjs", ".json", ".html", ".css", ".tflite", ".onnx", ".webmanifest")
+COMPRESSIBLE = (".wasm", ".js", ".mjs", ".json", ".html", ".css", ".tflite", ".onnx", ".webmanifest", ".bin")
 MEANS_FILE = "class-means.bin"
 SIDE = 28  # the models' input is SIDE x SIDE pixels (runtime/images.py fits photos into it)
 
@@ -166,7 +167,9 @@ def build_app(run: Path, out: Path, artifact: str | None = None, everything: boo
         builds = [sum(sent[f] for f in optional if f"litert_wasm_{k}internal." in f) for k in ("", "compat_")]
         release = {"name": run.resolve().name, "default": default, "artifacts": artifacts, "class_names": names,
                    **({"class_means": MEANS_FILE} if means is not None else {}),
-                   "side": SIDE, "max_pixels": MAX_PIXELS, "largest_pixels": LARGEST_PIXELS, "photo": PARAMS, "digest": digest,
+                   "side": SIDE, "max_pixels": MAX_PIXELS, "largest_pixels": LARGEST_PIXELS, "digest": digest,
+                   # the parameters alone: release.json is fetched afresh on every visit
+                   "photo": {k: v for k, v in PARAMS.items() if k != "about"},
                    # index.html is cached as "./", the address the page is opened at
                    "files": ["./", *(f for f in files if f not in optional and f != "index.html"), "release.json"],
                    "optional": optional,

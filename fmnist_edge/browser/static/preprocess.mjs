@@ -2,7 +2,10 @@
 // photo.json, shipped in release.json as `photo`). The browser decodes (EXIF orientation applied, colour profile
 // converted to sRGB by the canvas, alpha drawn onto white, as runtime/images.py decodes with Pillow); the steps below
 // follow Fashion-MNIST's own conversion: background modelled from the border, garment map by colour distance
-// (the negation), trim, level, fit the longest side by area averaging, centre, sharpen.
+// (the negation), the largest object kept and turned upright, trim, level, fit the longest side by area averaging,
+// centre, sharpen.
+
+import { largestObject, rotate, skew } from "./photo-objects.mjs";
 
 export class ImageInputError extends Error {}
 
@@ -64,8 +67,8 @@ function solve3(a, rhs) {
   return [0, 1, 2].map((r) => [3, 4, 5].map((k) => m[r][k] / m[r][r]));
 }
 
-// The background plane a + b*u + c*v per channel fitted to the pixels in `keep`; then every pixel's colour distance.
-function distances(ycc, w, h, keep, chromaWeight) {
+// The background plane a + b*u + c*v per channel fitted to the pixels in `keep`: coef[term][channel].
+function planeFit(ycc, w, h, keep) {
   const sx = 2 / Math.max(1, w - 1), sy = 2 / Math.max(1, h - 1);
   const ata = [[1e-9, 0, 0], [0, 1e-9, 0], [0, 0, 1e-9]];
   const atb = [[0, 0, 0], [0, 0, 0], [0, 0, 0]];
@@ -80,7 +83,12 @@ function distances(ycc, w, h, keep, chromaWeight) {
       }
     }
   }
-  const coef = solve3(ata, atb); // coef[term][channel]
+  return solve3(ata, atb);
+}
+
+// Every pixel's colour distance from the background plane `coef`.
+function distances(ycc, w, h, coef, chromaWeight) {
+  const sx = 2 / Math.max(1, w - 1), sy = 2 / Math.max(1, h - 1);
   const d = new Float64Array(w * h);
   const cw2 = chromaWeight * chromaWeight;
   for (let y = 0; y < h; y++) {
@@ -96,23 +104,44 @@ function distances(ycc, w, h, keep, chromaWeight) {
 
 function garmentMap(rgba, width, height, p) {
   const { ycc, w, h } = shrinkYcc(rgba, width, height, p.work_side);
-  let band = bandMask(h, w, p.border_band);
-  let d = distances(ycc, w, h, band, p.chroma_weight);
-  const inBand = (m) => d.filter((_, i) => m[i]);
-  const limit = p.background_refit_k * quantile(inBand(band), 0.5) + 1.0;
-  const keep = band.map((b, i) => (b && d[i] <= limit ? 1 : 0));
-  if (keep.reduce((a, b) => a + b, 0) >= 3) band = keep;
-  d = distances(ycc, w, h, band, p.chroma_weight);
-  return { d, w, h, noise: quantile(inBand(band), p.noise_quantile) };
+  const band = bandMask(h, w, p.border_band);
+  // Two starts, each refitted: a plane fitted to the whole band (a lighting gradient) and the band's median colour
+  // (which a garment lying across one side does not tilt); the one leaving the border quieter is kept.
+  const median = [0, 1, 2].map((c) => quantile(ycc.filter((_, i) => i % 3 === c && band[(i / 3) | 0]), 0.5));
+  const plane = refit(ycc, w, h, band, distances(ycc, w, h, planeFit(ycc, w, h, band), p.chroma_weight), p);
+  const flat = refit(ycc, w, h, band, distances(ycc, w, h, [median, [0, 0, 0], [0, 0, 0]], p.chroma_weight), p);
+  return { ...(flat.noise < plane.noise ? flat : plane), w, h };
 }
 
-function trimBox(d, w, h, threshold, lineFraction) {
+// Planes refitted background_refits times to the band pixels near the last model (a garment, a shadow left out).
+function refit(ycc, w, h, band, d, p) {
+  const inBand = (m) => d.filter((_, i) => m[i]);
+  for (let step = 0; step < p.background_refits; step++) {
+    const limit = p.background_refit_k * quantile(inBand(band), 0.5) + 1.0;
+    const keep = band.map((b, i) => (b && d[i] <= limit ? 1 : 0));
+    if (keep.reduce((a, b) => a + b, 0) < 3) break;
+    band = keep;
+    d = distances(ycc, w, h, planeFit(ycc, w, h, band), p.chroma_weight);
+  }
+  return { d, noise: quantile(inBand(band), p.noise_quantile) };
+}
+
+// Where the box reaches the frame's edge, lines there with under edgeFraction of the widest line's pixels go too.
+function trimBox(d, w, h, threshold, lineFraction, edgeFraction) {
   const rows = new Float64Array(h), cols = new Float64Array(w);
   for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) if (d[y * w + x] > threshold) { rows[y]++; cols[x]++; }
   const okRows = [...rows.keys()].filter((y) => rows[y] >= Math.max(1, lineFraction * w));
   const okCols = [...cols.keys()].filter((x) => cols[x] >= Math.max(1, lineFraction * h));
   if (!okRows.length || !okCols.length) return null;
-  return [okRows[0], okRows[okRows.length - 1], okCols[0], okCols[okCols.length - 1]];
+  return [...offTheEdge(rows, okRows[0], okRows[okRows.length - 1], edgeFraction),
+          ...offTheEdge(cols, okCols[0], okCols[okCols.length - 1], edgeFraction)];
+}
+
+function offTheEdge(counts, lo, hi, fraction) {
+  const limit = fraction * Math.max(...counts);
+  if (lo <= 1) while (lo < hi && counts[lo] < limit) lo++;
+  if (hi >= counts.length - 2) while (hi > lo && counts[hi] < limit) hi--;
+  return [lo, hi];
 }
 
 // (nOut x nIn) area-averaging weights: output i averages source [i*s, (i+1)*s), s = nIn / nOut.
@@ -159,12 +188,17 @@ function sharpen(img, side, sigma, amount) {
 // RGBA pixels (drawn onto white by the caller's canvas) -> side x side uint8, Fashion-MNIST-like.
 export function toFmnist(rgba, width, height, p) {
   const side = p.side;
-  const { d, w, h, noise } = garmentMap(rgba, width, height, p);
+  let { d, w, h, noise } = garmentMap(rgba, width, height, p);
   const threshold = Math.max(p.min_threshold, p.noise_threshold_mult * noise);
   const garment = d.filter((v) => v > threshold);
   if (garment.length < p.min_garment_fraction * d.length) throw new ImageInputError(NO_GARMENT);
   const peak = quantile(garment, p.stretch_quantile);
-  const box = trimBox(d, w, h, Math.max(threshold, p.trim_relative * peak), p.trim_line_fraction);
+  const trimAt = Math.max(threshold, p.trim_relative * peak);
+  if (p.object_cell) { // the largest object alone, upright (photo-objects.mjs)
+    const { d: alone, kept, cw, ch } = largestObject(d, w, h, threshold, p);
+    d = rotate(alone, w, h, skew(kept, cw, ch, p));
+  }
+  const box = trimBox(d, w, h, trimAt, p.trim_line_fraction, p.edge_line_fraction);
   if (!box) throw new ImageInputError(SPECKS);
   const [top, bottom, left, right] = box;
   const ch = bottom - top + 1, cw = right - left + 1;
