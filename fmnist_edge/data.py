@@ -116,7 +116,11 @@ def parse_idx(data: bytes, expected_magic: int, name: str = "<bytes>") -> np.nda
             f"{name}: header says shape {tuple(dims)} ({expected_len} bytes) but the content has {len(data)} bytes; "
             f"the file is {state}."
         )
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
+    try:
+        return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
+    except ValueError as e:  # no items, but sides no array can have (numpy refuses the shape itself)
+        raise DataError(f"{name}: header says shape {tuple(dims)}, which no array can have ({e}); the file is "
+                        "corrupt: download it again.") from None
 
 
 def _find_file(directory: Path, stem: str) -> Path | None:

@@ -136,6 +136,8 @@ def trim_box(d: np.ndarray, threshold: float, line_fraction: float,
 
 
 def _off_the_edge(counts: np.ndarray, lo: int, hi: int, fraction: float) -> tuple[int, int]:
+    if hi - lo + 1 >= 0.9 * len(counts):
+        return lo, hi  # the garment fills the frame (a scan, a shoe toe to heel): nothing runs off one side
     limit = fraction * counts.max()
     if lo <= 1:
         while lo < hi and counts[lo] < limit:

@@ -138,6 +138,7 @@ function trimBox(d, w, h, threshold, lineFraction, edgeFraction) {
 }
 
 function offTheEdge(counts, lo, hi, fraction) {
+  if (hi - lo + 1 >= 0.9 * counts.length) return [lo, hi]; // the garment fills the frame (a scan): nothing runs off
   const limit = fraction * Math.max(...counts);
   if (lo <= 1) while (lo < hi && counts[lo] < limit) lo++;
   if (hi >= counts.length - 2) while (hi > lo && counts[hi] < limit) hi--;
