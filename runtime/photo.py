@@ -118,11 +118,12 @@ def refit(ycc: np.ndarray, band: np.ndarray, d: np.ndarray, p: dict) -> tuple[np
     return d, quantile(d[band], p["noise_quantile"])
 
 
-def trim_box(d: np.ndarray, threshold: float, line_fraction: float,
-             edge_fraction: float = 0.0) -> tuple[int, int, int, int] | None:
+def trim_box(d: np.ndarray, threshold: float, line_fraction: float, edge_fraction: float = 0.0,
+             fills: float = 1.0) -> tuple[int, int, int, int] | None:
     """(top, bottom, left, right), inclusive, of the rows/columns with enough pixels above threshold. Where the box
     reaches the frame's edge, lines there with under `edge_fraction` of the widest line's pixels are trimmed too:
-    something narrower than the garment runs off the frame (an arm holding it up)."""
+    something narrower than the garment runs off the frame (an arm holding it up), unless the box spans `fills` of
+    that side (a garment filling the frame, a scan)."""
     m = d > threshold
     h, w = m.shape
     row_counts, col_counts = m.sum(1), m.sum(0)
@@ -130,13 +131,13 @@ def trim_box(d: np.ndarray, threshold: float, line_fraction: float,
     cols = np.flatnonzero(col_counts >= max(1.0, line_fraction * h))
     if not len(rows) or not len(cols):
         return None
-    top, bottom = _off_the_edge(row_counts, int(rows[0]), int(rows[-1]), edge_fraction)
-    left, right = _off_the_edge(col_counts, int(cols[0]), int(cols[-1]), edge_fraction)
+    top, bottom = _off_the_edge(row_counts, int(rows[0]), int(rows[-1]), edge_fraction, fills)
+    left, right = _off_the_edge(col_counts, int(cols[0]), int(cols[-1]), edge_fraction, fills)
     return top, bottom, left, right
 
 
-def _off_the_edge(counts: np.ndarray, lo: int, hi: int, fraction: float) -> tuple[int, int]:
-    if hi - lo + 1 >= 0.9 * len(counts):
+def _off_the_edge(counts: np.ndarray, lo: int, hi: int, fraction: float, fills: float) -> tuple[int, int]:
+    if hi - lo + 1 >= fills * len(counts):
         return lo, hi  # the garment fills the frame (a scan, a shoe toe to heel): nothing runs off one side
     limit = fraction * counts.max()
     if lo <= 1:
@@ -197,7 +198,7 @@ def to_fmnist(rgb: np.ndarray, params: dict | None = None) -> np.ndarray:
     if p["object_cell"]:  # the largest object alone, upright (photo_objects.py)
         d, kept, _ = largest_object(d, threshold, p)
         d = rotate(d, skew(kept, p))
-    box = trim_box(d, trim_at, p["trim_line_fraction"], p["edge_line_fraction"])
+    box = trim_box(d, trim_at, p["trim_line_fraction"], p["edge_line_fraction"], p["edge_fills_frame"])
     if box is None:
         raise NoGarmentError("no garment found: what stands out from the background is only specks or lines. "
                              "Photograph one garment on a plain background, filling most of the frame.")

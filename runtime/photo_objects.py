@@ -2,8 +2,8 @@
 
 1. the largest object: the garment map is cut into `object_cell`-pixel cells, a cell counting where at least
    `object_cell_fill` of its pixels stand out above the noise floor (a hanger's wire is thinner and drops out; a
-   light garment's faint middle still joins its sleeves); cells join
-   into objects (8-neighbour, pieces up to `object_join` cells apart joined); the largest object is kept with every
+   light garment's faint middle still joins its sleeves); cells join into objects (8-neighbour, pieces up to
+   `object_join` cells apart joined); the largest object is kept with every
    object reaching into its box grown by `object_gap` of its size (a sandal's straps), and the map outside the kept
    cells' box is cleared (a second garment, a stray sock, a hanger's hook);
 2. deskew: the kept object is turned, within `deskew_max_degrees`, to the angle at which its bounding box is smallest

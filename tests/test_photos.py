@@ -93,7 +93,7 @@ def test_trimming_and_levelling_each_carry_photo_accuracy(photo_inputs, monkeypa
     pixels, labels, _ = photo_inputs
     full = accuracy(pixels, labels)
     if step == "trim":  # the whole frame fitted into 28x28, as before this conversion
-        monkeypatch.setattr(photo, "trim_box", lambda d, threshold, fraction, edge: (0, d.shape[0] - 1, 0, d.shape[1] - 1))
+        monkeypatch.setattr(photo, "trim_box", lambda d, threshold, fraction, *edge: (0, d.shape[0] - 1, 0, d.shape[1] - 1))
     else:  # no background model: negated luma, off-white background left grey
         def luma_only(rgb, p):
             y = photo.ycbcr(photo.shrink(rgb, p["work_side"]))[..., 0]

@@ -127,18 +127,18 @@ function refit(ycc, w, h, band, d, p) {
 }
 
 // Where the box reaches the frame's edge, lines there with under edgeFraction of the widest line's pixels go too.
-function trimBox(d, w, h, threshold, lineFraction, edgeFraction) {
+function trimBox(d, w, h, threshold, lineFraction, edgeFraction, fills) {
   const rows = new Float64Array(h), cols = new Float64Array(w);
   for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) if (d[y * w + x] > threshold) { rows[y]++; cols[x]++; }
   const okRows = [...rows.keys()].filter((y) => rows[y] >= Math.max(1, lineFraction * w));
   const okCols = [...cols.keys()].filter((x) => cols[x] >= Math.max(1, lineFraction * h));
   if (!okRows.length || !okCols.length) return null;
-  return [...offTheEdge(rows, okRows[0], okRows[okRows.length - 1], edgeFraction),
-          ...offTheEdge(cols, okCols[0], okCols[okCols.length - 1], edgeFraction)];
+  return [...offTheEdge(rows, okRows[0], okRows[okRows.length - 1], edgeFraction, fills),
+          ...offTheEdge(cols, okCols[0], okCols[okCols.length - 1], edgeFraction, fills)];
 }
 
-function offTheEdge(counts, lo, hi, fraction) {
-  if (hi - lo + 1 >= 0.9 * counts.length) return [lo, hi]; // the garment fills the frame (a scan): nothing runs off
+function offTheEdge(counts, lo, hi, fraction, fills) {
+  if (hi - lo + 1 >= fills * counts.length) return [lo, hi]; // the garment fills the frame (a scan): nothing runs off
   const limit = fraction * Math.max(...counts);
   if (lo <= 1) while (lo < hi && counts[lo] < limit) lo++;
   if (hi >= counts.length - 2) while (hi > lo && counts[hi] < limit) hi--;
@@ -199,7 +199,7 @@ export function toFmnist(rgba, width, height, p) {
     const { d: alone, kept, cw, ch } = largestObject(d, w, h, threshold, p);
     d = rotate(alone, w, h, skew(kept, cw, ch, p));
   }
-  const box = trimBox(d, w, h, trimAt, p.trim_line_fraction, p.edge_line_fraction);
+  const box = trimBox(d, w, h, trimAt, p.trim_line_fraction, p.edge_line_fraction, p.edge_fills_frame);
   if (!box) throw new ImageInputError(SPECKS);
   const [top, bottom, left, right] = box;
   const ch = bottom - top + 1, cw = right - left + 1;
